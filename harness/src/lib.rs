@@ -1,0 +1,15 @@
+//! The end-to-end harness for GitOps delivery of OCI artifacts with Argo CD.
+//!
+//! See ARCHITECTURE.md at the repository root for the bird's-eye view.
+
+pub mod lab;
+pub mod oci;
+pub mod progress;
+pub mod scenario;
+
+/// Install the process-wide rustls crypto provider (ring). kube and
+/// reqwest would otherwise disagree about which one to use and panic.
+/// Idempotent; call it first thing in every binary and test.
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

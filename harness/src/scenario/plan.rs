@@ -1,0 +1,248 @@
+//! The validated, typed form of a scenario file: what the runner executes.
+//!
+//! `load` turns YAML (with positions) into these types; nothing here knows
+//! about YAML. Every step keeps the place it came from so that runtime
+//! errors can still point at `file:line:column`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default whole-scenario timeout (contract: 5m).
+pub const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default `within` of an `expect` (contract: 2m).
+pub const DEFAULT_WITHIN: Duration = Duration::from_secs(120);
+/// Layer media type of a pushed artifact unless `layerMediaType` says otherwise.
+pub const DEFAULT_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// A place in a scenario file, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// A string that may contain `${NAME.digest}` / `${lab.registry}`.
+/// Every variable in it was checked at load time to be defined by then.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Template(pub String);
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub labels: Vec<String>,
+    pub timeout: Duration,
+    pub steps: Vec<Step>,
+    pub finally: Vec<Step>,
+    /// The file it was loaded from (as given, not canonicalised).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    pub name: Option<String>,
+    pub action: Action,
+    /// Where the step's map starts.
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    Push(Push),
+    Tag(Tag),
+    App(App),
+    Sync(SyncApp),
+    Refresh(Refresh),
+    Expect(Expect),
+    Delete(Delete),
+}
+
+impl Action {
+    /// The operation key as written in the file (`push`, `expect`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Push(_) => "push",
+            Action::Tag(_) => "tag",
+            Action::App(_) => "app",
+            Action::Sync(_) => "sync",
+            Action::Refresh(_) => "refresh",
+            Action::Expect(_) => "expect",
+            Action::Delete(_) => "delete",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Push {
+    pub content: PushContent,
+    /// Repository name as written (the runner maps it for isolation).
+    pub repository: String,
+    pub tags: Vec<Template>,
+    /// `as:` — binds `${NAME.digest}`.
+    pub bind: Option<String>,
+    pub layer_media_type: String,
+    pub annotations: BTreeMap<String, Template>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PushContent {
+    /// `source:` resolved against the scenario file's directory.
+    Directory(PathBuf),
+    /// `files:` — relative path inside the artifact -> content.
+    Files(BTreeMap<String, Template>),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tag {
+    pub repository: String,
+    /// A tag or a `sha256:` digest.
+    pub from: Template,
+    pub tags: Vec<Template>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SyncPolicy {
+    /// Automated sync with prune.
+    Auto,
+    Manual,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct App {
+    pub name: String,
+    pub repository: String,
+    /// Tag, digest or semver constraint.
+    pub revision: Template,
+    pub path: String,
+    /// Destination namespace (defaults to `name` at load time).
+    pub namespace: String,
+    pub sync: SyncPolicy,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncApp {
+    pub app: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refresh {
+    pub app: String,
+    pub hard: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Delete {
+    pub app: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Timing {
+    /// Eventually, within this long.
+    Within(Duration),
+    /// Holds during the whole window.
+    For(Duration),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Expect {
+    pub target: ExpectTarget,
+    pub timing: Timing,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ExpectTarget {
+    App(AppExpectation),
+    Resource(ResourceExpectation),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub enum SyncStatus {
+    Synced,
+    OutOfSync,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub enum HealthStatus {
+    Healthy,
+    Progressing,
+    Degraded,
+    Suspended,
+    Missing,
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+pub enum OperationPhase {
+    Succeeded,
+    Failed,
+    Error,
+    Running,
+}
+
+macro_rules! display_as_debug {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { fmt::Debug::fmt(self, f) }
+        }
+    )*};
+}
+display_as_debug!(SyncStatus, HealthStatus, OperationPhase);
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConditionExpectation {
+    pub r#type: String,
+    /// Substring of the condition's message.
+    pub message: Option<Template>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppExpectation {
+    pub app: String,
+    pub sync: Option<SyncStatus>,
+    pub health: Option<HealthStatus>,
+    pub revision: Option<Template>,
+    pub operation: Option<OperationPhase>,
+    pub condition: Option<ConditionExpectation>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRef {
+    pub api_version: String,
+    pub kind: String,
+    /// As written; the runner maps scenario-owned namespaces.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ResourceCheck {
+    /// Only that it exists.
+    Exists,
+    /// Subset match (contract rules); string leaves may hold variables.
+    Matches(serde_json::Value),
+    Absent,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ResourceExpectation {
+    pub resource: ResourceRef,
+    pub check: ResourceCheck,
+}
