@@ -5,6 +5,7 @@
 pub mod lab;
 pub mod oci;
 pub mod progress;
+pub mod registry_process;
 pub mod scenario;
 
 /// Install the process-wide rustls crypto provider (ring). kube and
