@@ -7,6 +7,7 @@ pub mod oci;
 pub mod progress;
 pub mod registry_process;
 pub mod scenario;
+pub mod tools;
 
 /// Install the process-wide rustls crypto provider (ring). kube and
 /// reqwest would otherwise disagree about which one to use and panic.

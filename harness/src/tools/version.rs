@@ -1,0 +1,107 @@
+//! Reading a tool's version from what it prints, and matching it against
+//! the pinned [`VersionReq`].
+
+use super::Tool;
+use super::versions::VersionReq;
+
+/// The arguments that make `tool` print its version and exit.
+pub fn version_args(tool: Tool) -> &'static [&'static str] {
+    match tool {
+        Tool::Argocd => &["version", "--client", "--short"],
+        Tool::Oras => &["version"],
+        Tool::Kwok => &["--version"],
+        _ => &["--version"],
+    }
+}
+
+/// Extracts the version from `tool`'s version output (stdout and stderr
+/// together), normalised: no leading `v`, no `+build` suffix. `None` when
+/// the output is not what that tool prints.
+pub fn parse_version(tool: Tool, output: &str) -> Option<String> {
+    let found = match tool {
+        // "etcd Version: 3.4.23"
+        Tool::Etcd => after_marker(output, "etcd Version:"),
+        // "Kubernetes v1.34.4"
+        Tool::KubeApiserver | Tool::KubeControllerManager | Tool::KubeScheduler => {
+            after_marker(output, "Kubernetes ")
+        }
+        // "kwok version v0.7.0 go1.26.8 (linux/amd64)"
+        Tool::Kwok => after_marker(output, "kwok version"),
+        // Debian: "/usr/bin/docker-registry github.com/docker/distribution 2.8.2+ds1"
+        // upstream: "registry github.com/distribution/distribution/v3 v3.0.0"
+        Tool::Registry => output.lines().find_map(|line| {
+            let mut words = line.split_whitespace();
+            let _program = words.next()?;
+            let module = words.next()?;
+            if !module.contains("distribution") {
+                return None;
+            }
+            words.next().map(str::to_owned)
+        }),
+        // "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=..."
+        Tool::Redis => output
+            .lines()
+            .filter(|l| l.contains("Redis server"))
+            .flat_map(str::split_whitespace)
+            .find_map(|w| w.strip_prefix("v=").map(str::to_owned)),
+        // `argocd version --client --short`: "argocd: v3.3.10+unknown"
+        Tool::Argocd => after_marker(output, "argocd:"),
+        // `oras version`: "Version:    1.3.0+unreleased"
+        Tool::Oras => output.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("Version:")
+                .map(|v| v.trim().to_owned())
+        }),
+    }?;
+    let normalised = normalise(&found);
+    looks_like_version(&normalised).then_some(normalised)
+}
+
+/// `v1.34.4+ds1` -> `1.34.4`.
+pub fn normalise(version: &str) -> String {
+    let v = version.trim();
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let v = v.split('+').next().unwrap_or(v);
+    v.to_owned()
+}
+
+impl VersionReq {
+    /// Whether a (normalised or raw) version satisfies this requirement.
+    pub fn matches(&self, version: &str) -> bool {
+        let have = normalise(version);
+        match self {
+            VersionReq::Exact(want) => have == normalise(want),
+            VersionReq::Series(prefix) => {
+                let prefix = normalise(prefix);
+                have == prefix || have.starts_with(&format!("{prefix}."))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for VersionReq {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            VersionReq::Exact(v) => write!(f, "{v}"),
+            VersionReq::Series(v) => write!(f, "{v}.x"),
+        }
+    }
+}
+
+fn after_marker(output: &str, marker: &str) -> Option<String> {
+    output.lines().find_map(|line| {
+        let at = line.find(marker)?;
+        line[at + marker.len()..]
+            .split_whitespace()
+            .next()
+            .map(str::to_owned)
+    })
+}
+
+fn looks_like_version(v: &str) -> bool {
+    let mut parts = v.split('.');
+    parts
+        .next()
+        .is_some_and(|major| !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()))
+        && v.split('.').count() >= 2
+}
