@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the bird's-eye view.
 
+pub mod container;
 pub mod lab;
 pub mod oci;
 pub mod progress;
