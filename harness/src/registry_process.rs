@@ -65,11 +65,11 @@ pub enum RegistryProcessError {
         tail: String,
     },
     #[error(
-        "registry did not answer GET http://{address}/v2/ within {timeout:?}; last error: {last}; \
+        "registry did not answer GET {url} within {timeout:?}; last error: {last}; \
          see its log {log}:\n{tail}"
     )]
     NotReady {
-        address: String,
+        url: String,
         timeout: Duration,
         last: String,
         log: PathBuf,
@@ -97,6 +97,8 @@ pub struct RegistryOptions {
     pub port: Option<u16>,
     /// Require these credentials (htpasswd, bcrypt).
     pub auth: Option<BasicAuth>,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<RegistryTls>,
     /// How long to wait for `GET /v2/` to answer.
     pub startup_timeout: Duration,
 }
@@ -111,6 +113,7 @@ impl RegistryOptions {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: None,
             auth: None,
+            tls: None,
             startup_timeout: Duration::from_secs(30),
         }
     }
@@ -148,6 +151,14 @@ impl RegistryOptions {
         self
     }
 
+    pub fn with_tls(mut self, certificate: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(RegistryTls {
+            certificate: certificate.into(),
+            key: key.into(),
+        });
+        self
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.data_dir
             .clone()
@@ -161,12 +172,20 @@ impl RegistryOptions {
     }
 }
 
+/// PEM files for a registry that serves HTTPS.
+#[derive(Debug, Clone)]
+pub struct RegistryTls {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
 /// A running registry; killed when dropped.
 #[derive(Debug)]
 pub struct RegistryProcess {
     child: Child,
     port: u16,
     auth: Option<BasicAuth>,
+    tls: bool,
     log_path: PathBuf,
     data_dir: PathBuf,
     config_path: PathBuf,
@@ -210,7 +229,13 @@ impl RegistryProcess {
                 None => free_port(opts.host)?,
             };
             let config_path = opts.state_dir.join("config.yml");
-            let config = config_yaml(opts.host, port, &data_dir, htpasswd_path.as_deref());
+            let config = config_yaml(
+                opts.host,
+                port,
+                &data_dir,
+                htpasswd_path.as_deref(),
+                opts.tls.as_ref(),
+            );
             fs::write(&config_path, config).map_err(io_err(&config_path))?;
             let log_start = fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
             let child = spawn(&opts.binary, &config_path, &log_path)?;
@@ -218,6 +243,7 @@ impl RegistryProcess {
                 child,
                 port,
                 auth: opts.auth.clone(),
+                tls: opts.tls.is_some(),
                 log_path: log_path.clone(),
                 data_dir: data_dir.clone(),
                 config_path,
@@ -246,10 +272,13 @@ impl RegistryProcess {
         log_start: u64,
     ) -> Result<(), RegistryProcessError> {
         crate::init_crypto();
-        let url = format!("http://{}/v2/", self.address());
+        let url = format!("{}://{}/v2/", self.scheme(), self.address());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .no_proxy()
+            // The probe only asks whether it answers; the certificate is the
+            // caller's business (usually self-signed).
+            .danger_accept_invalid_certs(true)
             .build()
             .map_err(|e| RegistryProcessError::Spawn {
                 binary: opts.binary.clone(),
@@ -276,7 +305,7 @@ impl RegistryProcess {
             };
             if Instant::now() >= deadline {
                 return Err(RegistryProcessError::NotReady {
-                    address: self.address(),
+                    url: url.clone(),
                     timeout: opts.startup_timeout,
                     last,
                     log: self.log_path.clone(),
@@ -292,16 +321,23 @@ impl RegistryProcess {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Plain HTTP, with the htpasswd credentials when auth is on.
+    /// How to reach it: plain HTTP, or HTTPS without verification (the
+    /// lab's certificates are self-signed); with the htpasswd credentials
+    /// when auth is on.
     pub fn endpoint(&self) -> RegistryEndpoint {
         RegistryEndpoint {
             address: self.address(),
-            plain_http: true,
-            insecure_tls: false,
+            plain_http: !self.tls,
+            insecure_tls: self.tls,
             auth: self.auth.clone(),
         }
     }
@@ -414,7 +450,13 @@ fn htpasswd_line(auth: &BasicAuth) -> Result<String, RegistryProcessError> {
 
 /// The registry config. JSON is valid YAML, and serde_json quotes paths
 /// correctly whatever they contain.
-fn config_yaml(host: IpAddr, port: u16, data_dir: &Path, htpasswd: Option<&Path>) -> String {
+fn config_yaml(
+    host: IpAddr,
+    port: u16,
+    data_dir: &Path,
+    htpasswd: Option<&Path>,
+    tls: Option<&RegistryTls>,
+) -> String {
     let mut config = serde_json::json!({
         "version": "0.1",
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": false}},
@@ -429,6 +471,12 @@ fn config_yaml(host: IpAddr, port: u16, data_dir: &Path, htpasswd: Option<&Path>
     if let Some(path) = htpasswd {
         config["auth"] = serde_json::json!({
             "htpasswd": {"realm": "harness-registry", "path": path.to_string_lossy()}
+        });
+    }
+    if let Some(tls) = tls {
+        config["http"]["tls"] = serde_json::json!({
+            "certificate": tls.certificate.to_string_lossy(),
+            "key": tls.key.to_string_lossy(),
         });
     }
     format!("{config:#}\n")
@@ -457,6 +505,7 @@ mod tests {
             5000,
             Path::new("/tmp/d\"x"),
             Some(Path::new("/tmp/htpasswd")),
+            None,
         );
         let value: serde_json::Value = serde_json::from_str(&yaml).expect("config is JSON");
         assert_eq!(value["http"]["addr"], "127.0.0.1:5000");

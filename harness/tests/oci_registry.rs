@@ -57,20 +57,20 @@ async fn registry(dir: &Path) -> RegistryProcess {
         .expect("start docker-registry (apt-get install docker-registry)")
 }
 
-/// Entries of a tar+gzip layer: (path, type, mode, mtime, uid, gid, user, group, content).
-fn layer_entries(
-    layer: &[u8],
-) -> Vec<(
-    String,
-    tar::EntryType,
-    u32,
-    u64,
-    u64,
-    u64,
-    String,
-    String,
-    Vec<u8>,
-)> {
+/// One entry of a layer, as a tar reader sees it.
+struct LayerEntry {
+    path: String,
+    kind: tar::EntryType,
+    mode: u32,
+    mtime: u64,
+    uid: u64,
+    gid: u64,
+    user: String,
+    group: String,
+    content: Vec<u8>,
+}
+
+fn layer_entries(layer: &[u8]) -> Vec<LayerEntry> {
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(layer));
     let mut out = Vec::new();
     for entry in archive.entries().expect("tar entries") {
@@ -78,25 +78,20 @@ fn layer_entries(
         let header = entry.header().clone();
         let mut content = Vec::new();
         entry.read_to_end(&mut content).expect("entry content");
-        out.push((
-            entry.path().expect("path").to_string_lossy().into_owned(),
-            header.entry_type(),
-            header.mode().expect("mode"),
-            header.mtime().expect("mtime"),
-            header.uid().expect("uid"),
-            header.gid().expect("gid"),
-            header
-                .username()
-                .expect("username")
-                .unwrap_or("")
-                .to_string(),
-            header
-                .groupname()
-                .expect("groupname")
-                .unwrap_or("")
-                .to_string(),
+        let text = |field: std::io::Result<Option<&str>>| {
+            field.expect("header field").unwrap_or("").to_string()
+        };
+        out.push(LayerEntry {
+            path: entry.path().expect("path").to_string_lossy().into_owned(),
+            kind: header.entry_type(),
+            mode: header.mode().expect("mode"),
+            mtime: header.mtime().expect("mtime"),
+            uid: header.uid().expect("uid"),
+            gid: header.gid().expect("gid"),
+            user: text(header.username().map_err(std::io::Error::other)),
+            group: text(header.groupname().map_err(std::io::Error::other)),
             content,
-        ));
+        });
     }
     out
 }
@@ -158,18 +153,19 @@ fn manifest_is_oci_1_1_with_the_empty_config_and_caller_annotations() {
 fn layer_lists_files_at_the_root_with_fixed_metadata() {
     let artifact = packed(&golden_files());
     let entries = layer_entries(&artifact.layer);
-    let names: Vec<&str> = entries.iter().map(|e| e.0.as_str()).collect();
+    let names: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(names, ["configmap.yaml", "nested/", "nested/service.yaml"]);
-    for (path, kind, mode, mtime, uid, gid, user, group, content) in &entries {
-        assert_eq!((*mtime, *uid, *gid), (0, 0, 0), "{path}");
-        assert_eq!((user.as_str(), group.as_str()), ("", ""), "{path}");
-        if kind.is_dir() {
-            assert_eq!(*mode, 0o755, "{path}");
+    for e in &entries {
+        let path = &e.path;
+        assert_eq!((e.mtime, e.uid, e.gid), (0, 0, 0), "{path}");
+        assert_eq!((e.user.as_str(), e.group.as_str()), ("", ""), "{path}");
+        if e.kind.is_dir() {
+            assert_eq!(e.mode, 0o755, "{path}");
         } else {
-            assert!(kind.is_file(), "{path}");
-            assert_eq!(*mode, 0o644, "{path}");
+            assert!(e.kind.is_file(), "{path}");
+            assert_eq!(e.mode, 0o644, "{path}");
             assert_eq!(
-                content.as_slice(),
+                e.content.as_slice(),
                 golden_files().0[path.as_str()].as_slice(),
                 "{path}"
             );
@@ -574,4 +570,80 @@ fn write_golden_layer() {
         packed(&golden_files()).layer,
     )
     .expect("write");
+}
+
+#[tokio::test]
+async fn https_against_a_plain_http_registry_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = registry(dir.path()).await;
+    let client = RegistryClient::new(RegistryEndpoint {
+        plain_http: false,
+        ..registry.endpoint()
+    });
+    let err = client
+        .resolve("demo", "v1")
+        .await
+        .expect_err("TLS to a plain HTTP port");
+    assert!(matches!(err, OciError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("plain_http"), "{err}");
+}
+
+#[tokio::test]
+async fn registry_start_failures_name_the_cause() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let err = RegistryProcess::start(
+        RegistryOptions::new(dir.path()).with_binary(dir.path().join("no-registry")),
+    )
+    .await
+    .expect_err("missing binary");
+    assert!(err.to_string().contains("no-registry"), "{err}");
+
+    // A port somebody else holds: the registry exits, and its log says why.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let err = RegistryProcess::start(RegistryOptions::new(dir.path()).with_port(port))
+        .await
+        .expect_err("port in use");
+    let message = err.to_string();
+    assert!(message.contains("address already in use"), "{message}");
+}
+
+#[tokio::test]
+async fn https_registry_with_a_self_signed_certificate_needs_insecure_tls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("certificate");
+    let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+    std::fs::write(&cert, certified.cert.pem()).expect("write cert");
+    std::fs::write(&key, certified.signing_key.serialize_pem()).expect("write key");
+    harness::init_crypto();
+    let registry = RegistryProcess::start(
+        RegistryOptions::new(dir.path().join("state")).with_tls(&cert, &key),
+    )
+    .await
+    .expect("start registry with TLS");
+    let endpoint = registry.endpoint();
+    assert!(!endpoint.plain_http && endpoint.insecure_tls);
+
+    let artifact = packed(&files("1"));
+    let insecure = RegistryClient::new(endpoint.clone());
+    insecure
+        .push("demo", &artifact, &tags(&["v1"]))
+        .await
+        .expect("push over HTTPS, unverified");
+    assert_eq!(
+        insecure.resolve("demo", "v1").await.expect("resolve"),
+        artifact.digest
+    );
+
+    let verifying = RegistryClient::new(RegistryEndpoint {
+        insecure_tls: false,
+        ..endpoint
+    });
+    let err = verifying
+        .resolve("demo", "v1")
+        .await
+        .expect_err("untrusted certificate");
+    assert!(matches!(err, OciError::Unreachable { .. }), "{err:?}");
+    assert!(err.to_string().contains("insecure_tls"), "{err}");
 }

@@ -605,9 +605,12 @@ impl RegistryClient {
         };
         let detail = error_chain(error);
         let lower = detail.to_lowercase();
-        let hint = if !self.endpoint.plain_http
-            && (lower.contains("tls") || lower.contains("certificate"))
-        {
+        // Something answered, but not with TLS we accept: wrong scheme or
+        // an untrusted certificate, not a registry that is down.
+        let tls_trouble = ["tls", "certificate", "corrupt message", "handshake"]
+            .iter()
+            .any(|needle| lower.contains(needle));
+        let hint = if !self.endpoint.plain_http && tls_trouble {
             "; if the registry speaks plain HTTP set plain_http, if its certificate is self-signed set insecure_tls"
         } else {
             ""
