@@ -2,12 +2,17 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the bird's-eye view.
 
+pub mod argocd;
 pub mod container;
+pub mod expect;
 pub mod lab;
 pub mod oci;
 pub mod progress;
 pub mod registry_process;
+pub mod report;
+pub mod runner;
 pub mod scenario;
+pub mod steps;
 pub mod tools;
 
 /// Install the process-wide rustls crypto provider (ring). kube and

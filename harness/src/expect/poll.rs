@@ -1,0 +1,196 @@
+//! Polling a condition: `eventually` (until it holds, within a window) and
+//! `consistently` (it must hold through a whole window).
+//!
+//! Time is `tokio::time`, so tests run these with paused time.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Delays between probes: `initial`, growing by `factor`, at most `max`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub factor: f64,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(250),
+            factor: 1.5,
+            max: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Backoff {
+    fn next(&self, delay: Duration) -> Duration {
+        delay.mul_f64(self.factor).min(self.max)
+    }
+}
+
+/// What one probe saw: whether the condition holds, and what was observed
+/// (reported when the expectation fails).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation<D> {
+    pub holds: bool,
+    pub detail: D,
+}
+
+impl<D> Observation<D> {
+    pub fn holds(detail: D) -> Self {
+        Observation {
+            holds: true,
+            detail,
+        }
+    }
+    pub fn fails(detail: D) -> Self {
+        Observation {
+            holds: false,
+            detail,
+        }
+    }
+}
+
+/// How a poll ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PollOutcome<D> {
+    /// The condition held (at the end of the window for `consistently`).
+    Held {
+        last: D,
+        probes: u32,
+        elapsed: Duration,
+    },
+    /// `eventually`: the window ended without the condition holding.
+    TimedOut {
+        last: D,
+        probes: u32,
+        elapsed: Duration,
+    },
+    /// `consistently`: an observation did not hold.
+    Broke {
+        last: D,
+        probes: u32,
+        elapsed: Duration,
+    },
+    /// The run was cancelled; `last` is the latest observation, if any.
+    Cancelled {
+        last: Option<D>,
+        probes: u32,
+        elapsed: Duration,
+    },
+}
+
+impl<D> PollOutcome<D> {
+    pub fn is_success(&self) -> bool {
+        matches!(self, PollOutcome::Held { .. })
+    }
+    pub fn probes(&self) -> u32 {
+        match self {
+            PollOutcome::Held { probes, .. }
+            | PollOutcome::TimedOut { probes, .. }
+            | PollOutcome::Broke { probes, .. }
+            | PollOutcome::Cancelled { probes, .. } => *probes,
+        }
+    }
+}
+
+/// Probe until the condition holds or `deadline` passes. The probe always
+/// runs at least once, and once more at the deadline when the last wait
+/// reaches it.
+pub async fn eventually<D, F, Fut>(
+    deadline: Instant,
+    backoff: Backoff,
+    cancel: &CancellationToken,
+    mut probe: F,
+) -> PollOutcome<D>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Observation<D>>,
+{
+    let started = Instant::now();
+    let mut delay = backoff.initial;
+    let mut probes = 0;
+    let mut last = None;
+    loop {
+        let observation = tokio::select! {
+            observation = probe() => observation,
+            _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
+        };
+        probes += 1;
+        if observation.holds {
+            return PollOutcome::Held {
+                last: observation.detail,
+                probes,
+                elapsed: started.elapsed(),
+            };
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return PollOutcome::TimedOut {
+                last: observation.detail,
+                probes,
+                elapsed: started.elapsed(),
+            };
+        }
+        last = Some(observation.detail);
+        let wake = (now + delay).min(deadline);
+        delay = backoff.next(delay);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
+        }
+    }
+}
+
+/// Probe through the window ending at `until`; fail at the first observation
+/// that does not hold. The probe runs at the start and at the end of the
+/// window, and in between with the backoff delays.
+pub async fn consistently<D, F, Fut>(
+    until: Instant,
+    backoff: Backoff,
+    cancel: &CancellationToken,
+    mut probe: F,
+) -> PollOutcome<D>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Observation<D>>,
+{
+    let started = Instant::now();
+    let mut delay = backoff.initial;
+    let mut probes = 0;
+    let mut last = None;
+    loop {
+        let observation = tokio::select! {
+            observation = probe() => observation,
+            _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
+        };
+        probes += 1;
+        if !observation.holds {
+            return PollOutcome::Broke {
+                last: observation.detail,
+                probes,
+                elapsed: started.elapsed(),
+            };
+        }
+        let now = Instant::now();
+        if now >= until {
+            return PollOutcome::Held {
+                last: observation.detail,
+                probes,
+                elapsed: started.elapsed(),
+            };
+        }
+        last = Some(observation.detail);
+        let wake = (now + delay).min(until);
+        delay = backoff.next(delay);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
+        }
+    }
+}

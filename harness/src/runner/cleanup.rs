@@ -1,0 +1,74 @@
+//! Removing what a scenario run created: its Applications (which cascade to
+//! what they deployed) and then its destination namespaces.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DeleteParams};
+
+use crate::argocd::ArgoCd;
+use crate::steps::StepContext;
+
+/// How long to wait after dropping a stuck Application's finalizers.
+const AFTER_FINALIZERS: Duration = Duration::from_secs(10);
+
+/// Delete the run's Applications (those it recorded and any that carry its
+/// labels), then its namespaces. Returns what did not work.
+pub(super) async fn clean(ctx: &StepContext, wait: Duration) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut apps: BTreeSet<String> = ctx.apps.clone();
+    match ctx
+        .argocd
+        .list_for_scenario(
+            ctx.isolation.run_label(),
+            &crate::runner::isolation::label_value(&ctx.scenario),
+        )
+        .await
+    {
+        Ok(found) => apps.extend(found.into_iter().filter_map(|o| o.metadata.name)),
+        Err(error) => problems.push(format!("listing the scenario's Applications: {error}")),
+    }
+    // Deleting in parallel: each waits for Argo CD to prune its resources.
+    let results =
+        futures::future::join_all(apps.iter().map(|name| delete_app(&ctx.argocd, name, wait)))
+            .await;
+    problems.extend(results.into_iter().flatten());
+
+    let namespaces: BTreeSet<String> = ctx
+        .namespaces
+        .union(&ctx.isolation.namespaces())
+        .cloned()
+        .collect();
+    let api: Api<Namespace> = Api::all(ctx.kube.clone());
+    for namespace in namespaces {
+        // Not waited for: namespace finalization can take long and nothing
+        // else in the run uses these names.
+        match api.delete(&namespace, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => problems.push(format!("deleting namespace {namespace}: {error}")),
+        }
+    }
+    problems
+}
+
+async fn delete_app(argocd: &ArgoCd, name: &str, wait: Duration) -> Option<String> {
+    let first = match argocd.delete(name, wait).await {
+        Ok(()) => return None,
+        Err(error) => error,
+    };
+    // Last resort so nothing is left behind: drop the finalizer (what the
+    // Application deployed goes with its namespace).
+    if let Err(error) = argocd.remove_finalizers(name).await {
+        return Some(format!(
+            "{first}; removing its finalizers failed too: {error}"
+        ));
+    }
+    match argocd.delete(name, AFTER_FINALIZERS).await {
+        Ok(()) => Some(format!("{first}; removed its finalizers to delete it")),
+        Err(error) => Some(format!(
+            "{first}; still there after removing its finalizers: {error}"
+        )),
+    }
+}
