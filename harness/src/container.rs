@@ -17,9 +17,7 @@ use bollard::models::{
     ContainerCreateBody, HostConfig, NetworkConnectRequest, NetworkCreateRequest, PortBinding,
     RestartPolicy, RestartPolicyNameEnum,
 };
-use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, InspectContainerOptions, RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
 use futures::StreamExt;
 
 /// Docker's usual socket.
@@ -363,74 +361,147 @@ pub struct ContainerInfo {
 }
 
 /// Inspects a container; `None` when it does not exist.
+///
+/// Reads the inspect JSON itself rather than through bollard's typed
+/// model: podman 4.3 reports states (`stopped`) that the model rejects.
 pub async fn inspect_container(
-    docker: &Docker,
+    engine: &Engine,
     name: &str,
 ) -> Result<Option<ContainerInfo>, ContainerError> {
-    let resp = match docker
-        .inspect_container(name, None::<InspectContainerOptions>)
+    let (status, body) = raw_get(&engine.host, &format!("/containers/{name}/json"))
         .await
-    {
-        Ok(r) => r,
-        Err(e) if is_not_found(&e) => return Ok(None),
-        Err(e) => return Err(api(format!("inspect container {name}"))(e)),
-    };
-    let state = resp.state.unwrap_or_default();
-    let settings = resp.network_settings.unwrap_or_default();
-    let mut networks: Vec<String> = settings.networks.unwrap_or_default().into_keys().collect();
+        .map_err(|e| ContainerError::Other(format!("inspect container {name}: {e}")))?;
+    if status == 404 {
+        return Ok(None);
+    }
+    if status != 200 {
+        return Err(ContainerError::Other(format!(
+            "inspect container {name}: HTTP {status}: {}",
+            String::from_utf8_lossy(&body).trim()
+        )));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ContainerError::Other(format!("inspect container {name}: bad JSON: {e}")))?;
+    Ok(Some(container_info(&v)))
+}
+
+/// The fields we use from a container's inspect JSON.
+fn container_info(v: &serde_json::Value) -> ContainerInfo {
+    let str_of = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    let mut networks: Vec<String> = v["NetworkSettings"]["Networks"]
+        .as_object()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
     networks.sort();
-    let host_config = resp.host_config.unwrap_or_default();
     // Configured bindings are authoritative for a stopped container;
     // NetworkSettings.Ports is only filled while it runs.
-    let ports = settings
-        .ports
-        .filter(|p| !p.is_empty())
-        .or(host_config.port_bindings)
-        .unwrap_or_default();
+    let running_ports = &v["NetworkSettings"]["Ports"];
+    let ports = match running_ports.as_object() {
+        Some(m) if !m.is_empty() => running_ports,
+        _ => &v["HostConfig"]["PortBindings"],
+    };
     let mut published = HashMap::new();
-    for (key, bindings) in ports {
+    for (key, bindings) in ports.as_object().into_iter().flatten() {
         let Some(port) = key.strip_suffix("/tcp").and_then(|p| p.parse::<u16>().ok()) else {
             continue;
         };
         let addrs = bindings
-            .unwrap_or_default()
+            .as_array()
             .into_iter()
-            .map(|b| {
-                format!(
-                    "{}:{}",
-                    b.host_ip.unwrap_or_default(),
-                    b.host_port.unwrap_or_default()
-                )
-            })
+            .flatten()
+            .map(|b| format!("{}:{}", str_of(&b["HostIp"]), str_of(&b["HostPort"])))
             .collect();
         published.insert(port, addrs);
     }
-    Ok(Some(ContainerInfo {
-        id: resp.id.unwrap_or_default(),
-        image: resp
-            .config
-            .and_then(|c| c.image)
-            .or(resp.image)
-            .unwrap_or_default(),
-        running: state.running.unwrap_or(false),
-        status: state.status.map(|s| s.to_string()).unwrap_or_default(),
+    let image = match v["Config"]["Image"].as_str() {
+        Some(i) if !i.is_empty() => i.to_string(),
+        _ => str_of(&v["Image"]),
+    };
+    ContainerInfo {
+        id: str_of(&v["Id"]),
+        image,
+        running: v["State"]["Running"].as_bool().unwrap_or(false),
+        status: str_of(&v["State"]["Status"]),
         networks,
         published,
-        restart_policy: host_config
-            .restart_policy
-            .and_then(|p| p.name)
-            .map(|n| n.to_string()),
-    }))
+        restart_policy: v["HostConfig"]["RestartPolicy"]["Name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(String::from),
+    }
+}
+
+/// `GET path` on a Docker API over HTTP/1.0 (no chunked bodies), for the
+/// few answers bollard's typed models cannot read from podman.
+async fn raw_get(host: &str, path: &str) -> Result<(u16, Vec<u8>), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+        mut stream: S,
+        path: &str,
+    ) -> Result<Vec<u8>, String> {
+        let request = format!("GET {path} HTTP/1.0\r\nHost: docker\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("write: {e}"))?;
+        let mut response = Vec::new();
+        stream
+            .read_to_end(&mut response)
+            .await
+            .map_err(|e| format!("read: {e}"))?;
+        Ok(response)
+    }
+    let path = path.replace(' ', "%20");
+    let response = tokio::time::timeout(Duration::from_secs(30), async {
+        if let Some(sock) = host.strip_prefix("unix://") {
+            let stream = tokio::net::UnixStream::connect(sock)
+                .await
+                .map_err(|e| format!("{sock}: {e}"))?;
+            exchange(stream, &path).await
+        } else if let Some(addr) = host
+            .strip_prefix("tcp://")
+            .or_else(|| host.strip_prefix("http://"))
+        {
+            let addr = addr.trim_end_matches('/');
+            let stream = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| format!("{addr}: {e}"))?;
+            exchange(stream, &path).await
+        } else {
+            Err(format!(
+                "{host}: only unix:// and tcp:// Docker hosts are supported"
+            ))
+        }
+    })
+    .await
+    .map_err(|_| format!("{host} did not answer within 30s"))??;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| "malformed HTTP response".to_string())?;
+    let head = String::from_utf8_lossy(&response[..split]);
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| {
+            format!(
+                "malformed status line: {}",
+                head.lines().next().unwrap_or("")
+            )
+        })?;
+    Ok((status, response[split + 4..].to_vec()))
 }
 
 /// Creates the registry container, or reuses one of that name: a running
 /// one is left alone, a stopped one is started. A container of that name
 /// publishing another port is an error (we would push to the wrong place).
 pub async fn ensure_registry_container(
-    docker: &Docker,
+    engine: &Engine,
     spec: &RegistryContainerSpec,
 ) -> Result<Ensured, ContainerError> {
-    if let Some(info) = inspect_container(docker, &spec.name).await? {
+    let docker = &engine.docker;
+    if let Some(info) = inspect_container(engine, &spec.name).await? {
         let wanted = spec.host_address();
         let found = info
             .published
@@ -508,14 +579,15 @@ pub async fn ensure_registry_container(
         .await
     {
         // Do not leave a created-but-broken container behind.
-        let _ = remove_container(docker, &spec.name).await;
+        let _ = remove_container(engine, &spec.name).await;
         return Err(api(format!("start container {}", spec.name))(e));
     }
     Ok(Ensured::Created)
 }
 
 /// Force-removes a container; `false` when there was none.
-pub async fn remove_container(docker: &Docker, name: &str) -> Result<bool, ContainerError> {
+pub async fn remove_container(engine: &Engine, name: &str) -> Result<bool, ContainerError> {
+    let docker = &engine.docker;
     let options = RemoveContainerOptionsBuilder::default()
         .force(true)
         .v(true)
@@ -528,7 +600,8 @@ pub async fn remove_container(docker: &Docker, name: &str) -> Result<bool, Conta
 }
 
 /// True when the network exists.
-pub async fn network_exists(docker: &Docker, name: &str) -> Result<bool, ContainerError> {
+pub async fn network_exists(engine: &Engine, name: &str) -> Result<bool, ContainerError> {
+    let docker = &engine.docker;
     match docker
         .inspect_network(
             name,
@@ -543,8 +616,9 @@ pub async fn network_exists(docker: &Docker, name: &str) -> Result<bool, Contain
 }
 
 /// Creates a bridge network unless it exists; `true` when created.
-pub async fn ensure_network(docker: &Docker, name: &str) -> Result<bool, ContainerError> {
-    if network_exists(docker, name).await? {
+pub async fn ensure_network(engine: &Engine, name: &str) -> Result<bool, ContainerError> {
+    let docker = &engine.docker;
+    if network_exists(engine, name).await? {
         return Ok(false);
     }
     let req = NetworkCreateRequest {
@@ -560,7 +634,8 @@ pub async fn ensure_network(docker: &Docker, name: &str) -> Result<bool, Contain
 }
 
 /// Removes a network; `false` when there was none.
-pub async fn remove_network(docker: &Docker, name: &str) -> Result<bool, ContainerError> {
+pub async fn remove_network(engine: &Engine, name: &str) -> Result<bool, ContainerError> {
+    let docker = &engine.docker;
     match docker.remove_network(name).await {
         Ok(()) => Ok(true),
         Err(e) if is_not_found(&e) => Ok(false),
@@ -571,11 +646,12 @@ pub async fn remove_network(docker: &Docker, name: &str) -> Result<bool, Contain
 /// `docker network connect NETWORK CONTAINER` unless already connected;
 /// `true` when it connected now.
 pub async fn connect_network(
-    docker: &Docker,
+    engine: &Engine,
     network: &str,
     container: &str,
 ) -> Result<bool, ContainerError> {
-    let info = inspect_container(docker, container).await?.ok_or_else(|| {
+    let docker = &engine.docker;
+    let info = inspect_container(engine, container).await?.ok_or_else(|| {
         ContainerError::Other(format!(
             "container {container} does not exist; cannot connect it to {network}"
         ))
@@ -606,10 +682,11 @@ pub struct ExecOutput {
 
 /// Runs `argv` in a running container and waits for it (`docker exec`).
 pub async fn exec(
-    docker: &Docker,
+    engine: &Engine,
     container: &str,
     argv: &[&str],
 ) -> Result<ExecOutput, ContainerError> {
+    let docker = &engine.docker;
     let created = docker
         .create_exec(
             container,
@@ -666,7 +743,7 @@ pub async fn exec(
 /// /dev/stdin`). Content and path travel as argv, never through a shell
 /// string, so nothing needs quoting.
 pub async fn write_file_in_container(
-    docker: &Docker,
+    engine: &Engine,
     container: &str,
     path: &str,
     content: &str,
@@ -677,7 +754,7 @@ pub async fn write_file_in_container(
         .unwrap_or_else(|| "/".into());
     let script = "mkdir -p \"$1\" && printf '%s' \"$3\" > \"$2\"";
     let argv = ["sh", "-c", script, "sh", dir.as_str(), path, content];
-    let out = exec(docker, container, &argv).await?;
+    let out = exec(engine, container, &argv).await?;
     if out.exit_code != 0 {
         return Err(ContainerError::ExecFailed {
             container: container.into(),
@@ -690,7 +767,8 @@ pub async fn write_file_in_container(
 }
 
 /// True when the engine has the image.
-pub async fn image_exists(docker: &Docker, image: &str) -> Result<bool, ContainerError> {
+pub async fn image_exists(engine: &Engine, image: &str) -> Result<bool, ContainerError> {
+    let docker = &engine.docker;
     match docker.inspect_image(image).await {
         Ok(_) => Ok(true),
         Err(e) if is_not_found(&e) => Ok(false),
@@ -871,10 +949,19 @@ pub fn write_registry_rootfs(
 }
 
 /// Builds (once) the small registry image tests use, since no image can be
-/// pulled here: `podman import` of [`write_registry_rootfs`]. Skipped when
+/// pulled here: an import (`podman import`) of [`write_registry_rootfs`]. Skipped when
 /// the image exists. Returns the image reference.
-pub async fn build_registry_image(docker: &Docker) -> Result<String, ContainerError> {
-    if image_exists(docker, TEST_REGISTRY_IMAGE).await? {
+pub async fn build_registry_image(engine: &Engine) -> Result<String, ContainerError> {
+    let docker = &engine.docker;
+    if image_exists(engine, TEST_REGISTRY_IMAGE).await? {
+        return Ok(TEST_REGISTRY_IMAGE.to_string());
+    }
+    // Tests run in parallel processes: one builds, the others wait and reuse.
+    let lock_path = std::env::temp_dir().join("oci-e2e-registry-image.lock");
+    let _lock = tokio::task::spawn_blocking(move || FileLock::acquire(&lock_path))
+        .await
+        .map_err(|e| ContainerError::Other(format!("lock task failed: {e}")))??;
+    if image_exists(engine, TEST_REGISTRY_IMAGE).await? {
         return Ok(TEST_REGISTRY_IMAGE.to_string());
     }
     let dir = tempfile::tempdir().map_err(io("create a temporary directory"))?;
@@ -897,29 +984,40 @@ pub async fn build_registry_image(docker: &Docker) -> Result<String, ContainerEr
     })
     .await
     .map_err(|e| ContainerError::Other(format!("rootfs task failed: {e}")))??;
-    let out = tokio::process::Command::new("podman")
-        .arg("import")
-        .arg("--change")
-        .arg(format!(
-            "CMD {}",
-            serde_json::to_string(&test_registry_cmd()).unwrap_or_default()
-        ))
-        .arg("--change")
-        .arg("EXPOSE 5000")
-        .arg(&tar_path)
-        .arg(TEST_REGISTRY_IMAGE)
-        .output()
+    // `podman import` / `docker import` through the API: POST
+    // /images/create?fromSrc=- with the tar as body, so Docker and podman
+    // engines both get the image.
+    let tar = tokio::fs::read(&tar_path)
         .await
-        .map_err(io("run `podman import` (install podman)"))?;
-    if !out.status.success() {
+        .map_err(io(format!("read {}", tar_path.display())))?;
+    let options = bollard::query_parameters::CreateImageOptions {
+        from_src: Some("-".into()),
+        // The tag inside `repo`: podman ignores the separate `tag` field
+        // on imports; Docker accepts both forms.
+        repo: Some(TEST_REGISTRY_IMAGE.into()),
+        // Shell form with `exec`: podman splits a JSON-array change at its
+        // commas, and `exec` keeps the registry as PID 1 for stop signals.
+        changes: vec![format!("CMD exec {}", test_registry_cmd().join(" "))],
+        ..Default::default()
+    };
+    let mut stream = docker.create_image(Some(options), Some(bollard::body_full(tar.into())), None);
+    let mut failure = None;
+    while let Some(item) = stream.next().await {
+        if let Err(e) = item {
+            failure = Some(e);
+            break;
+        }
+    }
+    if let Some(e) = failure {
         // Two processes may have raced to build it; theirs is as good.
-        if image_exists(docker, TEST_REGISTRY_IMAGE).await? {
+        if image_exists(engine, TEST_REGISTRY_IMAGE).await? {
             return Ok(TEST_REGISTRY_IMAGE.to_string());
         }
+        return Err(api(format!("import {TEST_REGISTRY_IMAGE}"))(e));
+    }
+    if !image_exists(engine, TEST_REGISTRY_IMAGE).await? {
         return Err(ContainerError::Other(format!(
-            "`podman import` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+            "the engine accepted the import but has no {TEST_REGISTRY_IMAGE} afterwards"
         )));
     }
     Ok(TEST_REGISTRY_IMAGE.to_string())
