@@ -19,7 +19,7 @@ use harness::registry_process::{RegistryOptions, RegistryProcess};
 /// this changes and every digest users pinned changes with it: update it
 /// only on purpose.
 const GOLDEN_DIGEST: &str =
-    "sha256:bca207fdefe3567263fad07543d978614e37eeb9d8f6c9a81e812df043f4bd81";
+    "sha256:1de18c5bca4f523e7cf7924ee6cb4f31babeb28d47c359513f3b82b6c1faf350";
 
 fn golden_files() -> ArtifactFiles {
     [
@@ -142,7 +142,18 @@ fn manifest_is_oci_1_1_with_the_empty_config_and_caller_annotations() {
     assert_eq!(layers[0]["mediaType"], DEFAULT_LAYER_MEDIA_TYPE);
     assert_eq!(layers[0]["digest"], artifact.layer_digest.as_str());
     assert_eq!(layers[0]["size"], artifact.layer.len());
-    assert!(layers[0]["annotations"]["org.opencontainers.image.title"].is_string());
+    // As oras sets them, so that `oras pull` unpacks the files into `.`.
+    let layer_annotations = &layers[0]["annotations"];
+    assert_eq!(layer_annotations["org.opencontainers.image.title"], ".");
+    assert_eq!(layer_annotations["io.deis.oras.content.unpack"], "true");
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(artifact.layer.as_slice())
+        .read_to_end(&mut tar)
+        .expect("gunzip");
+    assert_eq!(
+        layer_annotations["io.deis.oras.content.digest"],
+        harness::oci::sha256_digest(&tar)
+    );
     assert_eq!(
         manifest["annotations"]["org.opencontainers.image.version"],
         "1.0.0"
@@ -646,4 +657,45 @@ async fn https_registry_with_a_self_signed_certificate_needs_insecure_tls() {
         .expect_err("untrusted certificate");
     assert!(matches!(err, OciError::Unreachable { .. }), "{err:?}");
     assert!(err.to_string().contains("insecure_tls"), "{err}");
+}
+
+/// Interop: `oras pull` unpacks the artifact into the same files (the layer
+/// annotations are oras's). Runs when `oras` is on PATH or `$ORAS` names it.
+#[tokio::test]
+async fn oras_pull_unpacks_the_same_files() {
+    let oras = std::env::var("ORAS").unwrap_or_else(|_| "oras".to_string());
+    if std::process::Command::new(&oras)
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        eprintln!("NOT RUN: oras not found (put it on PATH or set ORAS=/path/to/oras)");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = registry(&dir.path().join("registry")).await;
+    let client = RegistryClient::new(registry.endpoint());
+    client
+        .push("interop", &packed(&golden_files()), &tags(&["v1"]))
+        .await
+        .expect("push");
+
+    let out = dir.path().join("pulled");
+    std::fs::create_dir(&out).expect("mkdir");
+    let output = tokio::process::Command::new(&oras)
+        .args(["pull", "--plain-http"])
+        .arg(format!("{}/interop:v1", registry.address()))
+        .current_dir(&out)
+        .output()
+        .await
+        .expect("run oras");
+    assert!(
+        output.status.success(),
+        "oras pull failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        ArtifactFiles::from_dir(&out).expect("read pulled files"),
+        golden_files()
+    );
 }

@@ -18,7 +18,8 @@ pub use client::{ReferenceKind, RegistryClient, check_repository, parse_referenc
 pub use error::OciError;
 pub use pack::{
     ARTIFACT_TYPE, DEFAULT_LAYER_MEDIA_TYPE, EMPTY_CONFIG, EMPTY_CONFIG_DIGEST, LAYER_TITLE,
-    TITLE_ANNOTATION, gzip_deterministic, pack, sha256_digest, tar_files,
+    ORAS_CONTENT_DIGEST_ANNOTATION, ORAS_UNPACK_ANNOTATION, TITLE_ANNOTATION, gzip_deterministic,
+    pack, sha256_digest, tar_files,
 };
 
 pub const EMPTY_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";

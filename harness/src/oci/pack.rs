@@ -1,12 +1,16 @@
 //! Reproducible packing: the same files give the same bytes, hence the same
 //! digests, on any machine and at any time.
 //!
-//! Layer layout (what `oras push REF ./` gives closely enough for Argo CD):
+//! Layer layout (what `oras push REF ./` gives, checked against oras 1.3,
+//! minus the real mtimes and the `created` annotation that make oras's
+//! digests change on every push):
 //! - files at the root of the layer, paths relative with forward slashes;
 //! - an entry for every subdirectory (`sub/`, mode 0755) before its files,
 //!   none for the root itself; Argo CD creates parents anyway, but plain
 //!   `tar` and oras expect the entries;
 //! - entries sorted by path (a directory sorts right before its contents);
+//!   unlike oras there is no `.` entry for the root (Argo CD skips it, and
+//!   `oras pull` unpacks without it);
 //! - GNU headers (long paths use the GNU long-name entry), mtime 0, uid and
 //!   gid 0, empty user and group names, mode 0644 for files;
 //! - gzip with a fixed header (no mtime, no file name, OS byte 255 as Go
@@ -34,11 +38,17 @@ pub const DEFAULT_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.t
 /// The artifact type oras sets when the config is empty and none is given
 /// (OCI 1.1: `artifactType` is required when the config is the empty one).
 pub const ARTIFACT_TYPE: &str = "application/vnd.unknown.artifact.v1";
-/// Annotation naming a layer; oras sets it, Argo CD does not need it.
+/// Annotation naming a layer. Argo CD ignores the layer annotations (it
+/// extracts every tar/tar+gzip content layer into the app's root); they are
+/// set as `oras push REF ./` sets them so that `oras pull` unpacks the
+/// artifact into the current directory, as it does for oras's own pushes.
 pub const TITLE_ANNOTATION: &str = "org.opencontainers.image.title";
-/// The title given to the layer. A file name (not `.`) so that `oras pull`
-/// saves the tarball instead of failing on a directory name.
-pub const LAYER_TITLE: &str = "manifests.tar.gz";
+/// The layer's title: the directory `.` that oras would unpack it into.
+pub const LAYER_TITLE: &str = ".";
+/// oras: unpack this layer (a tar+gzip of a directory) on pull.
+pub const ORAS_UNPACK_ANNOTATION: &str = "io.deis.oras.content.unpack";
+/// oras: digest of the uncompressed tar, checked when unpacking.
+pub const ORAS_CONTENT_DIGEST_ANNOTATION: &str = "io.deis.oras.content.digest";
 
 const FILE_MODE: u32 = 0o644;
 const DIR_MODE: u32 = 0o755;
@@ -313,7 +323,9 @@ pub fn pack(
     if let Some(key) = annotations.keys().find(|k| k.trim().is_empty()) {
         return Err(OciError::Pack(format!("annotation key {key:?} is empty")));
     }
-    let layer = gzip_deterministic(&tar_files(files)?);
+    let tar = tar_files(files)?;
+    let tar_digest = sha256_digest(&tar);
+    let layer = gzip_deterministic(&tar);
     let layer_digest = sha256_digest(&layer);
     let config = EMPTY_CONFIG.to_vec();
     let config_digest = EMPTY_CONFIG_DIGEST.to_string();
@@ -332,7 +344,11 @@ pub fn pack(
             media_type: layer_media_type,
             digest: &layer_digest,
             size: layer.len() as u64,
-            annotations: Some(BTreeMap::from([(TITLE_ANNOTATION, LAYER_TITLE)])),
+            annotations: Some(BTreeMap::from([
+                (ORAS_CONTENT_DIGEST_ANNOTATION, tar_digest.as_str()),
+                (ORAS_UNPACK_ANNOTATION, "true"),
+                (TITLE_ANNOTATION, LAYER_TITLE),
+            ])),
         }],
         annotations,
     };
