@@ -1,0 +1,335 @@
+//! Child processes of a lab: spawned with their output in a log file,
+//! stopped in reverse order, and never left behind.
+//!
+//! Why each piece:
+//! - Every child gets its own process group, so a Ctrl-C at the terminal
+//!   reaches only the harness, which then stops the lab in order.
+//! - Unless the lab is kept (`--keep`, `lab up`), each child asks the
+//!   kernel for SIGKILL when the harness dies (PR_SET_PDEATHSIG), so even
+//!   `kill -9` of the harness leaves nothing running.
+//! - A child that exits while the lab is meant to be up is a crash: the
+//!   supervisor cancels its `crashed` token with the tail of the log.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+/// How to start one component.
+#[derive(Debug, Clone)]
+pub struct SpawnSpec {
+    /// Component name, e.g. `kube-apiserver`.
+    pub name: String,
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+    pub env: Vec<(String, String)>,
+    /// stdout and stderr go here (appended).
+    pub log: PathBuf,
+    pub cwd: Option<PathBuf>,
+}
+
+impl SpawnSpec {
+    pub fn new(
+        name: impl Into<String>,
+        program: impl Into<PathBuf>,
+        log: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            program: program.into(),
+            args: Vec::new(),
+            env: Vec::new(),
+            log: log.into(),
+            cwd: None,
+        }
+    }
+    pub fn arg(mut self, a: impl Into<OsString>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<OsString>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+    pub fn env(mut self, k: impl Into<String>, v: impl Into<String>) -> Self {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+    pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cwd = Some(dir.into());
+        self
+    }
+}
+
+/// A started child.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ChildInfo {
+    pub name: String,
+    pub pid: u32,
+    pub log: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessError {
+    #[error("cannot start {name} ({program}): {source}")]
+    Spawn {
+        name: String,
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open log file {path}: {source}")]
+    Log {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+struct Shared {
+    children: Vec<ChildInfo>,
+    stopping: bool,
+    crash: Option<String>,
+}
+
+/// Owns the children of one lab.
+#[derive(Clone)]
+pub struct Supervisor {
+    shared: Arc<Mutex<Shared>>,
+    crashed: CancellationToken,
+    /// Children outlive the harness (kept lab).
+    detached: bool,
+}
+
+impl Supervisor {
+    /// `detached`: children survive the harness (no PDEATHSIG); used for
+    /// labs that are kept up after the command ends.
+    pub fn new(detached: bool) -> Self {
+        Self {
+            shared: Arc::new(Mutex::new(Shared {
+                children: Vec::new(),
+                stopping: false,
+                crash: None,
+            })),
+            crashed: CancellationToken::new(),
+            detached,
+        }
+    }
+
+    /// Cancelled when a child exits while the lab should be up.
+    pub fn crashed(&self) -> CancellationToken {
+        self.crashed.clone()
+    }
+
+    /// What crashed, with the tail of its log.
+    pub fn crash_report(&self) -> Option<String> {
+        self.lock().crash.clone()
+    }
+
+    pub fn children(&self) -> Vec<ChildInfo> {
+        self.lock().children.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn spawn(&self, spec: SpawnSpec) -> Result<ChildInfo, ProcessError> {
+        if let Some(parent) = spec.log.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let open_log = || {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&spec.log)
+                .map_err(|source| ProcessError::Log {
+                    path: spec.log.display().to_string(),
+                    source,
+                })
+        };
+        let (out, err) = (open_log()?, open_log()?);
+        let mut cmd = tokio::process::Command::new(&spec.program);
+        cmd.args(&spec.args)
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .process_group(0);
+        if let Some(dir) = &spec.cwd {
+            cmd.current_dir(dir);
+        }
+        if !self.detached {
+            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    // The parent may already be gone: then die now.
+                    if libc::getppid() == 1 {
+                        libc::_exit(1);
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = cmd.spawn().map_err(|source| ProcessError::Spawn {
+            name: spec.name.clone(),
+            program: spec.program.display().to_string(),
+            source,
+        })?;
+        let pid = child.id().unwrap_or_default();
+        let info = ChildInfo {
+            name: spec.name.clone(),
+            pid,
+            log: spec.log.clone(),
+        };
+        self.lock().children.push(info.clone());
+
+        let this = self.clone();
+        let name = spec.name.clone();
+        let log = spec.log.clone();
+        tokio::spawn(async move {
+            let status = child.wait().await;
+            let mut shared = this.lock();
+            if shared.stopping {
+                return;
+            }
+            let status = match status {
+                Ok(s) => s.to_string(),
+                Err(e) => format!("wait failed: {e}"),
+            };
+            let report = format!(
+                "{name} (pid {pid}) exited unexpectedly ({status}); last lines of {}:\n{}",
+                log.display(),
+                tail_file(&log, 20)
+            );
+            if shared.crash.is_none() {
+                shared.crash = Some(report);
+            }
+            drop(shared);
+            this.crashed.cancel();
+        });
+        Ok(info)
+    }
+
+    /// Stops every child, last started first: SIGTERM to its process group,
+    /// SIGKILL after `grace`.
+    pub async fn stop_all(&self, grace: Duration) {
+        let children = {
+            let mut shared = self.lock();
+            shared.stopping = true;
+            std::mem::take(&mut shared.children)
+        };
+        for child in children.iter().rev() {
+            terminate(child.pid, grace).await;
+        }
+    }
+}
+
+/// SIGTERM the process group of `pid`, SIGKILL it if still alive after `grace`.
+pub async fn terminate(pid: u32, grace: Duration) {
+    if pid == 0 {
+        return;
+    }
+    let pgid = -(pid as i32);
+    // SAFETY: plain syscalls on a pid/pgid we started.
+    // The group for children we started; the pid itself for processes
+    // found by `lab down` that may lead no group.
+    unsafe {
+        libc::kill(pgid, libc::SIGTERM);
+        libc::kill(pid as i32, libc::SIGTERM);
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    while tokio::time::Instant::now() < deadline {
+        if !alive(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unsafe {
+        libc::kill(pgid, libc::SIGKILL);
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    for _ in 0..40 {
+        if !alive(pid) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            // state is the field after the ")" that closes the command name.
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            !matches!(state, Some("Z") | Some("X") | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// Processes whose command line mentions `needle` (e.g. a lab's directory):
+/// how `lab down` finds strays of a run that was killed.
+pub fn find_by_cmdline(needle: &Path) -> Vec<(u32, String)> {
+    let needle = needle.to_string_lossy().into_owned();
+    let me = std::process::id();
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = raw
+            .split(|b| *b == 0)
+            .map(String::from_utf8_lossy)
+            .collect::<Vec<_>>()
+            .join(" ");
+        if cmdline.contains(&needle) && alive(pid) {
+            found.push((pid, cmdline));
+        }
+    }
+    found
+}
+
+/// The last `lines` lines of a file (best effort, for error messages).
+pub fn tail_file(path: &Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", path.display()),
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released: the caller starts
+/// its server right away; a lost race shows up as a start-up failure).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
