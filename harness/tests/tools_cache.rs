@@ -65,15 +65,15 @@ fn multi_package_builds_name_binaries_after_their_tools() {
     // `go build -o dir/ pkg...` names each binary after the package's last
     // path element: that must be the tool's binary name.
     for component in versions::ALL_COMPONENTS {
-        if let Some(GoRecipe::Wrapper { packages, .. }) = &component.go {
-            if packages.len() > 1 {
-                let built: Vec<&str> = packages
-                    .iter()
-                    .filter_map(|p| p.rsplit('/').next())
-                    .collect();
-                let tools: Vec<&str> = component.tools.iter().map(|t| t.binary_name()).collect();
-                assert_eq!(built, tools, "{}", component.name);
-            }
+        if let Some(GoRecipe::Wrapper { packages, .. }) = &component.go
+            && packages.len() > 1
+        {
+            let built: Vec<&str> = packages
+                .iter()
+                .filter_map(|p| p.rsplit('/').next())
+                .collect();
+            let tools: Vec<&str> = component.tools.iter().map(|t| t.binary_name()).collect();
+            assert_eq!(built, tools, "{}", component.name);
         }
     }
 }

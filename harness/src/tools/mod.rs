@@ -444,7 +444,7 @@ impl Run<'_> {
         let key = component.key();
         let cacheable = !component.downloads.is_empty() || component.go.is_some();
         if cacheable {
-            if let Some(r) = self.from_cache(component, &remaining) {
+            if let Some(r) = self.cached_entry(component, &remaining) {
                 reports.extend(r);
                 return Ok(Ok(reports));
             }
@@ -474,7 +474,7 @@ impl Run<'_> {
                 source: std::io::Error::other(e),
             })??;
             // Someone else may have finished it while we waited.
-            if let Some(r) = self.from_cache(component, &remaining) {
+            if let Some(r) = self.cached_entry(component, &remaining) {
                 reports.extend(r);
                 return Ok(Ok(reports));
             }
@@ -671,7 +671,7 @@ impl Run<'_> {
         )
     }
 
-    fn from_cache(&self, component: &Component, tools: &[Tool]) -> Option<Vec<ToolReport>> {
+    fn cached_entry(&self, component: &Component, tools: &[Tool]) -> Option<Vec<ToolReport>> {
         let key = component.key();
         let manifest = self.cache.complete_entry(&key)?;
         tools
@@ -761,12 +761,15 @@ impl Run<'_> {
             .map_err(|e| ToolsError::io("write the build log", &log, e))?;
         let staging = self.cache.begin(&key, lock)?;
         let names: Vec<&str> = component.tools.iter().map(|t| t.name()).collect();
+        self.progress.info(format!(
+            "{key}: not on PATH or in the cache; building it from the Go module proxy (log: {})",
+            log.display()
+        ));
         let task = self.progress.task(format!(
-            "building {} {} (go build, ~{} min cold; log {})",
+            "building {} {} (go build, ~{} min cold)",
             names.join(", "),
             component.version,
             component.cold_build_minutes,
-            log.display()
         ));
         let built = gobuild::build(
             go,
@@ -880,6 +883,8 @@ impl Run<'_> {
                 "run `cargo xtask tools` again".into(),
             )));
         };
+        // This entry holds no binaries.
+        let _ = std::fs::remove_dir(staging.bin_dir());
         let crds = staging.dir().join("crds");
         std::fs::create_dir_all(&crds).map_err(|e| ToolsError::io("create", &crds, e))?;
         let mut files = Vec::new();
