@@ -699,3 +699,29 @@ async fn oras_pull_unpacks_the_same_files() {
         golden_files()
     );
 }
+
+#[tokio::test]
+async fn untagged_repository_has_no_tag_list() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let registry = registry(dir.path()).await;
+    let client = RegistryClient::new(registry.endpoint());
+    let artifact = packed(&files("1"));
+    client
+        .push("untagged", &artifact, &[])
+        .await
+        .expect("push by digest");
+    assert_eq!(
+        client
+            .resolve("untagged", &artifact.digest)
+            .await
+            .expect("resolve"),
+        artifact.digest
+    );
+    // Distribution 2.8 answers NAME_UNKNOWN for a repository without tags.
+    let err = client.list_tags("untagged").await.expect_err("no tags");
+    assert!(
+        matches!(err, OciError::RepositoryNotFound { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("untagged manifests"), "{err}");
+}

@@ -88,8 +88,12 @@ pub enum OciError {
         reference: String,
     },
 
-    /// The repository does not exist (nothing was ever pushed to it).
-    #[error("repository {repository} not found in registry {address}; push something to it first")]
+    /// The registry knows no tags for the repository: it does not exist,
+    /// or (distribution 2.8) it holds only untagged manifests.
+    #[error(
+        "repository {repository} not found in registry {address} (or it has only untagged \
+         manifests); check the name, or push with a tag first"
+    )]
     RepositoryNotFound { address: String, repository: String },
 
     /// What the registry returned is not a manifest this harness handles.
