@@ -457,22 +457,7 @@ impl Run<'_> {
         }
 
         let lock = if cacheable {
-            let progress = self.progress.clone();
-            let cache = self.cache.clone();
-            let key2 = key.clone();
-            let lock = tokio::task::spawn_blocking(move || {
-                cache.lock_entry(&key2, |path| {
-                    progress.info(format!(
-                        "waiting for another process that is provisioning {key2} (lock {})",
-                        path.display()
-                    ))
-                })
-            })
-            .await
-            .map_err(|e| ToolsError::Lock {
-                path: self.cache.lock_path(&key),
-                source: std::io::Error::other(e),
-            })??;
+            let lock = self.lock_blocking(&key).await?;
             // Someone else may have finished it while we waited.
             if let Some(r) = self.cached_entry(component, &remaining) {
                 reports.extend(r);
@@ -507,7 +492,7 @@ impl Run<'_> {
                     }
                 }
             }
-        } else if downloads.is_none() || component.downloads.is_empty() {
+        } else if cacheable && (downloads.is_none() || component.downloads.is_empty()) {
             for &tool in &remaining {
                 notes.entry(tool).or_default().push(format!(
                     "release download: no SHA-256 pinned for linux/{arch}"
@@ -561,6 +546,27 @@ impl Run<'_> {
         let mut apt_failed = false;
         if let Some(pkg) = &component.apt {
             if self.opts.allow_apt && apt::running_as_root() {
+                // dpkg allows one installer at a time: serialise our own
+                // processes, and look again once we hold the lock (another
+                // process may just have installed it).
+                let _apt_lock = self.lock_blocking("apt").await?;
+                let mut again = Vec::new();
+                for &tool in &remaining {
+                    if let (Some((path, version)), _) =
+                        find_on_path(tool, component, &self.search_path).await
+                    {
+                        again.push(ToolReport {
+                            tool,
+                            version,
+                            path,
+                            source: ToolSource::Path,
+                        });
+                    }
+                }
+                if again.len() == remaining.len() {
+                    reports.extend(again);
+                    return Ok(Ok(reports));
+                }
                 let task = self.progress.task(format!(
                     "{}: apt-get install {}",
                     component.name, pkg.package
@@ -626,6 +632,27 @@ impl Run<'_> {
                 fix: fix.clone(),
             })
             .collect()))
+    }
+
+    /// Takes the cache lock `key` without blocking the runtime, saying so
+    /// if another process holds it.
+    async fn lock_blocking(&self, key: &str) -> Result<cache::EntryLock, ToolsError> {
+        let progress = self.progress.clone();
+        let cache = self.cache.clone();
+        let key2 = key.to_owned();
+        tokio::task::spawn_blocking(move || {
+            cache.lock_entry(&key2, |path| {
+                progress.info(format!(
+                    "waiting for another process that is provisioning {key2} (lock {})",
+                    path.display()
+                ))
+            })
+        })
+        .await
+        .map_err(|e| ToolsError::Lock {
+            path: self.cache.lock_path(key),
+            source: std::io::Error::other(e),
+        })?
     }
 
     /// The exact next step for a component no source could provide.
@@ -844,14 +871,7 @@ impl Run<'_> {
                 ),
             )));
         };
-        let cache = self.cache.clone();
-        let key2 = key.clone();
-        let lock = tokio::task::spawn_blocking(move || cache.lock_entry(&key2, |_| {}))
-            .await
-            .map_err(|e| ToolsError::Lock {
-                path: self.cache.lock_path(&key),
-                source: std::io::Error::other(e),
-            })??;
+        let lock = self.lock_blocking(&key).await?;
         if self.cache.complete_entry(&key).is_some() {
             return Ok(Ok(dir));
         }
