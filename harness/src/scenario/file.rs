@@ -1,0 +1,294 @@
+//! Serde types that mirror a scenario file as written (format version 1,
+//! docs/scenario-format.md). They keep positions (`Located`) for everything
+//! a later check may need to point at; `load` validates them and builds the
+//! plan. Doc comments here become the JSON Schema's descriptions.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer};
+
+use super::duration::DURATION_PATTERN;
+use super::plan::{HealthStatus, OperationPhase, SyncStatus};
+
+/// A value and where it was written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Located<T>(pub serde_saphyr::Spanned<T>);
+
+impl<T> Located<T> {
+    pub fn value(&self) -> &T {
+        &self.0.value
+    }
+
+    /// Where the value is used (for an alias: the `*alias`).
+    pub fn location(&self) -> &serde_saphyr::Location {
+        &self.0.referenced
+    }
+}
+
+impl<T: JsonSchema> JsonSchema for Located<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// A duration as written (`500ms`, `90s`, `2m`, `1m30s`); parsed by `load`
+/// so that a bad one is reported with its position.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct DurationText(pub String);
+
+impl JsonSchema for DurationText {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "minLength": 2,
+            "description": "A duration: digits and a unit, units from largest to smallest: `500ms`, `90s`, `2m`, `1m30s`, `1h`.",
+            "examples": ["500ms", "90s", "2m", "1m30s"]
+        })
+    }
+}
+
+/// An operation key that is present must hold a value: `push:` with nothing
+/// after it is an error at that key, not a missing operation.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// One scenario: push OCI artifacts to the lab registry, point Argo CD
+/// Applications at them, and check what Argo CD syncs.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "Argo CD OCI end-to-end scenario (format version 1)")]
+#[schemars(rename = "Scenario")]
+pub struct ScenarioFile {
+    /// Scenario name: lowercase letters, digits and `-`; unique among the scenarios of a run.
+    #[schemars(regex(pattern = r"^[a-z0-9-]+$"))]
+    pub name: Located<String>,
+    /// Free text: what the scenario shows, links to issues.
+    pub description: Option<String>,
+    /// Labels for `cargo xtask e2e --select LABEL` (lowercase letters, digits and `-`).
+    #[serde(default)]
+    pub labels: Vec<Located<String>>,
+    /// Time limit for the whole scenario (steps and finally); default `5m`.
+    pub timeout: Option<Located<DurationText>>,
+    /// The steps, run in order; the first failure stops the scenario. At least one.
+    #[schemars(length(min = 1))]
+    pub steps: Located<Vec<Located<StepFile>>>,
+    /// Steps that always run at the end, even after a failure (clean-up: `delete` the apps).
+    #[serde(default)]
+    pub finally: Vec<Located<StepFile>>,
+}
+
+/// A step: exactly one operation key (push, tag, app, sync, refresh, expect, delete), plus an optional `name`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("oneOf" = [
+    {"required": ["push"]}, {"required": ["tag"]}, {"required": ["app"]}, {"required": ["sync"]},
+    {"required": ["refresh"]}, {"required": ["expect"]}, {"required": ["delete"]}
+]))]
+#[schemars(rename = "Step")]
+pub struct StepFile {
+    /// A name for the step in reports.
+    pub name: Option<String>,
+    /// Package files as an OCI artifact and push it to the lab registry.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "PushFile")]
+    pub push: Option<Located<PushFile>>,
+    /// Point more tags at an existing manifest (no blob upload).
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "TagFile")]
+    pub tag: Option<Located<TagFile>>,
+    /// Create or update an Argo CD Application for an OCI source. A second `app` step with the same name updates it.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "AppFile")]
+    pub app: Option<Located<AppFile>>,
+    /// Start a sync operation (for `sync: manual` apps).
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "AppRefFile")]
+    pub sync: Option<Located<AppRefFile>>,
+    /// Set the refresh annotation so Argo CD looks at the registry now.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "RefreshFile")]
+    pub refresh: Option<Located<RefreshFile>>,
+    /// Wait for a condition on an Application or a Kubernetes object (`within`), or check that it holds for a while (`for`).
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "ExpectFile")]
+    pub expect: Option<Located<ExpectFile>>,
+    /// Delete an Application, cascading to its resources.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "AppRefFile")]
+    pub delete: Option<Located<AppRefFile>>,
+}
+
+/// Package files as an OCI artifact (empty config, one tar+gzip layer with the files at its root) and push it.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("oneOf" = [{"required": ["source"]}, {"required": ["files"]}]))]
+#[schemars(rename = "Push")]
+pub struct PushFile {
+    /// A directory to pack, relative to the scenario file. Exactly one of `source` / `files`.
+    pub source: Option<Located<String>>,
+    /// The files to pack, inline: path inside the artifact -> content (may hold `${...}`). Exactly one of `source` / `files`.
+    pub files: Option<Located<BTreeMap<String, Located<String>>>>,
+    /// Repository in the lab registry, e.g. `demo-app` (made unique per run by the runner).
+    pub repository: Located<String>,
+    /// Tags to push; `[]` (the default) pushes by digest only.
+    #[serde(default)]
+    pub tags: Vec<Located<String>>,
+    /// Binds `${NAME.digest}` to the pushed manifest's digest for later steps.
+    #[serde(rename = "as")]
+    pub bind: Option<Located<String>>,
+    /// Media type of the layer; default `application/vnd.oci.image.layer.v1.tar+gzip`.
+    pub layer_media_type: Option<Located<String>>,
+    /// Manifest annotations, e.g. `org.opencontainers.image.version: "1.0.0"`.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, Located<String>>,
+}
+
+/// Point more tags at an existing manifest.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Tag")]
+pub struct TagFile {
+    /// Repository pushed to by an earlier step.
+    pub repository: Located<String>,
+    /// The manifest to tag: a tag or a digest such as `${v1.digest}`.
+    pub from: Located<String>,
+    /// The tags to set (at least one).
+    #[schemars(length(min = 1))]
+    pub tags: Located<Vec<Located<String>>>,
+}
+
+/// `auto`: automated sync with prune; `manual`: sync only on a `sync` step.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "SyncPolicy")]
+pub enum SyncPolicyFile {
+    Auto,
+    Manual,
+}
+
+/// An Argo CD Application with source `oci://<registry>/<repository>`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "App")]
+pub struct AppFile {
+    /// Application name (a DNS label: lowercase letters, digits, `-`).
+    pub name: Located<String>,
+    /// Repository in the lab registry.
+    pub repository: Located<String>,
+    /// `targetRevision`: a tag, a digest such as `${v1.digest}`, or a semver constraint like `^1.0.0`.
+    pub revision: Located<String>,
+    /// Directory inside the artifact; default `.`.
+    pub path: Option<Located<String>>,
+    /// Destination namespace; default: the app name.
+    pub namespace: Option<Located<String>>,
+    /// `auto` (default) or `manual`.
+    pub sync: Option<SyncPolicyFile>,
+}
+
+/// Names an Application created by an earlier `app` step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "AppRef")]
+pub struct AppRefFile {
+    /// Name of an Application created by an earlier `app` step.
+    pub app: Located<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Refresh")]
+pub struct RefreshFile {
+    /// Name of an Application created by an earlier `app` step.
+    pub app: Located<String>,
+    /// A hard refresh (regenerate manifests, bypass caches); default false.
+    #[serde(default)]
+    pub hard: bool,
+}
+
+/// A condition that must become true (`within`, default 2m) or stay true (`for`).
+/// About an Application: `app` plus any of sync, health, revision, operation, condition.
+/// About a Kubernetes object: `resource`, plus `matches` or `absent`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend(
+    "oneOf" = [{"required": ["app"]}, {"required": ["resource"]}],
+    "allOf" = [
+        {"not": {"required": ["within", "for"]}},
+        {"if": {"required": ["absent"], "properties": {"absent": {"const": true}}}, "then": {"not": {"required": ["matches"]}}}
+    ]
+))]
+#[schemars(rename = "Expect")]
+pub struct ExpectFile {
+    /// The Application whose status is checked.
+    pub app: Option<Located<String>>,
+    /// `status.sync.status`.
+    pub sync: Option<Located<SyncStatus>>,
+    /// `status.health.status`.
+    pub health: Option<Located<HealthStatus>>,
+    /// `status.sync.revision`, exactly (a `sha256:` digest, e.g. `${v1.digest}`).
+    pub revision: Option<Located<String>>,
+    /// Phase of the last operation.
+    pub operation: Option<Located<OperationPhase>>,
+    /// An Application condition of this type, whose message contains `message`.
+    pub condition: Option<Located<ConditionFile>>,
+    /// The Kubernetes object checked.
+    pub resource: Option<Located<ResourceRefFile>>,
+    /// Subset match: every key given must be present with a matching value, recursively; lists match element-wise in any order. Strings may hold `${...}`.
+    pub matches: Option<Located<serde_json::Value>>,
+    /// `true`: the object must not exist.
+    pub absent: Option<Located<bool>>,
+    /// The condition must become true within this long; default `2m`.
+    pub within: Option<Located<DurationText>>,
+    /// Instead of `within`: the condition must hold during the whole window.
+    #[serde(rename = "for")]
+    pub hold_for: Option<Located<DurationText>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Condition")]
+pub struct ConditionFile {
+    /// Condition type, e.g. `ComparisonError`, `SyncError`.
+    #[serde(rename = "type")]
+    pub kind: Located<String>,
+    /// A substring of the condition's message.
+    pub message: Option<Located<String>>,
+}
+
+/// A Kubernetes object; names and namespaces as written in the file (the runner maps them).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "ResourceRef")]
+pub struct ResourceRefFile {
+    /// e.g. `v1`, `apps/v1`.
+    pub api_version: Located<String>,
+    /// e.g. `ConfigMap`, `Deployment`.
+    pub kind: Located<String>,
+    /// Namespace; leave it out for cluster-scoped objects.
+    pub namespace: Option<Located<String>>,
+    pub name: Located<String>,
+}
