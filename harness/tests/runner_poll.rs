@@ -1,0 +1,276 @@
+//! The poller behind `expect`: eventually / consistently with backoff, driven
+//! by a scripted probe closure under paused tokio time (no real waiting).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use harness::expect::poll::{Backoff, Observation, PollOutcome, consistently, eventually};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A probe that answers from a script (the last answer repeats) and records
+/// when it was called, relative to the start.
+#[derive(Clone)]
+struct Script {
+    answers: Vec<bool>,
+    calls: Arc<Mutex<Vec<Duration>>>,
+    start: Instant,
+}
+
+impl Script {
+    fn new(answers: &[bool]) -> Self {
+        Script {
+            answers: answers.to_vec(),
+            calls: Arc::default(),
+            start: Instant::now(),
+        }
+    }
+
+    fn probe(&self) -> impl Future<Output = Observation<usize>> + use<> {
+        let mut calls = self.calls.lock().unwrap();
+        let n = calls.len();
+        calls.push(self.start.elapsed());
+        let holds = *self.answers.get(n).or(self.answers.last()).unwrap();
+        async move { Observation { holds, detail: n } }
+    }
+
+    fn call_times_ms(&self) -> Vec<u128> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Duration::as_millis)
+            .collect()
+    }
+}
+
+/// Whole-millisecond delays (tokio's timer rounds sub-millisecond deadlines up).
+fn doubling() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(100),
+        factor: 2.0,
+        max: Duration::from_secs(1),
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_holds_on_first_probe() {
+    let script = Script::new(&[true]);
+    let outcome = eventually(
+        Instant::now() + secs(10.0),
+        Backoff::default(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    assert_eq!(
+        outcome,
+        PollOutcome::Held {
+            last: 0,
+            probes: 1,
+            elapsed: Duration::ZERO
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_backs_off_until_it_holds() {
+    let script = Script::new(&[false, false, false, false, false, false, true]);
+    let outcome = eventually(
+        Instant::now() + secs(60.0),
+        doubling(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    // Delays 100, 200, 400, 800, then capped at 1000 ms.
+    assert_eq!(
+        script.call_times_ms(),
+        vec![0, 100, 300, 700, 1500, 2500, 3500]
+    );
+    assert_eq!(
+        outcome,
+        PollOutcome::Held {
+            last: 6,
+            probes: 7,
+            elapsed: secs(3.5)
+        }
+    );
+}
+
+#[test]
+fn default_backoff_is_250ms_growing_by_half_up_to_2s() {
+    let backoff = Backoff::default();
+    assert_eq!(
+        (backoff.initial, backoff.factor, backoff.max),
+        (Duration::from_millis(250), 1.5, Duration::from_secs(2))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_delay_is_capped() {
+    let script = Script::new(&[false]);
+    let backoff = Backoff {
+        initial: Duration::from_millis(250),
+        factor: 1.5,
+        max: Duration::from_secs(2),
+    };
+    let _ = eventually(
+        Instant::now() + secs(12.0),
+        backoff,
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    let times = script.call_times_ms();
+    let gaps: Vec<u128> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| *g <= 2000), "{gaps:?}");
+    assert!(gaps.iter().filter(|g| **g == 2000).count() >= 3, "{gaps:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_times_out_with_the_last_observation_and_probes_at_the_deadline() {
+    let script = Script::new(&[false]);
+    let outcome = eventually(
+        Instant::now() + secs(3.0),
+        Backoff::default(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    let times = script.call_times_ms();
+    assert_eq!(*times.last().unwrap(), 3000, "{times:?}");
+    match outcome {
+        PollOutcome::TimedOut {
+            last,
+            probes,
+            elapsed,
+        } => {
+            assert_eq!(last as u32 + 1, probes);
+            assert_eq!(probes as usize, times.len());
+            assert_eq!(elapsed, secs(3.0));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_with_a_past_deadline_probes_once() {
+    let script = Script::new(&[false]);
+    let outcome = eventually(
+        Instant::now(),
+        Backoff::default(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    assert!(
+        matches!(outcome, PollOutcome::TimedOut { probes: 1, .. }),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn consistently_holds_through_the_window_and_probes_at_its_end() {
+    let script = Script::new(&[true]);
+    let outcome = consistently(
+        Instant::now() + secs(5.0),
+        Backoff::default(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    let times = script.call_times_ms();
+    assert_eq!(times.first(), Some(&0));
+    assert_eq!(times.last(), Some(&5000));
+    assert!(
+        matches!(outcome, PollOutcome::Held { elapsed, .. } if elapsed == secs(5.0)),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn consistently_fails_at_the_first_observation_that_does_not_hold() {
+    let script = Script::new(&[true, true, true, false, true]);
+    let outcome = consistently(
+        Instant::now() + secs(30.0),
+        doubling(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    assert_eq!(
+        script.call_times_ms(),
+        vec![0, 100, 300, 700],
+        "no probe after the failure"
+    );
+    assert_eq!(
+        outcome,
+        PollOutcome::Broke {
+            last: 3,
+            probes: 4,
+            elapsed: secs(0.7)
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_stops_polling_and_keeps_the_last_observation() {
+    let script = Script::new(&[false]);
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(secs(1.0)).await;
+        trigger.cancel();
+    });
+    let outcome = eventually(
+        Instant::now() + secs(60.0),
+        Backoff::default(),
+        &cancel,
+        || script.probe(),
+    )
+    .await;
+    match outcome {
+        PollOutcome::Cancelled {
+            last,
+            probes,
+            elapsed,
+        } => {
+            assert_eq!(probes, 3, "probes at 0, 250 and 625 ms");
+            assert_eq!(last, Some(2));
+            assert_eq!(elapsed, secs(1.0));
+        }
+        other => panic!("expected cancellation, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn already_cancelled_token_stops_before_the_first_probe_finishes() {
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let outcome = consistently(
+        Instant::now() + secs(5.0),
+        Backoff::default(),
+        &cancel,
+        || async {
+            tokio::time::sleep(secs(1.0)).await;
+            Observation::holds(())
+        },
+    )
+    .await;
+    assert!(
+        matches!(
+            outcome,
+            PollOutcome::Cancelled {
+                last: None,
+                probes: 0,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+}
