@@ -208,3 +208,85 @@ fn the_lock_excludes_a_second_holder_until_released() {
         .expect("the waiter gets the lock");
     assert!(cache.try_lock_entry("demo-v1").expect("try").is_some());
 }
+
+/// The protocol `provision` follows for one entry: look, lock, look again,
+/// build, commit. Two provisioners at once: the second waits for the first
+/// and then uses its entry instead of building again.
+#[test]
+fn a_waiting_provisioner_uses_the_entry_the_first_one_built() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc::{Receiver, Sender, channel};
+
+    fn provision_entry(
+        cache: &Cache,
+        builds: &AtomicUsize,
+        on_wait: impl FnOnce(),
+        while_building: impl FnOnce(),
+    ) -> harness::tools::cache::Manifest {
+        let key = "demo-v4";
+        if let Some(m) = cache.complete_entry(key) {
+            return m;
+        }
+        let lock = cache.lock_entry(key, |_| on_wait()).expect("lock");
+        if let Some(m) = cache.complete_entry(key) {
+            return m;
+        }
+        builds.fetch_add(1, Ordering::SeqCst);
+        let staging = stage(cache, key, &lock);
+        while_building();
+        cache
+            .commit(
+                staging,
+                &lock,
+                "demo",
+                "v4",
+                "test",
+                &["bin/tool".to_owned()],
+            )
+            .expect("commit")
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = Cache::new(dir.path());
+    let builds = Arc::new(AtomicUsize::new(0));
+    let (building_tx, building_rx): (Sender<()>, Receiver<()>) = channel();
+    let (waiting_tx, waiting_rx): (Sender<()>, Receiver<()>) = channel();
+
+    let first = {
+        let (cache, builds) = (cache.clone(), builds.clone());
+        std::thread::spawn(move || {
+            provision_entry(
+                &cache,
+                &builds,
+                || panic!("the first must not wait"),
+                || {
+                    building_tx.send(()).expect("send");
+                    // Finish only once the second is blocked on the lock.
+                    waiting_rx.recv().expect("the second waits");
+                },
+            )
+        })
+    };
+    building_rx.recv().expect("the first is building");
+    let second = {
+        let (cache, builds) = (cache.clone(), builds.clone());
+        std::thread::spawn(move || {
+            provision_entry(
+                &cache,
+                &builds,
+                move || waiting_tx.send(()).expect("send"),
+                || panic!("the second must not build"),
+            )
+        })
+    };
+    let m1 = first.join().expect("first");
+    let m2 = second.join().expect("second");
+    assert_eq!(
+        builds.load(Ordering::SeqCst),
+        1,
+        "the entry must be built once"
+    );
+    assert_eq!(m1, m2);
+    assert_eq!(cache.complete_entry("demo-v4"), Some(m1));
+}

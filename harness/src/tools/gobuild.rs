@@ -306,12 +306,15 @@ async fn read_go_mod(go: &Path, cwd: &Path, go_mod: &Path) -> Result<GoModFile, 
 /// provisioning future is dropped.
 fn go_command(go: &Path, cwd: &Path) -> Command {
     let mut cmd = Command::new(go);
-    let flags = std::env::var("GOFLAGS").unwrap_or_default();
-    let flags = if flags.split_whitespace().any(|f| f.starts_with("-mod=")) {
-        flags
-    } else {
-        format!("{flags} -mod=mod").trim().to_owned()
-    };
+    // Our -mod=mod replaces any -mod the user set (readonly or vendor
+    // cannot work for a freshly generated wrapper module).
+    let user_flags = std::env::var("GOFLAGS").unwrap_or_default();
+    let mut flags: Vec<&str> = user_flags
+        .split_whitespace()
+        .filter(|f| !f.starts_with("-mod="))
+        .collect();
+    flags.push("-mod=mod");
+    let flags = flags.join(" ");
     cmd.current_dir(cwd)
         .env("GOFLAGS", flags)
         .stdin(Stdio::null())
