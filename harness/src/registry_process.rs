@@ -359,6 +359,12 @@ impl RegistryProcess {
         self.child.id()
     }
 
+    /// Whether the process is still alive (it may have crashed; its log
+    /// says why).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Kill the registry and wait for it to exit.
     pub async fn stop(mut self) -> Result<(), RegistryProcessError> {
         match self.child.kill().await {

@@ -268,7 +268,15 @@ async fn push_then_pull_gives_back_the_same_bytes() {
             vec![(DEFAULT_LAYER_MEDIA_TYPE.to_string(), artifact.layer.clone())]
         );
     }
+    let mut registry = registry;
+    assert!(registry.is_running());
+    let pid = registry.pid().expect("pid while running");
     registry.stop().await.expect("stop");
+    // The process is gone (reaped), not left behind.
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "registry {pid} still exists after stop"
+    );
 }
 
 #[tokio::test]
@@ -724,4 +732,79 @@ async fn untagged_repository_has_no_tag_list() {
         "{err:?}"
     );
     assert!(err.to_string().contains("untagged manifests"), "{err}");
+}
+
+/// Not a test on its own: the child process of
+/// `registry_dies_with_its_owner`, which starts a registry, reports its pid
+/// and waits to be killed.
+#[tokio::test]
+#[ignore = "helper process for registry_dies_with_its_owner"]
+async fn registry_owner_helper() {
+    let Ok(dir) = std::env::var("HARNESS_REGISTRY_OWNER_DIR") else {
+        return;
+    };
+    let registry = registry(Path::new(&dir)).await;
+    println!("REGISTRY_PID {}", registry.pid().expect("pid"));
+    tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+}
+
+/// PDEATHSIG: when the owner is killed outright (no drop runs), the
+/// registry goes with it.
+#[tokio::test]
+async fn registry_dies_with_its_owner() {
+    use tokio::io::AsyncBufReadExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut owner = tokio::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "registry_owner_helper",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("HARNESS_REGISTRY_OWNER_DIR", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the owner process");
+    let mut lines = tokio::io::BufReader::new(owner.stdout.take().expect("stdout")).lines();
+    let mut registry_pid = None;
+    while let Some(line) = lines.next_line().await.expect("read owner output") {
+        if let Some(pid) = line.strip_prefix("REGISTRY_PID ") {
+            registry_pid = Some(pid.trim().to_string());
+            break;
+        }
+    }
+    let pid = registry_pid.expect("the owner reports the registry pid");
+    let stat = format!("/proc/{pid}/stat");
+    assert!(
+        Path::new(&stat).exists(),
+        "registry {pid} should run while its owner does"
+    );
+
+    owner.kill().await.expect("kill the owner");
+    // The kernel delivers SIGKILL to the registry when its owner dies; give
+    // it a bounded moment to be scheduled.
+    let gone = |s: &str| match std::fs::read_to_string(s) {
+        Err(_) => true,
+        // Field 3 is the state; a zombie waits for init to reap it.
+        Ok(text) => {
+            text.rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next())
+                == Some("Z")
+        }
+    };
+    let mut waited = 0;
+    while !gone(&stat) && waited < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    if !gone(&stat) {
+        // Leave nothing behind, even when failing.
+        if let Ok(pid) = pid.parse::<libc::pid_t>() {
+            // SAFETY: plain kill(2) on the pid the owner reported.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        panic!("registry {pid} outlived its owner");
+    }
 }
