@@ -152,6 +152,7 @@ impl fmt::Display for ToolSource {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ToolReport {
     pub tool: Tool,
+    /// Without a leading `v`: `1.34.4`, `3.4.23`.
     pub version: String,
     pub path: PathBuf,
     pub source: ToolSource,
@@ -711,7 +712,7 @@ impl Run<'_> {
                     .any(|f| f.path == rel)
                     .then(|| ToolReport {
                         tool,
-                        version: manifest.version.clone(),
+                        version: version::normalise(&manifest.version),
                         path: self.cache.binary_path(&key, tool.binary_name()),
                         source: ToolSource::Cache {
                             entry: key.clone(),
@@ -761,7 +762,7 @@ impl Run<'_> {
             .iter()
             .map(|d| ToolReport {
                 tool: d.tool,
-                version: component.version.to_owned(),
+                version: version::normalise(component.version),
                 path: self.cache.binary_path(&key, d.tool.binary_name()),
                 source: ToolSource::Download {
                     url: d.url.to_owned(),
@@ -841,7 +842,7 @@ impl Run<'_> {
             .iter()
             .map(|&tool| ToolReport {
                 tool,
-                version: component.version.to_owned(),
+                version: version::normalise(component.version),
                 path: self.cache.binary_path(&key, tool.binary_name()),
                 source: ToolSource::GoBuild { entry: key.clone() },
             })
