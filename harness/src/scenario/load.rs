@@ -1089,7 +1089,7 @@ impl Loader<'_> {
         let mut found: Vec<(usize, usize, String)> = problems
             .iter()
             .map(|problem| {
-                let (start, end) = problem.range(text);
+                let (start, end) = problem.range();
                 (start, end, problem.message(text))
             })
             .collect();

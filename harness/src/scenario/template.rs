@@ -59,7 +59,7 @@ pub(crate) enum TemplateProblem {
 
 impl TemplateProblem {
     /// Byte range of the problem within the template text.
-    pub(crate) fn range(&self, text: &str) -> (usize, usize) {
+    pub(crate) fn range(&self) -> (usize, usize) {
         match *self {
             TemplateProblem::Unclosed { start, end }
             | TemplateProblem::UnknownForm { start, end } => (start, end),
@@ -175,7 +175,7 @@ impl Template {
     pub fn render(&self, vars: &Vars) -> Result<String, UndefinedVariable> {
         let (segments, problems) = parse(&self.0);
         if let Some(problem) = problems.first() {
-            let (start, end) = problem.range(&self.0);
+            let (start, end) = problem.range();
             return Err(UndefinedVariable {
                 variable: self.0[start..end].to_string(),
             });
@@ -253,7 +253,9 @@ mod tests {
 
     #[test]
     fn reports_malformed_references() {
-        let table: &[(&str, &[(usize, usize, &str)])] = &[
+        // text, then each problem's (start, end, message fragment)
+        type Expected<'a> = &'a [(usize, usize, &'a str)];
+        let table: &[(&str, Expected)] = &[
             ("${v1.foo}", &[(0, 9, "unknown variable `${v1.foo}`")]),
             ("x ${v1}", &[(2, 7, "unknown variable `${v1}`")]),
             (
@@ -283,7 +285,7 @@ mod tests {
             let (_, problems) = parse(text);
             assert_eq!(problems.len(), expected.len(), "{text}: {problems:?}");
             for (problem, (start, end, message)) in problems.iter().zip(expected.iter()) {
-                assert_eq!(problem.range(text), (*start, *end), "{text}");
+                assert_eq!(problem.range(), (*start, *end), "{text}");
                 assert!(
                     problem.message(text).contains(message),
                     "{text}: {}",
