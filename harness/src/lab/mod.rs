@@ -6,6 +6,12 @@
 
 use std::path::PathBuf;
 
+pub mod kind;
+
+/// The Argo CD version every lab installs by default (kind: the pinned
+/// install.yaml; local: the binaries built from Go modules).
+pub const ARGOCD_VERSION: &str = "v3.3.10";
+
 use async_trait::async_trait;
 
 /// Which kind of lab.

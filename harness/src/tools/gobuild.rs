@@ -317,6 +317,8 @@ fn go_command(go: &Path, cwd: &Path) -> Command {
     let flags = flags.join(" ");
     cmd.current_dir(cwd)
         .env("GOFLAGS", flags)
+        // A go.work of the user must not pull the wrapper module into a workspace.
+        .env("GOWORK", "off")
         .stdin(Stdio::null())
         .kill_on_drop(true);
     cmd
