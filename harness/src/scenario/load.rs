@@ -279,6 +279,8 @@ struct Definitions {
     bindings: BTreeMap<String, u32>,
     /// app name -> line of its first `app` step.
     apps: BTreeMap<String, u32>,
+    /// Destination namespaces of all `app` steps (the runner maps these).
+    namespaces: BTreeSet<String>,
 }
 
 struct Loader<'a> {
@@ -416,11 +418,14 @@ impl Loader<'_> {
                 }
             }
             if let Some(app) = &step.value().app {
-                let line = app.location().line() as u32;
+                let app = app.value();
+                let line = app.name.location().line() as u32;
                 definitions
                     .apps
-                    .entry(app.value().name.value().clone())
+                    .entry(app.name.value().clone())
                     .or_insert(line);
+                let namespace = app.namespace.as_ref().unwrap_or(&app.name);
+                definitions.namespaces.insert(namespace.value().clone());
             }
         }
         definitions
@@ -950,10 +955,25 @@ impl Loader<'_> {
                 self.error(value.location(), format!("resource `{key}` is empty"));
             }
         }
-        if let Some(namespace) = &reference.namespace
-            && let Some(problem) = names::dns_label_problem(namespace.value(), "namespace")
-        {
-            self.error(namespace.location(), problem);
+        if let Some(namespace) = &reference.namespace {
+            let name = namespace.value();
+            if let Some(problem) = names::dns_label_problem(name, "namespace") {
+                self.error(namespace.location(), problem);
+            } else if !definitions.namespaces.contains(name)
+                && let Some(close) = definitions
+                    .namespaces
+                    .iter()
+                    .find(|known| names::edit_distance(known, name) <= 2)
+            {
+                // Only app namespaces are made unique per run; a near miss
+                // would be looked up as written and, e.g., always be absent.
+                self.error(
+                    namespace.location(),
+                    format!(
+                        "namespace `{name}` is no app's destination namespace: did you mean `{close}`? (namespaces other than the apps' are used as written)"
+                    ),
+                );
+            }
         }
         let absent = body.absent.as_ref().is_some_and(|a| *a.value());
         let check = match (&body.matches, absent) {

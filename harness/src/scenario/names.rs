@@ -2,9 +2,10 @@
 //! the name is fine, or a message that says what to write instead.
 
 /// Application names and namespaces become Kubernetes names after the runner
-/// makes them unique per run (it adds a suffix), so they must stay well
-/// under the 63-character DNS label limit.
-pub const MAX_APP_NAME_LEN: usize = 40;
+/// makes them unique per run: it appends `-` and a 7-character suffix and
+/// cuts longer names to the 63-character DNS label limit, which could make
+/// two long names collide. 63 - 8 = 55 keeps every name whole.
+pub const MAX_APP_NAME_LEN: usize = 55;
 
 /// Scenario names and labels: `[a-z0-9-]+` (contract).
 pub fn scenario_name_problem(name: &str, what: &str) -> Option<String> {
@@ -51,7 +52,7 @@ pub fn dns_label_problem(name: &str, what: &str) -> Option<String> {
     }
     if name.len() > MAX_APP_NAME_LEN {
         return Some(format!(
-            "{what} `{name}` is {} characters long: keep it to {MAX_APP_NAME_LEN} (the runner adds a per-run suffix and Kubernetes allows 63)",
+            "{what} `{name}` is {} characters long: keep it to {MAX_APP_NAME_LEN} (the runner adds an 8-character per-run suffix and Kubernetes allows 63)",
             name.len()
         ));
     }
@@ -232,7 +233,8 @@ mod tests {
 
     #[test]
     fn dns_labels() {
-        for good in ["demo", "a", "demo-2", "0a"] {
+        let longest = "a".repeat(MAX_APP_NAME_LEN);
+        for good in ["demo", "a", "demo-2", "0a", &longest] {
             assert_eq!(dns_label_problem(good, "app name"), None, "{good}");
         }
         let table = [
@@ -242,7 +244,7 @@ mod tests {
             ("demo-", "start and end"),
             ("demo.app", "'.'"),
             ("", "empty"),
-            (&"a".repeat(41), "keep it to 40"),
+            (&"a".repeat(56), "keep it to 55"),
         ];
         for (name, reason) in table {
             let problem = dns_label_problem(name, "app name").unwrap_or_default();
