@@ -96,3 +96,11 @@ fn series_and_exact_requirements() {
     assert!(VersionReq::Exact("v0.7.0").matches("0.7.0"));
     assert!(!VersionReq::Exact("0.7.0").matches("0.7.0-rc1"));
 }
+
+#[test]
+fn etcd_source_setting_values() {
+    assert_eq!(EtcdSource::parse("go"), Some(EtcdSource::Go));
+    assert_eq!(EtcdSource::parse(" Debian "), Some(EtcdSource::Debian));
+    assert_eq!(EtcdSource::parse("gogo"), None);
+    assert_eq!(EtcdSource::parse(""), None);
+}

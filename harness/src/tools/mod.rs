@@ -240,6 +240,9 @@ impl Toolbox {
     }
 }
 
+/// Environment variable that picks the etcd source for a run: `debian` or `go`.
+pub const ETCD_ENV: &str = "OCI_E2E_ETCD";
+
 /// What to provision and which sources are allowed.
 #[derive(Debug, Clone)]
 pub struct ProvisionOptions {
@@ -265,7 +268,7 @@ impl Default for ProvisionOptions {
             allow_download: true,
             allow_build: true,
             allow_apt: apt::running_as_root(),
-            etcd: std::env::var("OCI_E2E_ETCD")
+            etcd: std::env::var(ETCD_ENV)
                 .ok()
                 .and_then(|v| EtcdSource::parse(&v))
                 .unwrap_or(versions::DEFAULT_ETCD_SOURCE),
@@ -311,6 +314,12 @@ pub enum ToolsError {
     },
     #[error("download {url} failed: {detail}")]
     Download { url: String, detail: String },
+    #[error("{name}={value:?} is not valid: use {expected}")]
+    InvalidSetting {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
 }
 
 impl ToolsError {
@@ -344,6 +353,15 @@ pub async fn provision(
     opts: &ProvisionOptions,
     progress: &Progress,
 ) -> Result<Toolbox, ToolsError> {
+    if let Ok(value) = std::env::var(ETCD_ENV)
+        && EtcdSource::parse(&value).is_none()
+    {
+        return Err(ToolsError::InvalidSetting {
+            name: ETCD_ENV,
+            value,
+            expected: "`debian` (Debian's etcd-server) or `go` (build etcd from Go modules)",
+        });
+    }
     let search_path = opts
         .search_path
         .clone()
