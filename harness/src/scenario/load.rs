@@ -234,7 +234,9 @@ fn yaml_error(path: &Path, source: &str, error: &serde_saphyr::Error) -> Diagnos
             "the file is empty: a scenario needs at least `name:` and `steps:`",
         );
     }
-    let message = {
+    let message = if matches!(inner, serde_saphyr::Error::MultipleDocuments { .. }) {
+        "a scenario file holds one YAML document: move each document after a `---` to a file of its own".to_string()
+    } else {
         match raw.as_str() {
             "expected mapping start" => "expected a map of `key: value` entries here".to_string(),
             "expected sequence start" => {
