@@ -44,8 +44,11 @@ fn manual_application_has_no_automated_policy() {
 #[test]
 fn sync_and_refresh_patches() {
     assert_eq!(
-        sync_operation_patch("sha256:abc"),
-        json!({"operation": {"initiatedBy": {"username": "oci-e2e"}, "sync": {"prune": true, "revision": "sha256:abc"}}})
+        sync_operation_patch("sha256:abc", &["CreateNamespace=true".to_string()]),
+        json!({"operation": {
+            "initiatedBy": {"username": "oci-e2e"},
+            "sync": {"prune": true, "revision": "sha256:abc", "syncOptions": ["CreateNamespace=true"]}
+        }})
     );
     assert_eq!(
         refresh_patch(true),

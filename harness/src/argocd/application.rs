@@ -64,12 +64,16 @@ pub fn application_manifest(spec: &AppSpec, namespace: &str) -> Value {
     })
 }
 
-/// The merge patch that starts a sync, as argocd-server writes it.
-pub fn sync_operation_patch(revision: &str) -> Value {
+/// The merge patch that starts a sync, as argocd-server writes it:
+/// argocd-server copies `spec.syncPolicy.syncOptions` into the operation,
+/// and the controller reads them only from there (without them
+/// `CreateNamespace=true` is ignored and the sync fails on a missing
+/// namespace).
+pub fn sync_operation_patch(revision: &str, sync_options: &[String]) -> Value {
     json!({
         "operation": {
             "initiatedBy": { "username": INITIATED_BY },
-            "sync": { "prune": true, "revision": revision },
+            "sync": { "prune": true, "revision": revision, "syncOptions": sync_options },
         }
     })
 }

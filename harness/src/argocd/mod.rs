@@ -28,6 +28,12 @@ pub enum ArgoError {
         #[source]
         source: kube::Error,
     },
+    #[error("listing the Applications labelled {selector}: {source}")]
+    List {
+        selector: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error(
         "Application {name} was still present {waited:?} after deletion (finalizers: {finalizers}); is the Argo CD application controller running? Its log is in the diagnostics"
     )]
@@ -130,11 +136,15 @@ impl ArgoCd {
             let status = AppStatus::from_object(&object);
             if !status.operation_pending {
                 let revision = status.target_revision.unwrap_or_default();
+                let sync_options: Vec<String> = object["spec"]["syncPolicy"]["syncOptions"]
+                    .as_array()
+                    .map(|opts| opts.iter().filter_map(|o| o.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
                 self.api
                     .patch(
                         name,
                         &PatchParams::default(),
-                        &Patch::Merge(&sync_operation_patch(&revision)),
+                        &Patch::Merge(&sync_operation_patch(&revision, &sync_options)),
                     )
                     .await
                     .map_err(|source| ArgoError::Api {
@@ -241,11 +251,7 @@ impl ArgoCd {
             .list(&ListParams::default().labels(&selector))
             .await
             .map(|list| list.items)
-            .map_err(|source| ArgoError::Api {
-                action: "listing",
-                name: selector,
-                source,
-            })
+            .map_err(|source| ArgoError::List { selector, source })
     }
 
     fn not_found(&self, name: &str) -> ArgoError {

@@ -185,6 +185,15 @@ pub fn judge_resource(wanted: &ResourceWanted, object: Option<&Value>) -> Observ
     }
 }
 
+/// An observation that could not be made (API error): retried, reported if it lasts.
+fn unreadable(problem: String) -> Seen {
+    seen(
+        format!("could not read it: {problem}"),
+        vec![],
+        json!({"error": problem}),
+    )
+}
+
 fn seen(summary: String, problems: Vec<String>, observed: Value) -> Seen {
     Seen {
         summary,
@@ -334,10 +343,29 @@ fn explain(
 pub async fn probe_app(argocd: &ArgoCd, wanted: &AppWanted) -> Observation<Seen> {
     match argocd.status(&wanted.app).await {
         Ok(status) => judge_app(wanted, status.as_ref()),
-        Err(error) => Observation::fails(seen(
-            format!("error: {error}"),
-            vec![error.to_string()],
-            json!({"error": error.to_string()}),
+        Err(error) => Observation::fails(unreadable(error.to_string())),
+    }
+}
+
+/// The API resource of `apiVersion` + `kind`, telling "not served" apart
+/// from "cannot ask".
+async fn discover(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+) -> Result<(ApiResource, ApiCapabilities), String> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
+    match kube::discovery::pinned_kind(client, &gvk).await {
+        Ok(found) => Ok(found),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(format!(
+            "the cluster does not serve {api_version} {kind} (yet): check apiVersion and kind, or that its CRD is installed"
+        )),
+        Err(kube::Error::Discovery(error)) => Err(format!(
+            "the cluster does not serve {api_version} {kind} (yet): {error}"
+        )),
+        Err(error) => Err(format!(
+            "asking the cluster about {api_version} {kind}: {error}"
         )),
     }
 }
@@ -367,11 +395,7 @@ impl ResourceProbe {
         match self.read().await {
             Ok(object) => judge_resource(&self.wanted, object.as_ref()),
             // Not fatal: a CRD may be served only once Argo CD has synced it.
-            Err(problem) => Observation::fails(seen(
-                format!("error: {problem}"),
-                vec![problem.clone()],
-                json!({"error": problem}),
-            )),
+            Err(problem) => Observation::fails(unreadable(problem)),
         }
     }
 
@@ -380,14 +404,8 @@ impl ResourceProbe {
         let api = match cached {
             Some(api) => api,
             None => {
-                let (resource, capabilities): (ApiResource, ApiCapabilities) =
-                    crate::kubeutil::resolve(
-                        &self.client,
-                        &self.wanted.api_version,
-                        &self.wanted.kind,
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (resource, capabilities) =
+                    discover(&self.client, &self.wanted.api_version, &self.wanted.kind).await?;
                 let api = match (capabilities.scope, &self.wanted.namespace) {
                     (Scope::Cluster, _) => Api::all_with(self.client.clone(), &resource),
                     (Scope::Namespaced, Some(ns)) => {

@@ -13,22 +13,11 @@ use crate::steps::StepContext;
 /// How long to wait after dropping a stuck Application's finalizers.
 const AFTER_FINALIZERS: Duration = Duration::from_secs(10);
 
-/// Delete the run's Applications (those it recorded and any that carry its
-/// labels), then its namespaces. Returns what did not work.
+/// Delete the run's Applications, then its namespaces. Returns what did not work.
 pub(super) async fn clean(ctx: &StepContext, wait: Duration) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut apps: BTreeSet<String> = ctx.apps.clone();
-    match ctx
-        .argocd
-        .list_for_scenario(
-            ctx.isolation.run_label(),
-            &crate::runner::isolation::label_value(&ctx.scenario),
-        )
-        .await
-    {
-        Ok(found) => apps.extend(found.into_iter().filter_map(|o| o.metadata.name)),
-        Err(error) => problems.push(format!("listing the scenario's Applications: {error}")),
-    }
+    // Complete: the `app` step records a name before applying it.
+    let apps = &ctx.apps;
     // Deleting in parallel: each waits for Argo CD to prune its resources.
     let results =
         futures::future::join_all(apps.iter().map(|name| delete_app(&ctx.argocd, name, wait)))
