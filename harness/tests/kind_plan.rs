@@ -499,3 +499,55 @@ fn nightly_workflow_runs_the_kind_lab_with_the_pinned_kind() {
     assert_eq!(upload["if"], "always()");
     assert_eq!(upload["with"]["path"], "target/e2e/nightly");
 }
+
+#[test]
+fn environment_overrides_reach_the_plan_and_bad_values_are_named() {
+    let env = std::collections::HashMap::from([
+        ("OCI_E2E_KIND_CLUSTER", "nightly"),
+        ("OCI_E2E_KIND_NODE_IMAGE", "kindest/node:v1.34.0"),
+        ("OCI_E2E_KIND_WORKERS", "1"),
+        (
+            "OCI_E2E_KIND_REGISTRY_IMAGE",
+            "localhost/oci-e2e-registry:2.8",
+        ),
+        ("OCI_E2E_KIND_REGISTRY_PORT", "5002"),
+        ("OCI_E2E_ARGOCD_VERSION", "v3.3.19"),
+    ]);
+    let cfg =
+        KindLabConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).expect("valid overrides");
+    let text = kind::plan(&cfg).expect("plan").to_string();
+    for expected in [
+        "cluster nightly",
+        "image: kindest/node:v1.34.0",
+        "node nightly-worker",
+        "image:   localhost/oci-e2e-registry:2.8",
+        "127.0.0.1:5002 -> 5000/tcp",
+        "argo-cd/v3.3.19/manifests/install.yaml",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in plan:\n{text}");
+    }
+    // Every documented variable is read.
+    for (name, _) in kind::ENV_OVERRIDES {
+        assert!(env.contains_key(name), "{name} untested");
+    }
+    // Unset or empty variables keep the defaults.
+    assert_eq!(
+        KindLabConfig::from_lookup(|_| Some(String::new())).expect("defaults"),
+        KindLabConfig::default()
+    );
+
+    let err = KindLabConfig::from_lookup(|k| {
+        (k == "OCI_E2E_KIND_REGISTRY_PORT").then(|| "50o1".to_string())
+    })
+    .expect_err("bad port");
+    assert!(
+        err.to_string()
+            .contains("OCI_E2E_KIND_REGISTRY_PORT=\"50o1\""),
+        "{err}"
+    );
+    let err = KindLabConfig::from_lookup(|k| {
+        (k == "OCI_E2E_KIND_CLUSTER").then(|| "Nightly!".to_string())
+    })
+    .expect_err("bad cluster name");
+    assert!(err.to_string().contains("cluster name"), "{err}");
+}

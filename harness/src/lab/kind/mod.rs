@@ -104,7 +104,55 @@ impl Default for KindLabConfig {
     }
 }
 
+/// Environment variables that override [`KindLabConfig::default`] (read
+/// by [`KindLabConfig::from_env`]), with the field each one sets.
+pub const ENV_OVERRIDES: &[(&str, &str)] = &[
+    ("OCI_E2E_KIND_CLUSTER", "cluster name"),
+    ("OCI_E2E_KIND_NODE_IMAGE", "node image"),
+    ("OCI_E2E_KIND_WORKERS", "worker nodes"),
+    ("OCI_E2E_KIND_REGISTRY_IMAGE", "registry image"),
+    ("OCI_E2E_KIND_REGISTRY_PORT", "registry host port"),
+    ("OCI_E2E_ARGOCD_VERSION", "Argo CD version"),
+];
+
 impl KindLabConfig {
+    /// The defaults with the [`ENV_OVERRIDES`] that are set, validated.
+    pub fn from_env() -> Result<Self, KindError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Self::from_env`] with the variables looked up by `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, KindError> {
+        let mut cfg = Self::default();
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        if let Some(v) = get("OCI_E2E_KIND_CLUSTER") {
+            cfg.cluster_name = v;
+        }
+        if let Some(v) = get("OCI_E2E_KIND_NODE_IMAGE") {
+            cfg.node_image = v;
+        }
+        if let Some(v) = get("OCI_E2E_KIND_WORKERS") {
+            cfg.workers = v.trim().parse().map_err(|_| {
+                KindError::InvalidConfig(format!("OCI_E2E_KIND_WORKERS={v:?} is not a number"))
+            })?;
+        }
+        if let Some(v) = get("OCI_E2E_KIND_REGISTRY_IMAGE") {
+            cfg.registry_image = v;
+        }
+        if let Some(v) = get("OCI_E2E_KIND_REGISTRY_PORT") {
+            cfg.registry_host_port = v.trim().parse().map_err(|_| {
+                KindError::InvalidConfig(format!(
+                    "OCI_E2E_KIND_REGISTRY_PORT={v:?} is not a port number"
+                ))
+            })?;
+        }
+        if let Some(v) = get("OCI_E2E_ARGOCD_VERSION") {
+            cfg.argocd_version = v;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
     /// Checks what would otherwise fail half-way through `up`.
     pub fn validate(&self) -> Result<(), KindError> {
         let bad = |what: &str, why: String| Err(KindError::InvalidConfig(format!("{what}: {why}")));
