@@ -4,9 +4,12 @@
 
 pub mod argocd;
 pub mod container;
+pub mod e2e;
 pub mod expect;
+pub mod kubeutil;
 pub mod lab;
 pub mod oci;
+pub mod process;
 pub mod progress;
 pub mod registry_process;
 pub mod report;

@@ -1,1 +1,234 @@
-fn main() {}
+//! `cargo xtask`: the project's command line. Thin by design: every
+//! command parses its flags and calls into the `harness` library.
+
+mod test_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use harness::lab::LabKind;
+use harness::progress::Progress;
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "End-to-end tests of GitOps delivery of OCI artifacts with Argo CD",
+    after_help = "Examples:\n  cargo xtask e2e                          run every scenario in scenarios/ on the default lab\n  cargo xtask e2e scenarios/latest-moves.yaml --lab local --keep\n  cargo xtask check scenarios/\n  cargo xtask lab up --lab local           start a lab and leave it running\n  cargo xtask test                         the project's own test suite"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LabArg {
+    Local,
+    Kind,
+    Existing,
+}
+
+impl From<LabArg> for LabKind {
+    fn from(l: LabArg) -> Self {
+        match l {
+            LabArg::Local => LabKind::Local,
+            LabArg::Kind => LabKind::Kind,
+            LabArg::Existing => LabKind::Existing,
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenario files on a lab (exit 0 all passed, 1 a scenario failed, 2 bad input or lab failure).
+    #[command(
+        after_help = "Example:\n  cargo xtask e2e scenarios/ --lab local --jobs 4 --report target/e2e/mine"
+    )]
+    E2e(E2eArgs),
+    /// Validate scenario files without a lab (exit 0 valid, 2 otherwise).
+    #[command(after_help = "Example:\n  cargo xtask check scenarios/ my-bug.yaml")]
+    Check {
+        /// Files or directories.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print the JSON Schema of scenario files (for editors).
+    #[command(after_help = "Example:\n  cargo xtask schema > scenario.schema.json")]
+    Schema,
+    /// Start, stop or inspect a lab.
+    #[command(
+        after_help = "Examples:\n  cargo xtask lab up --lab local\n  cargo xtask lab status --lab local\n  cargo xtask lab up --lab kind --dry-run\n  cargo xtask lab down --lab local"
+    )]
+    Lab {
+        #[arg(value_enum)]
+        action: LabAction,
+        #[arg(long, value_enum)]
+        lab: Option<LabArg>,
+        /// Print what would be done, touch nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Provision the local lab's binaries and report where each came from.
+    #[command(after_help = "Example:\n  cargo xtask tools")]
+    Tools {
+        /// Also provision oras (benchmarks).
+        #[arg(long)]
+        with_oras: bool,
+    },
+    /// The project's test suite: installs what it needs, then runs cargo nextest.
+    #[command(
+        after_help = "Example:\n  cargo xtask test\n  cargo xtask test -- oci_   (arguments after -- go to cargo nextest run)"
+    )]
+    Test {
+        /// Arguments passed to `cargo nextest run`.
+        #[arg(last = true)]
+        nextest_args: Vec<String>,
+    },
+    /// Benchmarks; figures under target/bench/.
+    #[command(after_help = "Example:\n  cargo xtask bench")]
+    Bench,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LabAction {
+    Up,
+    Down,
+    Status,
+}
+
+#[derive(Args)]
+struct E2eArgs {
+    /// Scenario files or directories (default: scenarios/).
+    paths: Vec<PathBuf>,
+    /// Which lab (default: kind when a Docker engine and `kind` are usable, local otherwise).
+    #[arg(long, value_enum)]
+    lab: Option<LabArg>,
+    /// Where JUnit XML, the JSON summary and diagnostics go (default target/e2e/<run-id>/).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Leave the lab (and the scenarios' Applications) running afterwards.
+    #[arg(long)]
+    keep: bool,
+    /// Run on a lab that is already up (`cargo xtask lab up`).
+    #[arg(long)]
+    reuse: bool,
+    /// Only scenarios with this label (repeatable: any of them).
+    #[arg(long)]
+    select: Vec<String>,
+    /// Scenarios run in parallel.
+    #[arg(long, default_value_t = 4)]
+    jobs: usize,
+}
+
+fn main() -> ExitCode {
+    harness::init_crypto();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    ExitCode::from(code)
+}
+
+fn lab_kind(arg: Option<LabArg>, progress: &Progress) -> LabKind {
+    match arg {
+        Some(l) => l.into(),
+        None => {
+            let (kind, why) = harness::lab::session::default_kind();
+            progress.info(format!("lab: {kind} ({why}; choose with --lab)"));
+            kind
+        }
+    }
+}
+
+async fn run(cli: Cli) -> u8 {
+    let progress = Progress::new();
+    match cli.command {
+        Command::E2e(a) => {
+            let kind = lab_kind(a.lab, &progress);
+            let opts = harness::e2e::E2eOptions {
+                paths: if a.paths.is_empty() {
+                    vec![PathBuf::from("scenarios")]
+                } else {
+                    a.paths
+                },
+                lab: kind,
+                report_dir: a.report,
+                keep: a.keep,
+                reuse: a.reuse,
+                select: a.select,
+                jobs: a.jobs.max(1),
+            };
+            harness::e2e::run(opts, &progress).await
+        }
+        Command::Check { paths } => {
+            let mut out = std::io::stdout();
+            if harness::scenario::check_paths(&paths, &mut out) {
+                0
+            } else {
+                2
+            }
+        }
+        Command::Schema => match serde_json::to_string_pretty(&harness::scenario::json_schema()) {
+            Ok(s) => {
+                println!("{s}");
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                2
+            }
+        },
+        Command::Lab {
+            action,
+            lab,
+            dry_run,
+        } => {
+            let kind = lab_kind(lab, &progress);
+            match harness::e2e::lab_command(
+                kind,
+                matches!(action, LabAction::Up),
+                matches!(action, LabAction::Down),
+                dry_run,
+                &progress,
+            )
+            .await
+            {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    2
+                }
+            }
+        }
+        Command::Tools { with_oras } => {
+            let mut opts = harness::tools::ProvisionOptions::default();
+            if with_oras {
+                opts.tools.insert(harness::tools::Tool::Oras);
+            }
+            match harness::tools::provision(&opts, &progress).await {
+                Ok(tb) => {
+                    print!("{}", tb.render_report());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
+            }
+        }
+        Command::Test { nextest_args } => test_cmd::run(&nextest_args, &progress).await,
+        Command::Bench => {
+            eprintln!("error: `cargo xtask bench` is not implemented yet (issue 6)");
+            2
+        }
+    }
+}

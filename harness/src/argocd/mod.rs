@@ -138,7 +138,11 @@ impl ArgoCd {
                 let revision = status.target_revision.unwrap_or_default();
                 let sync_options: Vec<String> = object["spec"]["syncPolicy"]["syncOptions"]
                     .as_array()
-                    .map(|opts| opts.iter().filter_map(|o| o.as_str().map(String::from)).collect())
+                    .map(|opts| {
+                        opts.iter()
+                            .filter_map(|o| o.as_str().map(String::from))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 self.api
                     .patch(

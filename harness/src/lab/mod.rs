@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 
 pub mod kind;
+pub mod local;
+pub mod session;
 
 /// The Argo CD version every lab installs by default (kind: the pinned
 /// install.yaml; local: the binaries built from Go modules).

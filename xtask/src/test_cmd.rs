@@ -1,0 +1,176 @@
+//! `cargo xtask test`: the whole test suite on a machine that may be new.
+//!
+//! 1. Debian packages the tests use (as root): etcd, the distribution
+//!    registry, redis, podman and its runtime pieces, skopeo.
+//! 2. cargo-nextest, pinned, into ~/.cargo/bin.
+//! 3. The local lab's binaries (`harness::tools`, cached under
+//!    ~/.cache/oci-e2e; the first run builds Kubernetes and Argo CD from
+//!    Go modules, later runs reuse them).
+//! 4. podman's Docker-API service for the container tests.
+//! 5. `cargo nextest run --workspace`, then stop what step 4 started.
+
+use std::process::Stdio;
+
+use harness::progress::Progress;
+use tokio::process::Command;
+
+/// nextest version installed when none is present.
+const NEXTEST_VERSION: &str = "0.9.114";
+
+/// Debian packages the suite needs (binary checked, package installed).
+const PACKAGES: &[(&str, &str)] = &[
+    ("etcd", "etcd-server"),
+    ("docker-registry", "docker-registry"),
+    ("redis-server", "redis-server"),
+    ("podman", "podman"),
+    ("runc", "runc"),
+    ("newuidmap", "uidmap"),
+    ("slirp4netns", "slirp4netns"),
+    ("fuse-overlayfs", "fuse-overlayfs"),
+    ("busybox", "busybox-static"),
+    ("skopeo", "skopeo"),
+];
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+async fn status(cmd: &mut Command) -> std::io::Result<bool> {
+    Ok(cmd.stdin(Stdio::null()).status().await?.success())
+}
+
+async fn install_packages(progress: &Progress) -> Result<(), String> {
+    let missing: Vec<&str> = PACKAGES
+        .iter()
+        .filter(|(bin, _)| !on_path(bin) && !std::path::Path::new("/bin").join(bin).exists())
+        .map(|(_, pkg)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !harness::tools::apt::running_as_root() {
+        return Err(format!(
+            "missing Debian packages: {}; install them with: sudo apt-get install -y {}",
+            missing.join(", "),
+            missing.join(" ")
+        ));
+    }
+    let task = progress.task(format!("installing Debian packages: {}", missing.join(" ")));
+    let ok = status(Command::new("apt-get").arg("update").arg("-qq"))
+        .await
+        .map_err(|e| e.to_string())?
+        && status(
+            Command::new("apt-get")
+                .args(["install", "-y", "-qq", "--no-install-recommends"])
+                .args(&missing)
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    if ok {
+        task.done("");
+        Ok(())
+    } else {
+        task.fail("apt-get failed");
+        Err(format!(
+            "apt-get install -y {} failed (see its output above)",
+            missing.join(" ")
+        ))
+    }
+}
+
+async fn ensure_nextest(progress: &Progress) -> Result<(), String> {
+    let present = Command::new("cargo")
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success());
+    if present {
+        return Ok(());
+    }
+    let task = progress.task(format!(
+        "installing cargo-nextest {NEXTEST_VERSION} (cargo install, a few minutes once)"
+    ));
+    let ok = status(Command::new("cargo").args([
+        "install",
+        "--locked",
+        "--quiet",
+        "cargo-nextest",
+        "--version",
+        NEXTEST_VERSION,
+    ]))
+    .await
+    .map_err(|e| e.to_string())?;
+    if ok {
+        task.done("");
+        Ok(())
+    } else {
+        task.fail("");
+        Err(format!(
+            "`cargo install --locked cargo-nextest --version {NEXTEST_VERSION}` failed (see above)"
+        ))
+    }
+}
+
+pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
+    if let Err(e) = install_packages(progress).await {
+        eprintln!("error: {e}");
+        return 2;
+    }
+    // The Go builds (cold: ~20 minutes on 2 cores) and the nextest build
+    // are independent: run them side by side.
+    let tool_opts = harness::tools::ProvisionOptions::default();
+    let (tools, nextest) = tokio::join!(
+        harness::tools::provision(&tool_opts, progress),
+        ensure_nextest(progress)
+    );
+    match tools {
+        Ok(tb) => progress.info(format!(
+            "lab tools ready:\n{}",
+            tb.render_report().trim_end()
+        )),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    }
+    if let Err(e) = nextest {
+        eprintln!("error: {e}");
+        return 2;
+    }
+    let engine_before = harness::container::connect().await.is_ok();
+    let docker_host = match harness::container::ensure_podman_service().await {
+        Ok(h) => Some(h),
+        Err(e) => {
+            eprintln!("error: no Docker API for the container tests: {e}");
+            return 2;
+        }
+    };
+    let mut cmd = Command::new("cargo");
+    cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"])
+        .args(nextest_args);
+    if let Some(h) = &docker_host {
+        cmd.env("DOCKER_HOST", h);
+    }
+    let code = match cmd.status().await {
+        Ok(s) => s.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1),
+        Err(e) => {
+            eprintln!("error: cannot run cargo nextest: {e}");
+            2
+        }
+    };
+    if !engine_before {
+        // We started podman's service: stop it rather than wait for its idle timeout.
+        for (pid, cmd) in
+            harness::process::find_by_cmdline(std::path::Path::new("/run/podman/podman.sock"))
+        {
+            if cmd.contains("system service") {
+                harness::process::terminate(pid, std::time::Duration::from_secs(5)).await;
+            }
+        }
+    }
+    code
+}
