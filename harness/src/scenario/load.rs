@@ -724,6 +724,11 @@ impl Loader<'_> {
                 body.revision.location(),
                 format!("revision looks like a digest without its algorithm: write `sha256:{revision_text}`"),
             );
+        } else if revision_text.starts_with("sha256:") && !names::is_digest(revision_text) {
+            self.error(
+                body.revision.location(),
+                "a digest is `sha256:` and 64 lowercase hex digits; `${NAME.digest}` gives the digest of a push step with `as: NAME`",
+            );
         }
         let path = match &body.path {
             Some(path) => {
@@ -869,10 +874,21 @@ impl Loader<'_> {
                     app: self.known_app(app, scope, definitions),
                     sync: body.sync.as_ref().map(|s| *s.value()),
                     health: body.health.as_ref().map(|h| *h.value()),
-                    revision: body
-                        .revision
-                        .as_ref()
-                        .map(|r| self.template(r, scope, definitions)),
+                    revision: body.revision.as_ref().map(|revision| {
+                        let template = self.template(revision, scope, definitions);
+                        if let Some(literal) = template.as_literal()
+                            && !names::is_digest(&literal)
+                        {
+                            // status.sync.revision of an OCI source is always the resolved digest.
+                            self.error(
+                                revision.location(),
+                                format!(
+                                    "`revision: {literal}` can never match: an OCI app's status.sync.revision is the resolved digest, write `${{NAME.digest}}` (NAME from a push step's `as:`)"
+                                ),
+                            );
+                        }
+                        template
+                    }),
                     operation: body.operation.as_ref().map(|o| *o.value()),
                     condition: body.condition.as_ref().map(|condition| {
                         let condition = condition.value();
