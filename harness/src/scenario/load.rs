@@ -239,6 +239,7 @@ fn yaml_error(path: &Path, source: &str, error: &serde_saphyr::Error) -> Diagnos
     } else {
         match raw.as_str() {
             "expected mapping start" => "expected a map of `key: value` entries here".to_string(),
+            "expected string scalar" => "expected a string here; multi-line text such as a file's content is written as a block: `key: |` and the text indented below".to_string(),
             "expected sequence start" => {
                 "expected a list here (`[a, b]` or `- a` lines)".to_string()
             }
