@@ -274,3 +274,126 @@ async fn already_cancelled_token_stops_before_the_first_probe_finishes() {
         "{outcome:?}"
     );
 }
+
+mod explained {
+    //! What a failed expect says: the last observation, the failing paths
+    //! and the diff; and that the scenario deadline cuts a window short.
+
+    use super::*;
+    use harness::expect::{
+        PollPlan, ResourceCheckWanted, ResourceWanted, judge_resource, run_poll,
+    };
+    use harness::scenario::Timing;
+    use serde_json::json;
+
+    fn wanted() -> ResourceWanted {
+        ResourceWanted {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("demo-x".into()),
+            name: "demo-config".into(),
+            check: ResourceCheckWanted::Matches(json!({"data": {"version": "2.0.0"}})),
+        }
+    }
+
+    fn plan(timing: Timing, scenario_left: Duration) -> PollPlan {
+        PollPlan {
+            timing,
+            scenario_deadline: Instant::now() + scenario_left,
+            backoff: doubling(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn eventually_reports_the_last_observation_with_a_diff() {
+        // The object moves from 0.9.0 to 1.0.0 but never reaches 2.0.0.
+        let versions = Mutex::new(vec!["1.0.0", "0.9.0"]);
+        let wanted = wanted();
+        let result = run_poll(
+            "ConfigMap demo-x/demo-config",
+            &plan(Timing::Within(secs(2.0)), secs(300.0)),
+            || {
+                let version = {
+                    let mut v = versions.lock().unwrap();
+                    if v.len() > 1 { v.pop().unwrap() } else { v[0] }
+                };
+                let object =
+                    json!({"metadata": {"name": "demo-config"}, "data": {"version": version}});
+                let observation = judge_resource(&wanted, Some(&object));
+                async move { observation }
+            },
+        )
+        .await;
+        assert!(!result.passed && !result.cancelled);
+        assert_eq!(
+            result.observed,
+            json!({"present": true, "matched": {"data": {"version": "1.0.0"}}})
+        );
+        insta::assert_snapshot!(result.message, @r#"
+        ConfigMap demo-x/demo-config: not met within 2s (6 probes over 2.0s)
+          data.version: expected "2.0.0", found "1.0.0"
+          last observed: ConfigMap demo-x/demo-config does not match
+        --- expected
+        +++ observed
+        @@ -1,2 +1,2 @@
+         data:
+        -  version: "2.0.0"
+        +  version: "1.0.0"
+        "#);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn consistently_reports_when_it_stopped_holding() {
+        let probes = Mutex::new(0);
+        let wanted = ResourceWanted {
+            check: ResourceCheckWanted::Absent,
+            ..wanted()
+        };
+        let result = run_poll(
+            "ConfigMap demo-x/demo-config",
+            &plan(Timing::For(secs(30.0)), secs(300.0)),
+            || {
+                let n = {
+                    let mut n = probes.lock().unwrap();
+                    *n += 1;
+                    *n
+                };
+                let object = json!({"metadata": {"name": "demo-config"}});
+                let observation = judge_resource(&wanted, (n >= 3).then_some(&object));
+                async move { observation }
+            },
+        )
+        .await;
+        assert!(!result.passed);
+        insta::assert_snapshot!(result.message, @r"
+        ConfigMap demo-x/demo-config: stopped holding 0.3s into the 30s window (probe 3)
+          ConfigMap demo-x/demo-config still exists
+          last observed: ConfigMap demo-x/demo-config exists
+        ");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_scenario_deadline_cuts_the_window_short() {
+        let wanted = wanted();
+        let start = Instant::now();
+        let result = run_poll(
+            "ConfigMap demo-x/demo-config",
+            &plan(Timing::Within(secs(120.0)), secs(5.0)),
+            || {
+                let observation = judge_resource(&wanted, None);
+                async move { observation }
+            },
+        )
+        .await;
+        assert_eq!(start.elapsed(), secs(5.0));
+        assert!(result.message.starts_with("ConfigMap demo-x/demo-config: not met within 2m (cut short by the scenario timeout)"), "{}", result.message);
+        assert!(
+            result
+                .message
+                .contains("last observed: ConfigMap demo-x/demo-config does not exist"),
+            "{}",
+            result.message
+        );
+    }
+}

@@ -288,6 +288,11 @@ fn explain(
         text
     };
     let probes = outcome.probes();
+    let counted = if probes == 1 {
+        "1 probe".to_string()
+    } else {
+        format!("{probes} probes")
+    };
     match outcome {
         PollOutcome::Held {
             last,
@@ -297,7 +302,7 @@ fn explain(
             passed: true,
             cancelled: false,
             message: format!(
-                "{} ({probes} probes, {:.1}s)",
+                "{} ({counted}, {:.1}s)",
                 last.summary,
                 elapsed.as_secs_f64()
             ),
@@ -308,7 +313,7 @@ fn explain(
             passed: false,
             cancelled: false,
             message: format!(
-                "{subject}: not met within {window_text}{cut} ({probes} probes over {:.1}s){}",
+                "{subject}: not met within {window_text}{cut} ({counted} over {:.1}s){}",
                 elapsed.as_secs_f64(),
                 detail(&last)
             ),
