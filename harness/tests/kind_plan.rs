@@ -411,10 +411,10 @@ fn invalid_configuration_is_refused_before_anything_runs() {
         ),
         (
             KindLabConfig {
-                reconciliation_timeout: "soon".into(),
+                reconciliation: Duration::from_millis(500),
                 ..cfg()
             },
-            "reconciliation timeout",
+            "reconciliation interval",
         ),
         (
             KindLabConfig {

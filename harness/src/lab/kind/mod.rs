@@ -66,8 +66,9 @@ pub struct KindLabConfig {
     pub registry_host_port: u16,
     /// Argo CD tag; its install.yaml checksum must be pinned.
     pub argocd_version: String,
-    /// argocd-cm `timeout.reconciliation`.
-    pub reconciliation_timeout: String,
+    /// argocd-cm `timeout.reconciliation`: how soon Argo CD notices a
+    /// moved tag without a refresh (whole seconds, at least 1).
+    pub reconciliation: Duration,
     /// Download cache (`<cache_dir>/argocd/<version>/install.yaml`).
     pub cache_dir: PathBuf,
     /// How long to wait for Argo CD to become ready.
@@ -97,7 +98,7 @@ impl Default for KindLabConfig {
             registry_host_ip: "127.0.0.1".into(),
             registry_host_port: 5001,
             argocd_version: crate::lab::ARGOCD_VERSION.into(),
-            reconciliation_timeout: "10s".into(),
+            reconciliation: Duration::from_secs(10),
             cache_dir: default_cache_dir(),
             ready_timeout: Duration::from_secs(600),
         }
@@ -201,12 +202,12 @@ impl KindLabConfig {
         if self.registry_host_port == 0 {
             return bad("registry host port", "must not be 0".into());
         }
-        if humantime::parse_duration(&self.reconciliation_timeout).is_err() {
+        if self.reconciliation.as_secs() == 0 {
             return bad(
-                "reconciliation timeout",
+                "reconciliation interval",
                 format!(
-                    "{:?} is not a duration like 10s",
-                    self.reconciliation_timeout
+                    "{:?} is below Argo CD's resolution of 1s",
+                    self.reconciliation
                 ),
             );
         }

@@ -236,7 +236,7 @@ pub fn plan(cfg: &KindLabConfig) -> Result<KindPlan, super::KindError> {
             // Tags that move are noticed within this interval (default 120s).
             (
                 "timeout.reconciliation".into(),
-                cfg.reconciliation_timeout.clone(),
+                format!("{}s", cfg.reconciliation.as_secs()),
             ),
             // No random extra delay on top (default up to 60s).
             ("timeout.reconciliation.jitter".into(), "0s".into()),

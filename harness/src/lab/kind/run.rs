@@ -120,12 +120,21 @@ pub async fn kube_client(cfg: &KindLabConfig) -> Result<kube::Client, KindError>
             what: format!("create {}", state.display()),
             source,
         })?;
-    tokio::fs::write(&path, &yaml)
-        .await
-        .map_err(|source| KindError::Io {
-            what: format!("write {}", path.display()),
-            source,
-        })?;
+    // Owner-only: it holds the cluster's admin credentials.
+    let write = async {
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)
+            .await?;
+        file.write_all(yaml.as_bytes()).await
+    };
+    write.await.map_err(|source| KindError::Io {
+        what: format!("write {}", path.display()),
+        source,
+    })?;
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&yaml).map_err(|e| {
         KindError::Other(format!(
             "kind's kubeconfig for {} is unreadable: {e}",
