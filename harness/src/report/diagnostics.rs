@@ -159,7 +159,8 @@ async fn events(
     apps: &BTreeSet<String>,
 ) -> Result<String, String> {
     let client = lab.kube();
-    let mut rows: Vec<(String, String)> = Vec::new();
+    // (time, resourceVersion, line): events of one second keep the order they were written in.
+    let mut rows: Vec<(String, u64, String)> = Vec::new();
     let mut scopes: Vec<(&str, bool)> = namespaces.iter().map(|ns| (ns.as_str(), false)).collect();
     scopes.push((argocd_namespace, true));
     for (namespace, only_apps) in scopes {
@@ -197,7 +198,13 @@ async fn events(
                     .unwrap_or_default(),
                 event.message.as_deref().unwrap_or("").trim(),
             );
-            rows.push((time, line));
+            let version = event
+                .metadata
+                .resource_version
+                .as_deref()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            rows.push((time, version, line));
         }
     }
     rows.sort();
@@ -209,7 +216,7 @@ async fn events(
     }
     Ok(rows
         .into_iter()
-        .map(|(_, line)| line)
+        .map(|(_, _, line)| line)
         .collect::<Vec<_>>()
         .join("\n")
         + "\n")

@@ -2,6 +2,7 @@
 //! diagnostics when it failed, cleanup unless `keep`.
 
 use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ use super::{RunOptions, cleanup, now_rfc3339};
 use crate::argocd::ArgoCd;
 use crate::lab::Lab;
 use crate::oci::RegistryClient;
-use crate::scenario::{Scenario, Step, Vars};
+use crate::scenario::{Action, Scenario, Step, Vars};
 use crate::steps::{StepContext, StepError, StepOutcome, action_of};
 
 /// The attempt number in names (there are no retries yet).
@@ -70,6 +71,18 @@ pub(super) async fn run_scenario(
     )
     .await;
 
+    // Diagnostics show the lab as the failure left it, before `finally`
+    // (which usually deletes the Applications) changes it. Not after Ctrl-C:
+    // the person is waiting.
+    let steps_failed = steps
+        .iter()
+        .any(|s| matches!(s.outcome, StepStatus::Failed | StepStatus::TimedOut));
+    let cancelled = steps.iter().any(|s| s.outcome == StepStatus::Cancelled);
+    let mut diagnostics = None;
+    if steps_failed && !cancelled {
+        diagnostics = collect(lab.as_ref(), &ctx, scenario, opts, &prefix, &mut log).await;
+    }
+
     // `finally` gets its own budget and is not stopped by Ctrl-C.
     ctx.deadline = Instant::now() + opts.finally_timeout;
     ctx.cancel = CancellationToken::new();
@@ -90,46 +103,13 @@ pub(super) async fn run_scenario(
     .await;
 
     let failure = first_failure("steps", &steps).or_else(|| first_failure("finally", &finally));
-    let cancelled = steps.iter().any(|s| s.outcome == StepStatus::Cancelled);
     let status = match (&failure, cancelled) {
         (_, true) => ScenarioStatus::Cancelled,
         (Some(_), false) => ScenarioStatus::Failed,
         (None, false) => ScenarioStatus::Passed,
     };
-
-    let mut diagnostics = None;
-    if status != ScenarioStatus::Passed {
-        let dir = opts.report_dir.join("diagnostics").join(&scenario.name);
-        let target = crate::report::DiagnosticsTarget {
-            scenario: scenario.name.clone(),
-            isolation: isolation.clone(),
-            apps: ctx.apps.clone(),
-            namespaces: ctx
-                .namespaces
-                .union(&isolation.namespaces())
-                .cloned()
-                .collect(),
-            repositories: ctx.repositories.clone(),
-        };
-        match crate::report::collect_diagnostics(
-            lab.as_ref(),
-            &ctx.argocd,
-            &ctx.registry,
-            &target,
-            &dir,
-        )
-        .await
-        {
-            Ok(()) => {
-                log.push(format!("diagnostics in {}", dir.display()));
-                diagnostics = Some(dir);
-            }
-            Err(problem) => {
-                opts.progress
-                    .warn(format!("{prefix} collecting diagnostics: {problem}"));
-                log.push(format!("collecting diagnostics failed: {problem}"));
-            }
-        }
+    if status == ScenarioStatus::Failed && diagnostics.is_none() {
+        diagnostics = collect(lab.as_ref(), &ctx, scenario, opts, &prefix, &mut log).await;
     }
 
     let cleanup_problems = if opts.keep {
@@ -175,6 +155,52 @@ pub(super) async fn run_scenario(
         cleanup_problems,
         diagnostics,
         log,
+    }
+}
+
+/// Write the diagnostics of a failed scenario; the folder, if written.
+async fn collect(
+    lab: &dyn Lab,
+    ctx: &StepContext,
+    scenario: &Scenario,
+    opts: &RunOptions,
+    prefix: &str,
+    log: &mut Vec<String>,
+) -> Option<PathBuf> {
+    let dir = opts.report_dir.join("diagnostics").join(&scenario.name);
+    // Every Application the file names, also those a step already deleted.
+    let mut apps: BTreeSet<String> = scenario
+        .steps
+        .iter()
+        .chain(&scenario.finally)
+        .filter_map(|step| match &step.action {
+            Action::App(app) => Some(ctx.isolation.app(&app.name)),
+            _ => None,
+        })
+        .collect();
+    apps.extend(ctx.apps.iter().cloned());
+    let target = crate::report::DiagnosticsTarget {
+        scenario: scenario.name.clone(),
+        isolation: ctx.isolation.clone(),
+        apps,
+        namespaces: ctx
+            .namespaces
+            .union(&ctx.isolation.namespaces())
+            .cloned()
+            .collect(),
+        repositories: ctx.repositories.clone(),
+    };
+    match crate::report::collect_diagnostics(lab, &ctx.argocd, &ctx.registry, &target, &dir).await {
+        Ok(()) => {
+            log.push(format!("diagnostics in {}", dir.display()));
+            Some(dir)
+        }
+        Err(problem) => {
+            opts.progress
+                .warn(format!("{prefix} collecting diagnostics: {problem}"));
+            log.push(format!("collecting diagnostics failed: {problem}"));
+            None
+        }
     }
 }
 
