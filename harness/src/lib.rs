@@ -3,6 +3,7 @@
 //! See ARCHITECTURE.md at the repository root for the bird's-eye view.
 
 pub mod argocd;
+pub mod bench;
 pub mod container;
 pub mod e2e;
 pub mod expect;

@@ -85,9 +85,30 @@ enum Command {
         #[arg(last = true)]
         nextest_args: Vec<String>,
     },
-    /// Benchmarks; figures under target/bench/.
-    #[command(after_help = "Example:\n  cargo xtask bench")]
-    Bench,
+    /// Benchmarks on the local lab (lab start, push vs oras, push to Synced, suite, memory); figures in target/bench/bench.{json,md}. Reports, never fails the suite.
+    #[command(
+        after_help = "Examples:\n  cargo xtask bench                        everything, 3 iterations (about 8 minutes on 2 cores)\n  cargo xtask bench --iterations 5\n  cargo xtask bench --only push,sync --large-mib 10"
+    )]
+    Bench {
+        /// Samples per measurement (the suite runs once per --jobs value).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        iterations: u32,
+        /// Argo CD reconciliation interval of the benchmark's labs, in seconds.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+        reconciliation: u64,
+        /// Size of the large artifact in MiB.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=2048))]
+        large_mib: u32,
+        /// Only these sections (comma-separated): lab, push, sync, suite.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<harness::bench::Section>,
+        /// Scenario directory for the suite section.
+        #[arg(long, default_value = "scenarios")]
+        scenarios: PathBuf,
+        /// Where bench.json, bench.md and the suite reports go.
+        #[arg(long, default_value = "target/bench")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -226,9 +247,40 @@ async fn run(cli: Cli) -> u8 {
             }
         }
         Command::Test { nextest_args } => test_cmd::run(&nextest_args, &progress).await,
-        Command::Bench => {
-            eprintln!("error: `cargo xtask bench` is not implemented yet (issue 6)");
-            2
+        Command::Bench {
+            iterations,
+            reconciliation,
+            large_mib,
+            only,
+            scenarios,
+            out,
+        } => {
+            let mut opts = harness::bench::BenchOptions {
+                iterations: iterations as usize,
+                reconciliation: std::time::Duration::from_secs(reconciliation),
+                large_mib: large_mib as usize,
+                scenarios,
+                out_dir: out,
+                ..Default::default()
+            };
+            if !only.is_empty() {
+                opts.sections = only.into_iter().collect();
+            }
+            match harness::bench::run(&opts, &progress).await {
+                Ok(report) => {
+                    print!("{}", harness::bench::render::markdown(&report));
+                    println!(
+                        "\nfigures: {}/bench.json and {}/bench.md",
+                        opts.out_dir.display(),
+                        opts.out_dir.display()
+                    );
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: the benchmark could not run: {e:#}");
+                    2
+                }
+            }
         }
     }
 }
