@@ -148,10 +148,10 @@ impl std::fmt::Debug for RegistryClient {
 }
 
 /// What an operation was about, to turn oci-client errors into ours.
-struct Op<'a> {
-    name: &'a str,
-    repository: &'a str,
-    reference: Option<&'a str>,
+pub(super) struct Op<'a> {
+    pub(super) name: &'a str,
+    pub(super) repository: &'a str,
+    pub(super) reference: Option<&'a str>,
 }
 
 impl RegistryClient {
@@ -212,7 +212,7 @@ impl RegistryClient {
         Ok(full)
     }
 
-    fn reference(&self, full_repository: &str, reference: &ReferenceKind) -> Reference {
+    pub(super) fn reference(&self, full_repository: &str, reference: &ReferenceKind) -> Reference {
         match reference {
             ReferenceKind::Tag(tag) => {
                 Reference::with_tag(self.registry.clone(), full_repository.into(), tag.clone())
@@ -225,7 +225,7 @@ impl RegistryClient {
         }
     }
 
-    async fn client(&self) -> Result<&Client, OciError> {
+    pub(super) async fn client(&self) -> Result<&Client, OciError> {
         let client = self
             .client
             .as_ref()
@@ -480,7 +480,7 @@ impl RegistryClient {
     }
 
     /// Raw manifest bytes and digest (verified against the body).
-    async fn fetch_manifest(
+    pub(super) async fn fetch_manifest(
         &self,
         full: &str,
         kind: &ReferenceKind,
@@ -504,7 +504,7 @@ impl RegistryClient {
 
     /// Turn an oci-client error into one that says what went wrong and
     /// what to do.
-    fn classify(&self, error: OciDistributionError, op: &Op<'_>) -> OciError {
+    pub(super) fn classify(&self, error: OciDistributionError, op: &Op<'_>) -> OciError {
         let address = self.endpoint.address.clone();
         let by_status = |status: u16| -> Option<OciError> {
             match status {
