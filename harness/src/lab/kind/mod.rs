@@ -28,7 +28,7 @@ pub use plan::{
     install_cache_path, local_registry_hosting, network_registry, node_names, registry_spec,
     render_cluster_config,
 };
-pub use run::{KindStatus, down, status, up};
+pub use run::{KindStatus, down, provision_in_cluster, status, up};
 
 use crate::container::ContainerError;
 use crate::lab::{ComponentLog, Lab, LabKind, RegistryEndpoint};

@@ -101,6 +101,20 @@ pub enum KindAction {
     },
 }
 
+impl KindAction {
+    /// True for actions done through the Kubernetes API (after the cluster
+    /// exists); false for those on the host (containers, kind, networks).
+    pub fn in_cluster(&self) -> bool {
+        !matches!(
+            self,
+            KindAction::RegistryContainer { .. }
+                | KindAction::CreateCluster { .. }
+                | KindAction::NodeRegistryHosts { .. }
+                | KindAction::ConnectNetwork { .. }
+        )
+    }
+}
+
 /// Node container names kind gives a cluster's nodes.
 pub fn node_names(cfg: &KindLabConfig) -> Vec<String> {
     let mut nodes = vec![format!("{}-control-plane", cfg.cluster_name)];

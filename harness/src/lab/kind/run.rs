@@ -263,12 +263,41 @@ async fn execute(
                 }
             ));
         }
+        _ => {
+            let client = client_for(cfg, client).await?.clone();
+            execute_in_cluster(&client, action, progress).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs the plan's in-cluster actions (ConfigMap, namespace, Argo CD
+/// install and settings, repo-creds, readiness) against `client`, skipping
+/// the host actions (registry container, kind, nodes, network). [`up`]
+/// runs them against the kind cluster; any cluster works, which is how
+/// they are tested on machines without Docker.
+pub async fn provision_in_cluster(
+    client: &kube::Client,
+    plan: &super::KindPlan,
+    progress: &Progress,
+) -> Result<(), KindError> {
+    for action in plan.actions.iter().filter(|a| a.in_cluster()) {
+        execute_in_cluster(client, action, progress).await?;
+    }
+    Ok(())
+}
+
+async fn execute_in_cluster(
+    client: &kube::Client,
+    action: &KindAction,
+    progress: &Progress,
+) -> Result<(), KindError> {
+    match action {
         KindAction::ConfigMap {
             namespace,
             name,
             data,
         } => {
-            let client = client_for(cfg, client).await?;
             let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
             let cm = ConfigMap {
                 metadata: kube::api::ObjectMeta {
@@ -289,7 +318,6 @@ async fn execute(
             progress.info(format!("applied ConfigMap {namespace}/{name}"));
         }
         KindAction::Namespace { name } => {
-            let client = client_for(cfg, client).await?;
             let api: Api<Namespace> = Api::all(client.clone());
             let ns = Namespace {
                 metadata: kube::api::ObjectMeta {
@@ -323,7 +351,6 @@ async fn execute(
                 }
             };
             task.update("verified install.yaml; applying");
-            let client = client_for(cfg, client).await?.clone();
             if let Err(e) = install_argocd(&client, &bytes, cache_path, namespace).await {
                 task.fail(e.to_string());
                 return Err(e);
@@ -336,7 +363,6 @@ async fn execute(
             data,
             restart,
         } => {
-            let client = client_for(cfg, client).await?.clone();
             let changed = apply_settings(&client, namespace, configmap, data).await?;
             if changed {
                 for workload in restart {
@@ -356,7 +382,6 @@ async fn execute(
             labels,
             string_data,
         } => {
-            let client = client_for(cfg, client).await?;
             let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
             // `data`, not `stringData`: server-side apply tracks `data`.
             let secret = Secret {
@@ -389,7 +414,6 @@ async fn execute(
             app_project,
             timeout,
         } => {
-            let client = client_for(cfg, client).await?.clone();
             let task = progress.task(format!("Argo CD ready in {namespace}"));
             match wait_ready(&client, namespace, workloads, app_project, *timeout, &task).await {
                 Ok(()) => task.done("ready"),
@@ -398,6 +422,14 @@ async fn execute(
                     return Err(e);
                 }
             }
+        }
+        KindAction::RegistryContainer { .. }
+        | KindAction::CreateCluster { .. }
+        | KindAction::NodeRegistryHosts { .. }
+        | KindAction::ConnectNetwork { .. } => {
+            return Err(KindError::Other(format!(
+                "not an in-cluster action: {action}"
+            )));
         }
     }
     Ok(())
