@@ -337,6 +337,53 @@ impl RegistryClient {
         Ok(outcome)
     }
 
+    /// Put a manifest whose blobs (or child manifests) the registry already
+    /// has, with its own media type (e.g. an image index), under each tag,
+    /// or by digest only when `tags` is empty. Returns its digest.
+    pub async fn push_manifest_bytes(
+        &self,
+        repository: &str,
+        manifest: &[u8],
+        media_type: &str,
+        tags: &[String],
+    ) -> Result<String, OciError> {
+        let full = self.full_repository(repository)?;
+        let digest = sha256_digest(manifest);
+        let mut targets = Vec::new();
+        for tag in tags {
+            match parse_reference(tag)? {
+                ReferenceKind::Tag(tag) => targets.push(ReferenceKind::Tag(tag)),
+                ReferenceKind::Digest(_) => {
+                    return Err(OciError::InvalidReference {
+                        reference: tag.clone(),
+                        reason: "a digest cannot be used as a tag".into(),
+                    });
+                }
+            }
+        }
+        if targets.is_empty() {
+            targets.push(ReferenceKind::Digest(digest.clone()));
+        }
+        let client = self.client().await?;
+        let content_type = header_value(media_type)?;
+        for target in &targets {
+            let op = Op {
+                name: "pushing the manifest",
+                repository: &full,
+                reference: Some(reference_str(target)),
+            };
+            client
+                .push_manifest_raw(
+                    &self.reference(&full, target),
+                    manifest.to_vec(),
+                    content_type.clone(),
+                )
+                .await
+                .map_err(|e| self.classify(e, &op))?;
+        }
+        Ok(digest)
+    }
+
     /// Point `tags` at the manifest `from` (a tag or digest) without
     /// uploading blobs: the manifest bytes are fetched and put back as they
     /// are, so the digest stays the same. Returns the digest.

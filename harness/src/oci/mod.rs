@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 
 mod client;
 mod error;
+pub mod helm;
+pub mod index;
 mod pack;
 
 pub use client::{ReferenceKind, RegistryClient, check_repository, parse_reference};
