@@ -150,3 +150,44 @@ fn different_runs_of_one_scenario_do_not_collide() {
     assert_ne!(a.namespace("demo"), b.namespace("demo"));
     assert_ne!(a.repository("demo-app"), b.repository("demo-app"));
 }
+
+#[test]
+fn a_scenario_maps_the_destination_namespaces_of_all_its_app_steps() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.yaml");
+    std::fs::write(
+        &path,
+        r#"
+name: two-apps
+steps:
+  - push: {files: {a.yaml: "x: 1"}, repository: demo-app, tags: [v1]}
+  - app: {name: demo, repository: demo-app, revision: v1}
+  - app: {name: other, repository: demo-app, revision: v1, namespace: shared}
+finally:
+  - app: {name: late, repository: demo-app, revision: v1, namespace: cleanup-ns}
+"#,
+    )
+    .unwrap();
+    let scenario = harness::scenario::load_file(&path).unwrap_or_else(|d| panic!("{d:?}"));
+    let iso = Isolation::for_scenario("run", &scenario, 1);
+    let s = iso.suffix().to_string();
+    assert_eq!(
+        iso.namespaces(),
+        BTreeSet::from([
+            format!("demo-{s}"),
+            format!("shared-{s}"),
+            format!("cleanup-ns-{s}")
+        ])
+    );
+    assert_eq!(
+        iso.resource_namespace("other"),
+        "other",
+        "an app name is not a namespace"
+    );
+    assert_eq!(iso, Isolation::for_scenario("run", &scenario, 1), "stable");
+    assert_ne!(
+        iso.suffix(),
+        Isolation::for_scenario("run", &scenario, 2).suffix(),
+        "attempts differ"
+    );
+}

@@ -2,10 +2,12 @@
 //! diagnostics when it failed, cleanup unless `keep`.
 
 use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -256,7 +258,9 @@ async fn run_phase(
         let deadline = ctx.deadline;
         let result = tokio::select! {
             biased;
-            result = action.run(ctx) => result,
+            // A panic in a step is a harness bug: it fails the step, and
+            // `finally` and cleanup still run.
+            result = AssertUnwindSafe(action.run(ctx)).catch_unwind() => result.unwrap_or_else(|panic| Err(panicked(panic.as_ref()))),
             _ = tokio::time::sleep_until(deadline + DEADLINE_GRACE) => Err(StepError::TimedOut { message: timeout_note.to_string() }),
             _ = cancel.cancelled() => Err(StepError::Cancelled { detail: None, observed: None }),
         };
@@ -303,6 +307,17 @@ async fn run_phase(
         records.push(record);
     }
     records
+}
+
+fn panicked(panic: &(dyn std::any::Any + Send)) -> StepError {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string());
+    StepError::failed(format!(
+        "the harness crashed in this step ({what}); this is a bug in the harness: please report it with the scenario file"
+    ))
 }
 
 fn first_failure(phase: &str, records: &[StepRecord]) -> Option<Failure> {
