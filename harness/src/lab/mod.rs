@@ -6,13 +6,15 @@
 
 use std::path::PathBuf;
 
+pub mod existing;
 pub mod kind;
 pub mod local;
 pub mod session;
 
 /// The Argo CD version every lab installs by default (kind: the pinned
-/// install.yaml; local: the binaries built from Go modules).
-pub const ARGOCD_VERSION: &str = "v3.3.10";
+/// install.yaml; local: the binaries built from Go modules). One pin, in
+/// the tools' version table.
+pub use crate::tools::versions::ARGOCD_VERSION;
 
 use async_trait::async_trait;
 
