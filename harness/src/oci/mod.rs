@@ -15,6 +15,8 @@ mod error;
 pub mod helm;
 pub mod index;
 mod pack;
+pub mod referrers;
+pub mod sign;
 
 pub use client::{ReferenceKind, RegistryClient, check_repository, parse_reference};
 pub use error::OciError;
