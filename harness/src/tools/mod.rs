@@ -42,10 +42,12 @@ pub enum Tool {
     Redis,
     Argocd,
     Oras,
+    /// Only for the signing interop tests: not provisioned unless asked for.
+    Cosign,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 9] = [
+    pub const ALL: [Tool; 10] = [
         Tool::Etcd,
         Tool::KubeApiserver,
         Tool::KubeControllerManager,
@@ -55,11 +57,15 @@ impl Tool {
         Tool::Redis,
         Tool::Argocd,
         Tool::Oras,
+        Tool::Cosign,
     ];
 
     /// What the local lab needs: everything but oras (benchmarks only).
     pub fn lab_default() -> BTreeSet<Tool> {
-        Self::ALL.into_iter().filter(|t| *t != Tool::Oras).collect()
+        Self::ALL
+            .into_iter()
+            .filter(|t| !matches!(t, Tool::Oras | Tool::Cosign))
+            .collect()
     }
 
     /// Short name, as in reports and on the command line.
@@ -74,6 +80,7 @@ impl Tool {
             Tool::Redis => "redis",
             Tool::Argocd => "argocd",
             Tool::Oras => "oras",
+            Tool::Cosign => "cosign",
         }
     }
 
@@ -98,6 +105,7 @@ impl Tool {
             Tool::Redis => &["redis-server"],
             Tool::Argocd => &["argocd"],
             Tool::Oras => &["oras"],
+            Tool::Cosign => &["cosign"],
         }
     }
 }

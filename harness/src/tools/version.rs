@@ -9,6 +9,7 @@ pub fn version_args(tool: Tool) -> &'static [&'static str] {
     match tool {
         Tool::Argocd => &["version", "--client", "--short"],
         Tool::Oras => &["version"],
+        Tool::Cosign => &["version"],
         Tool::Kwok => &["--version"],
         _ => &["--version"],
     }
@@ -46,6 +47,12 @@ pub fn parse_version(tool: Tool, output: &str) -> Option<String> {
             .find_map(|w| w.strip_prefix("v=").map(str::to_owned)),
         // `argocd version --client --short`: "argocd: v3.3.10+unknown"
         Tool::Argocd => after_marker(output, "argocd:"),
+        // `cosign version`: "GitVersion:    v2.6.5"
+        Tool::Cosign => output.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix("GitVersion:")
+                .map(|v| v.trim().to_owned())
+        }),
         // `oras version`: "Version:    1.3.0+unreleased"
         Tool::Oras => output.lines().find_map(|l| {
             l.trim()

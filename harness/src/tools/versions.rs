@@ -221,6 +221,23 @@ pub const ORAS: Component = Component {
     cold_build_minutes: 2,
 };
 
+/// cosign is only for the signing interop tests (harness/tests/sign_*.rs):
+/// not provisioned unless asked for. Its go.mod has no replace directives,
+/// so a plain `go install` builds it (about 9 minutes cold on 2 cores).
+pub const COSIGN: Component = Component {
+    name: "cosign",
+    version: "v2.6.5",
+    tools: &[Tool::Cosign],
+    accept: VersionReq::Exact("2.6.5"),
+    downloads: &[],
+    go: Some(GoRecipe::Install {
+        package: "github.com/sigstore/cosign/v2/cmd/cosign",
+    }),
+    apt: None,
+    release_page: "https://github.com/sigstore/cosign/releases/download/v2.6.5/cosign-linux-amd64",
+    cold_build_minutes: 9,
+};
+
 pub const ETCD_DEBIAN: Component = Component {
     name: "etcd",
     version: "3.4",
@@ -296,6 +313,7 @@ pub fn component_for(tool: Tool, etcd: EtcdSource) -> &'static Component {
         Tool::Redis => &REDIS,
         Tool::Argocd => &ARGOCD,
         Tool::Oras => &ORAS,
+        Tool::Cosign => &COSIGN,
     }
 }
 
@@ -310,4 +328,5 @@ pub const ALL_COMPONENTS: &[&Component] = &[
     &ARGOCD,
     &ARGOCD_CRDS,
     &ORAS,
+    &COSIGN,
 ];
