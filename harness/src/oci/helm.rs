@@ -30,7 +30,9 @@ pub const CHART_FILE: &str = "Chart.yaml";
 /// Why a chart directory cannot be pushed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChartError {
-    #[error("{dir} has no Chart.yaml: `chart` names a Helm chart directory (`helm create NAME` makes one)")]
+    #[error(
+        "{dir} has no Chart.yaml: `chart` names a Helm chart directory (`helm create NAME` makes one)"
+    )]
     NoChartFile { dir: String },
     #[error("cannot read {path}: {detail}")]
     Unreadable { path: String, detail: String },
@@ -139,11 +141,14 @@ pub fn parse_chart_yaml(text: &str, path: &str) -> Result<ChartMetadata, ChartEr
     if metadata.name.is_empty() {
         return Err(invalid("`name` is missing".into()));
     }
-    let name_ok = metadata
-        .name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.')
-        && metadata.name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    let name_ok =
+        metadata.name.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
+        }) && metadata
+            .name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
     if !name_ok {
         return Err(invalid(format!(
             "chart name `{}` is not valid: lowercase letters, digits, `-`, starting with a letter or digit",
@@ -234,8 +239,7 @@ impl Chart {
         };
         // Helm skips hidden files under templates/ (its default ignore rule).
         let templates = self.files.0.iter().filter(|(p, _)| {
-            p.starts_with("templates/")
-                && !p.rsplit('/').next().is_some_and(|n| n.starts_with('.'))
+            p.starts_with("templates/") && !p.rsplit('/').next().is_some_and(|n| n.starts_with('.'))
         });
         let others = self
             .files
@@ -251,7 +255,8 @@ impl Chart {
     /// The `.tgz` `helm package` would write (entries under `<name>/`), with
     /// fixed mtimes and gzip header.
     pub fn package(&self) -> Result<Vec<u8>, OciError> {
-        let pack_err = |e: std::io::Error| OciError::Pack(format!("writing the chart archive: {e}"));
+        let pack_err =
+            |e: std::io::Error| OciError::Pack(format!("writing the chart archive: {e}"));
         let mut builder = tar::Builder::new(Vec::new());
         for (path, data) in self.archive_entries()? {
             let mut header = tar::Header::new_ustar();
@@ -275,8 +280,14 @@ impl Chart {
 /// `org.opencontainers.image.created`, which would change every push).
 pub fn chart_annotations(metadata: &ChartMetadata) -> BTreeMap<String, String> {
     let mut annotations = BTreeMap::from([
-        ("org.opencontainers.image.title".to_string(), metadata.name.clone()),
-        ("org.opencontainers.image.version".to_string(), metadata.version.clone()),
+        (
+            "org.opencontainers.image.title".to_string(),
+            metadata.name.clone(),
+        ),
+        (
+            "org.opencontainers.image.version".to_string(),
+            metadata.version.clone(),
+        ),
     ]);
     if !metadata.description.is_empty() {
         annotations.insert(
@@ -404,10 +415,8 @@ fn go_scalar_string(s: &str) -> String {
         .chars()
         .next()
         .is_some_and(|c| "-?:,[]{}#&*!|>'\"%@` ".contains(c));
-    let special_inner = s.contains(": ")
-        || s.contains(" #")
-        || s.ends_with(' ')
-        || s.ends_with(':');
+    let special_inner =
+        s.contains(": ") || s.contains(" #") || s.ends_with(' ') || s.ends_with(':');
     if resolves_to_other || s.chars().any(|c| c.is_control()) {
         // go-yaml asks for double quotes when plain text would read back as
         // another type...
@@ -452,7 +461,9 @@ mod tests {
             ("apiVersion: v2\nname: Demo\nversion: 0.1.0\n", "chart name"),
             ("name: demo\nversion: 0.1.0\n", "apiVersion"),
         ] {
-            let error = parse_chart_yaml(text, "Chart.yaml").expect_err(text).to_string();
+            let error = parse_chart_yaml(text, "Chart.yaml")
+                .expect_err(text)
+                .to_string();
             assert!(error.contains(needle), "{error}");
         }
     }

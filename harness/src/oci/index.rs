@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{MANIFEST_MEDIA_TYPE, OciError, PackedArtifact, PushOutcome, RegistryClient};
 use super::pack::sha256_digest;
+use super::{MANIFEST_MEDIA_TYPE, OciError, PackedArtifact, PushOutcome, RegistryClient};
 
 pub const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 
@@ -33,7 +33,9 @@ pub fn index_manifest(
     annotations: &BTreeMap<String, String>,
 ) -> Result<Vec<u8>, OciError> {
     if entries.is_empty() {
-        return Err(OciError::Pack("an index needs at least one manifest".into()));
+        return Err(OciError::Pack(
+            "an index needs at least one manifest".into(),
+        ));
     }
     let manifests: Vec<serde_json::Value> = entries
         .iter()
@@ -101,8 +103,12 @@ mod tests {
     #[test]
     fn index_lists_variants_with_platform_and_annotations() {
         let files: ArtifactFiles = [("a.yaml", "x: 1\n")].into_iter().collect();
-        let artifact = pack(&files, crate::oci::DEFAULT_LAYER_MEDIA_TYPE, &BTreeMap::new())
-            .expect("pack");
+        let artifact = pack(
+            &files,
+            crate::oci::DEFAULT_LAYER_MEDIA_TYPE,
+            &BTreeMap::new(),
+        )
+        .expect("pack");
         let entries = vec![
             IndexEntry {
                 artifact: artifact.clone(),
@@ -127,7 +133,10 @@ mod tests {
         assert_eq!(value["manifests"][0]["platform"]["os"], "linux");
         assert_eq!(value["manifests"][1]["annotations"]["target"], "prod");
         assert!(value["manifests"][1].get("platform").is_none());
-        assert_eq!(index_manifest(&entries, &BTreeMap::new()).expect("again"), index);
+        assert_eq!(
+            index_manifest(&entries, &BTreeMap::new()).expect("again"),
+            index
+        );
         assert!(index_manifest(&[], &BTreeMap::new()).is_err());
     }
 }

@@ -145,13 +145,17 @@ pub struct StepFile {
 /// Package files as an OCI artifact (empty config, one tar+gzip layer with the files at its root) and push it.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(extend("oneOf" = [{"required": ["source"]}, {"required": ["files"]}]))]
+#[schemars(extend("oneOf" = [{"required": ["source"]}, {"required": ["files"]}, {"required": ["chart"]}, {"required": ["index"]}]))]
 #[schemars(rename = "Push")]
 pub struct PushFile {
     /// A directory to pack, relative to the scenario file. Exactly one of `source` / `files`.
     pub source: Option<Located<String>>,
     /// The files to pack, inline: path inside the artifact -> content (may hold `${...}`). Exactly one of `source` / `files`.
     pub files: Option<Located<BTreeMap<String, Located<String>>>>,
+    /// A Helm chart directory (with `Chart.yaml`), relative to the scenario file, pushed as `helm push` does it: Helm config and chart layer, tagged with the chart version. Instead of `source` / `files`.
+    pub chart: Option<Located<String>>,
+    /// An OCI image index bundling variants (one manifest each), pushed after its variants. Instead of `source` / `files`.
+    pub index: Option<Located<IndexFile>>,
     /// Repository in the lab registry, e.g. `demo-app` (made unique per run by the runner).
     pub repository: Located<String>,
     /// Tags to push; `[]` (the default) pushes by digest only.
@@ -165,6 +169,46 @@ pub struct PushFile {
     /// Manifest annotations, e.g. `org.opencontainers.image.version: "1.0.0"`.
     #[serde(default)]
     pub annotations: BTreeMap<String, Located<String>>,
+}
+
+/// An OCI image index: its variants are pushed by digest, then the index under `tags`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Index")]
+pub struct IndexFile {
+    /// The variants, in order (at least one).
+    #[schemars(length(min = 1))]
+    pub manifests: Located<Vec<Located<IndexVariantFile>>>,
+}
+
+/// One manifest of an index: files packed like a plain `push`, told apart by `platform` and/or `annotations`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("oneOf" = [{"required": ["source"]}, {"required": ["files"]}]))]
+#[schemars(rename = "IndexVariant")]
+pub struct IndexVariantFile {
+    /// A directory to pack, relative to the scenario file. Exactly one of `source` / `files`.
+    pub source: Option<Located<String>>,
+    /// The files to pack, inline (may hold `${...}`). Exactly one of `source` / `files`.
+    pub files: Option<Located<BTreeMap<String, Located<String>>>>,
+    /// The platform this variant is for (the index entry's `platform`).
+    pub platform: Option<Located<PlatformFile>>,
+    /// Annotations of the index entry, e.g. `target: prod`.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, Located<String>>,
+    /// Binds `${NAME.digest}` to this variant's manifest digest.
+    #[serde(rename = "as")]
+    pub bind: Option<Located<String>>,
+}
+
+/// An OCI platform: `os` and `architecture` (Go names: `linux`, `amd64`, `arm64`), optional `variant`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Platform")]
+pub struct PlatformFile {
+    pub os: Located<String>,
+    pub architecture: Located<String>,
+    pub variant: Option<Located<String>>,
 }
 
 /// Point more tags at an existing manifest.
@@ -207,6 +251,35 @@ pub struct AppFile {
     pub namespace: Option<Located<String>>,
     /// `auto` (default) or `manual`.
     pub sync: Option<SyncPolicyFile>,
+    /// Helm options for a chart pushed with `push: {chart: ...}` (`spec.source.helm`).
+    pub helm: Option<Located<HelmFile>>,
+}
+
+/// Helm options of an Application (`spec.source.helm`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Helm")]
+pub struct HelmFile {
+    /// `helm template` release name; default: the app name.
+    pub release_name: Option<Located<String>>,
+    /// Values: a YAML string (`values`) or a map (`valuesObject`). Strings may hold `${...}`.
+    pub values: Option<Located<serde_json::Value>>,
+    /// `--set name=value` pairs.
+    #[serde(default)]
+    pub parameters: Vec<Located<HelmParameterFile>>,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "HelmParameter")]
+pub struct HelmParameterFile {
+    /// A values path, e.g. `config.greeting`.
+    pub name: Located<String>,
+    /// The value (may hold `${...}`).
+    pub value: Located<String>,
+    /// Pass it as a string (`--set-string`); default false.
+    #[serde(default)]
+    pub force_string: bool,
 }
 
 /// Names an Application created by an earlier `app` step.

@@ -14,8 +14,8 @@ use serde_saphyr::MessageFormatter;
 use super::diagnostic::Diagnostic;
 use super::duration::parse_duration;
 use super::file::{
-    AppFile, AppRefFile, DurationText, ExpectFile, Located, PushFile, RefreshFile, ScenarioFile,
-    StepFile, SyncPolicyFile, TagFile,
+    AppFile, AppRefFile, DurationText, ExpectFile, HelmFile, IndexFile, Located, PushFile,
+    RefreshFile, ScenarioFile, StepFile, SyncPolicyFile, TagFile,
 };
 use super::names;
 use super::plan::*;
@@ -403,9 +403,19 @@ impl Loader<'_> {
     fn definitions(&mut self, file: &ScenarioFile) -> Definitions {
         let mut definitions = Definitions::default();
         for step in file.steps.value().iter().chain(&file.finally) {
-            if let Some(push) = &step.value().push
-                && let Some(bind) = &push.value().bind
-            {
+            let push_binds = step.value().push.iter().flat_map(|push| {
+                let push = push.value();
+                let variants = push.index.iter().flat_map(|index| {
+                    index
+                        .value()
+                        .manifests
+                        .value()
+                        .iter()
+                        .filter_map(|variant| variant.value().bind.as_ref())
+                });
+                push.bind.iter().chain(variants)
+            });
+            for bind in push_binds {
                 let line = bind.location().line() as u32;
                 match definitions.bindings.get(bind.value()) {
                     Some(first) => self.error(
@@ -511,7 +521,35 @@ impl Loader<'_> {
         definitions: &Definitions,
     ) -> Push {
         let body = push.value();
+        let content_keys: Vec<&str> = [
+            ("source", body.source.is_some()),
+            ("files", body.files.is_some()),
+            ("chart", body.chart.is_some()),
+            ("index", body.index.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect();
         let content = match (&body.source, &body.files) {
+            _ if content_keys.len() > 1 && (body.chart.is_some() || body.index.is_some()) => {
+                self.error(
+                    push.location(),
+                    format!(
+                        "{} together: a push packs one kind of content, keep one of `source`, `files`, `chart`, `index`",
+                        content_keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                );
+                PushContent::Files(BTreeMap::new())
+            }
+            (None, None) if body.chart.is_some() || body.index.is_some() => {
+                if let Some(chart) = &body.chart {
+                    self.chart(chart, body)
+                } else if let Some(index) = &body.index {
+                    PushContent::Index(self.index(index, scope, definitions))
+                } else {
+                    PushContent::Files(BTreeMap::new())
+                }
+            }
             (Some(source), None) => PushContent::Directory(self.source_directory(source)),
             (None, Some(files)) => PushContent::Files(self.inline_files(files, scope, definitions)),
             (Some(_), Some(files)) => {
@@ -524,17 +562,29 @@ impl Loader<'_> {
             (None, None) => {
                 self.error(
                     push.location(),
-                    "push needs `source:` (a directory, relative to this file) or `files:` (inline contents)",
+                    "push needs `source:` (a directory, relative to this file), `files:` (inline contents), `chart:` (a Helm chart directory) or `index:` (an image index of variants)",
                 );
                 PushContent::Files(BTreeMap::new())
             }
         };
         let repository = self.repository(&body.repository);
-        let tags = body
+        let mut tags: Vec<Template> = body
             .tags
             .iter()
             .map(|tag| self.tag_template(tag, scope, definitions))
             .collect();
+        if let PushContent::Chart(chart) = &content {
+            // `helm push` tags the chart version; `tags:` adds more.
+            let version_tag = Template(chart.version.replace('+', "_"));
+            if !tags.contains(&version_tag) {
+                tags.insert(0, version_tag);
+            }
+        }
+        if let PushContent::Index(variants) = &content {
+            for bind in variants.iter().filter_map(|v| v.bind.as_ref()) {
+                scope.digests.insert(bind.clone());
+            }
+        }
         let bind = body.bind.as_ref().map(|bind| {
             if !template::is_binding_name(bind.value()) {
                 self.error(
@@ -582,6 +632,175 @@ impl Loader<'_> {
             bind,
             layer_media_type,
             annotations,
+        }
+    }
+
+    /// `chart:`: a directory with a valid Chart.yaml (read now, so that a
+    /// bad chart is reported before any lab starts).
+    fn chart(&mut self, chart: &Located<String>, body: &PushFile) -> PushContent {
+        if let Some(media_type) = &body.layer_media_type {
+            self.error(
+                media_type.location(),
+                "`layerMediaType` does not apply to `chart`: a chart's layer is always `application/vnd.cncf.helm.chart.content.v1.tar+gzip`",
+            );
+        }
+        let directory = self.source_directory(chart);
+        if !directory.is_dir() {
+            return PushContent::Files(BTreeMap::new());
+        }
+        match crate::oci::helm::read_chart_metadata(&directory) {
+            Ok(metadata) => PushContent::Chart(ChartSource {
+                directory,
+                name: metadata.name,
+                version: metadata.version,
+            }),
+            Err(error) => {
+                self.error(chart.location(), error.to_string());
+                PushContent::Files(BTreeMap::new())
+            }
+        }
+    }
+
+    /// `index:`: each variant is `source` or `files`, plus platform,
+    /// annotations and its own `as`.
+    fn index(
+        &mut self,
+        index: &Located<IndexFile>,
+        scope: &Scope,
+        definitions: &Definitions,
+    ) -> Vec<IndexVariant> {
+        let manifests = &index.value().manifests;
+        if manifests.value().is_empty() {
+            self.error(
+                manifests.location(),
+                "`manifests` is empty: an index bundles at least one variant (`- source: ...` or `- files: ...`)",
+            );
+        }
+        let mut variants = Vec::new();
+        for variant in manifests.value() {
+            let body = variant.value();
+            let content = match (&body.source, &body.files) {
+                (Some(source), None) => PushContent::Directory(self.source_directory(source)),
+                (None, Some(files)) => {
+                    PushContent::Files(self.inline_files(files, scope, definitions))
+                }
+                (Some(_), Some(files)) => {
+                    self.error(
+                        files.location(),
+                        "`source` and `files` together: give one of them for this variant",
+                    );
+                    PushContent::Files(BTreeMap::new())
+                }
+                (None, None) => {
+                    self.error(
+                        variant.location(),
+                        "this variant needs `source:` (a directory) or `files:` (inline contents)",
+                    );
+                    PushContent::Files(BTreeMap::new())
+                }
+            };
+            let platform = body.platform.as_ref().map(|platform| {
+                let p = platform.value();
+                for (key, value) in [("os", &p.os), ("architecture", &p.architecture)] {
+                    let text = value.value();
+                    if text.is_empty()
+                        || !text
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                    {
+                        self.error(
+                            value.location(),
+                            format!("platform `{key}: {text}` must be a Go name in lowercase letters and digits, like `linux` / `amd64`"),
+                        );
+                    }
+                }
+                Platform {
+                    os: p.os.value().clone(),
+                    architecture: p.architecture.value().clone(),
+                    variant: p.variant.as_ref().map(|v| v.value().clone()),
+                }
+            });
+            let bind = body.bind.as_ref().map(|bind| {
+                if !template::is_binding_name(bind.value()) {
+                    self.error(
+                        bind.location(),
+                        format!(
+                            "`as: {}` cannot name a variable: start with a letter, then letters, digits, `_` or `-` (and not `lab`), like `amd64`",
+                            bind.value()
+                        ),
+                    );
+                }
+                bind.value().clone()
+            });
+            let annotations = body
+                .annotations
+                .iter()
+                .map(|(key, value)| (key.clone(), self.template(value, scope, definitions)))
+                .collect();
+            variants.push(IndexVariant {
+                content,
+                platform,
+                annotations,
+                bind,
+            });
+        }
+        variants
+    }
+
+    /// `helm:` of an app.
+    fn helm(
+        &mut self,
+        helm: &Located<HelmFile>,
+        scope: &Scope,
+        definitions: &Definitions,
+    ) -> HelmOptions {
+        let body = helm.value();
+        let release_name = body.release_name.as_ref().map(|name| {
+            if let Some(problem) = names::dns_label_problem(name.value(), "release name") {
+                self.error(name.location(), problem);
+            }
+            name.value().clone()
+        });
+        let values = body.values.as_ref().and_then(|values| match values.value() {
+            serde_json::Value::String(text) => {
+                let located = Located(serde_saphyr::Spanned {
+                    value: text.clone(),
+                    referenced: *values.location(),
+                    defined: *values.location(),
+                });
+                Some(HelmValues::Text(self.template(&located, scope, definitions)))
+            }
+            serde_json::Value::Object(_) => {
+                self.json_templates(values, values.value(), scope, definitions);
+                Some(HelmValues::Object(values.value().clone()))
+            }
+            _ => {
+                self.error(
+                    values.location(),
+                    "`values` is a YAML document as a string (`values: |`) or a map (`values: {key: value}`)",
+                );
+                None
+            }
+        });
+        let parameters = body
+            .parameters
+            .iter()
+            .map(|parameter| {
+                let p = parameter.value();
+                if p.name.value().trim().is_empty() {
+                    self.error(p.name.location(), "parameter `name` is empty: give a values path like `config.greeting`");
+                }
+                HelmParameter {
+                    name: p.name.value().clone(),
+                    value: self.template(&p.value, scope, definitions),
+                    force_string: p.force_string,
+                }
+            })
+            .collect();
+        HelmOptions {
+            release_name,
+            values,
+            parameters,
         }
     }
 
@@ -761,6 +980,10 @@ impl Loader<'_> {
             Some(SyncPolicyFile::Manual) => SyncPolicy::Manual,
             Some(SyncPolicyFile::Auto) | None => SyncPolicy::Auto,
         };
+        let helm = body
+            .helm
+            .as_ref()
+            .map(|helm| self.helm(helm, scope, definitions));
         scope.apps.insert(name.clone());
         App {
             name,
@@ -769,6 +992,7 @@ impl Loader<'_> {
             path,
             namespace,
             sync,
+            helm,
         }
     }
 

@@ -103,6 +103,66 @@ pub enum PushContent {
     Directory(PathBuf),
     /// `files:` — relative path inside the artifact -> content.
     Files(BTreeMap<String, Template>),
+    /// `chart:` — a Helm chart directory, packed as `helm package` + `helm push`.
+    Chart(ChartSource),
+    /// `index:` — an OCI image index of variants (each `Directory` or `Files`).
+    Index(Vec<IndexVariant>),
+}
+
+/// A Helm chart directory whose `Chart.yaml` was read at load time.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChartSource {
+    pub directory: PathBuf,
+    /// `name` in Chart.yaml (the top directory inside the chart archive).
+    pub name: String,
+    /// `version` in Chart.yaml (SemVer 2): the tag `helm push` sets.
+    pub version: String,
+}
+
+/// One manifest of an image index.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexVariant {
+    /// `Directory` or `Files`.
+    pub content: PushContent,
+    pub platform: Option<Platform>,
+    pub annotations: BTreeMap<String, Template>,
+    /// `as:` — binds `${NAME.digest}` to the variant's manifest digest.
+    pub bind: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// `spec.source.helm` of an Application.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmOptions {
+    pub release_name: Option<String>,
+    pub values: Option<HelmValues>,
+    pub parameters: Vec<HelmParameter>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HelmValues {
+    /// A YAML document as text (`helm.values`).
+    Text(Template),
+    /// A map (`helm.valuesObject`); string leaves may hold variables.
+    Object(serde_json::Value),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmParameter {
+    pub name: String,
+    pub value: Template,
+    pub force_string: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -131,6 +191,8 @@ pub struct App {
     /// Destination namespace (defaults to `name` at load time).
     pub namespace: String,
     pub sync: SyncPolicy,
+    /// Helm options (`spec.source.helm`), for a chart.
+    pub helm: Option<HelmOptions>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::{StepAction, StepContext, StepError, StepOutcome};
 use crate::argocd::{AppSpec, RUN_ID_LABEL, SCENARIO_LABEL};
 use crate::runner::isolation::label_value;
-use crate::scenario::{App, SyncPolicy};
+use crate::scenario::{App, HelmOptions, HelmValues, SyncPolicy, render_json};
 
 #[async_trait]
 impl StepAction for App {
@@ -51,7 +51,11 @@ impl StepAction for App {
         // Recorded before applying: a half-applied Application is cleaned up too.
         ctx.apps.insert(name.clone());
         ctx.namespaces.insert(namespace.clone());
-        ctx.argocd.apply_app(&spec).await?;
+        let helm = match &self.helm {
+            Some(helm) => Some(helm_source(ctx, helm)?),
+            None => None,
+        };
+        ctx.argocd.apply_app_with_helm(&spec, helm.as_ref()).await?;
         Ok(StepOutcome {
             summary: format!(
                 "applied Application {name} ({repo_url} @ {revision}, namespace {namespace})"
@@ -62,4 +66,35 @@ impl StepAction for App {
             ),
         })
     }
+}
+
+/// `spec.source.helm`: a values string goes to `values`, a map to
+/// `valuesObject`; parameters as `--set` (or `--set-string`) pairs.
+fn helm_source(ctx: &StepContext, helm: &HelmOptions) -> Result<serde_json::Value, StepError> {
+    let mut source = json!({});
+    if let Some(release_name) = &helm.release_name {
+        source["releaseName"] = json!(release_name);
+    }
+    match &helm.values {
+        Some(HelmValues::Text(text)) => source["values"] = json!(ctx.render(text)?),
+        Some(HelmValues::Object(object)) => {
+            source["valuesObject"] = render_json(object, &ctx.vars)?;
+        }
+        None => {}
+    }
+    if !helm.parameters.is_empty() {
+        let parameters = helm
+            .parameters
+            .iter()
+            .map(|p| {
+                let mut parameter = json!({"name": p.name, "value": ctx.render(&p.value)?});
+                if p.force_string {
+                    parameter["forceString"] = json!(true);
+                }
+                Ok(parameter)
+            })
+            .collect::<Result<Vec<_>, StepError>>()?;
+        source["parameters"] = json!(parameters);
+    }
+    Ok(source)
 }
