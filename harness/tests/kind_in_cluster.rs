@@ -269,6 +269,22 @@ async fn the_plan_provisions_argo_cd_in_a_real_cluster_and_is_idempotent() {
         Some("true")
     );
 
+    // Component logs find the install's pods by their labels (kwok serves
+    // no logs, so the tails here say why they are missing).
+    let kind_lab = kind::KindLab::with_client(&cfg, client.clone());
+    assert_eq!(kind_lab.registry().address, "localhost:5001");
+    assert_eq!(kind_lab.registry_for_argo(), "kind-registry:5000");
+    let logs = kind_lab.component_logs(5).await;
+    let components: Vec<&str> = logs.iter().map(|l| l.component.as_str()).collect();
+    assert!(
+        components
+            .iter()
+            .any(|c| c.starts_with("argocd-repo-server (argocd-repo-server-"))
+            && components
+                .contains(&"argocd-application-controller (argocd-application-controller-0)"),
+        "{components:?}"
+    );
+
     // The readiness wait: satisfied by what exists (the AppProject), and
     // naming what is missing when it gives up.
     let wait = |workloads: Vec<String>, timeout: Duration| kind::KindPlan {

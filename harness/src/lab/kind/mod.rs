@@ -340,7 +340,9 @@ impl KindLab {
         Ok(Self::with_client(cfg, client))
     }
 
-    pub(crate) fn with_client(cfg: &KindLabConfig, client: kube::Client) -> Self {
+    /// The lab over an already provisioned cluster reached by `client`
+    /// (after [`provision_in_cluster`] on a cluster of your own).
+    pub fn with_client(cfg: &KindLabConfig, client: kube::Client) -> Self {
         Self {
             cfg: cfg.clone(),
             registry: RegistryEndpoint {
