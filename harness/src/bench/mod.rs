@@ -147,6 +147,26 @@ pub struct Footprint {
     pub harness_peak_mib: Option<f64>,
 }
 
+/// Warnings in the lab's component logs that explain slow steps.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LabLogs {
+    /// kwok.log lines saying the apiserver cannot serve watch progress
+    /// requests (etcd without them): kwok then sees pods only when a watch
+    /// restarts.
+    pub kwok_watch_progress_warnings: usize,
+}
+
+/// Counts the log lines of `logs_dir` that explain slow steps.
+pub fn scan_lab_logs(logs_dir: &Path) -> LabLogs {
+    let kwok = std::fs::read_to_string(logs_dir.join("kwok.log")).unwrap_or_default();
+    LabLogs {
+        kwok_watch_progress_warnings: kwok
+            .lines()
+            .filter(|l| l.contains("RequestWatchProgress is disabled"))
+            .count(),
+    }
+}
+
 /// Where the harness adds time, with the evidence and the proposed change.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
@@ -167,6 +187,8 @@ pub struct BenchReport {
     pub push_to_synced: Option<sync::SyncResult>,
     pub suite: Option<suite::SuiteResult>,
     pub footprint: Option<Footprint>,
+    /// What the lab's own logs said during the bench.
+    pub lab_logs: Option<LabLogs>,
     pub findings: Vec<Finding>,
     /// Measurements that could not be made, and why.
     pub problems: Vec<String>,
@@ -322,6 +344,7 @@ pub async fn run(opts: &BenchOptions, progress: &Progress) -> anyhow::Result<Ben
     };
 
     let footprint = Some(footprint(&main_lab, harness_before_push));
+    let lab_logs = lab.state_dir().map(|d| scan_lab_logs(&d.join("logs")));
     drop(lab);
     if let Err(e) = main_lab.shutdown(&lab_opts, progress, None).await {
         problems.push(format!("stopping the lab: {e:#}"));
@@ -344,6 +367,7 @@ pub async fn run(opts: &BenchOptions, progress: &Progress) -> anyhow::Result<Ben
         push_to_synced,
         suite,
         footprint,
+        lab_logs,
         findings: vec![],
         problems,
     };
@@ -474,7 +498,7 @@ async fn stop_kept(lab: RunningLab) -> anyhow::Result<()> {
                 .map_err(|_| anyhow::anyhow!("the kept lab is still in use"))?;
             local.shutdown(&session::labs_root(), None).await
         }
-        RunningLab::Kind(_) => Ok(()),
+        RunningLab::Kind(_) | RunningLab::Existing(_) => Ok(()),
     }
 }
 
@@ -509,9 +533,10 @@ async fn push_section(
         Err(e) => bench.problems.push(format!("push large: {e:#}")),
     }
     match bench.repush(&large).await {
-        Ok((harness, oras)) => {
+        Ok((harness, oras, breakdown)) => {
             result.repush = harness;
             result.oras_repush = oras;
+            result.large_pack_breakdown = breakdown;
         }
         Err(e) => bench.problems.push(format!("re-push: {e:#}")),
     }
@@ -521,7 +546,7 @@ async fn push_section(
 fn footprint(lab: &RunningLab, harness_before_push_mib: Option<f64>) -> Footprint {
     let children = match lab {
         RunningLab::Local(local) => local.state().children.clone(),
-        RunningLab::Kind(_) => vec![],
+        RunningLab::Kind(_) | RunningLab::Existing(_) => vec![],
     };
     let lab: Vec<ProcessPeak> = children
         .iter()

@@ -9,7 +9,10 @@ use serde::Serialize;
 
 use super::stats::Stats;
 use crate::lab::RegistryEndpoint;
-use crate::oci::{ArtifactFiles, DEFAULT_LAYER_MEDIA_TYPE, PushOutcome, RegistryClient, pack};
+use crate::oci::{
+    ArtifactFiles, DEFAULT_LAYER_MEDIA_TYPE, PushOutcome, RegistryClient, gzip_deterministic, pack,
+    sha256_digest, tar_files,
+};
 use crate::progress::Progress;
 
 /// What the push benchmarks found.
@@ -21,6 +24,59 @@ pub struct PushResult {
     pub repush: Option<Repush>,
     /// Re-push of the large files, unchanged, by oras.
     pub oras_repush: Option<Stats>,
+    /// Where the harness's packing time goes, on the large artifact.
+    pub large_pack_breakdown: Option<PackBreakdown>,
+}
+
+/// The parts of reading and packing, each timed on its own.
+#[derive(Debug, Clone, Serialize)]
+pub struct PackBreakdown {
+    /// `ArtifactFiles::from_dir`.
+    pub read: Option<Stats>,
+    /// `tar_files`: the uncompressed tar in memory.
+    pub tar: Option<Stats>,
+    /// `gzip_deterministic` of the tar (deflate level 6, miniz_oxide).
+    pub gzip: Option<Stats>,
+    /// Deflate level 1 of the same tar (same library), for comparison.
+    pub deflate_level1: Option<Stats>,
+    pub layer_bytes_level6: u64,
+    pub layer_bytes_level1: u64,
+    /// One `sha256_digest` of the layer. `pack` hashes the tar and the
+    /// layer, and `RegistryClient::push` hashes the layer again to check it.
+    pub sha256_layer: Option<Stats>,
+}
+
+/// Times each part of packing `dir`, `iterations` times.
+pub fn pack_breakdown(dir: &Path, iterations: usize) -> anyhow::Result<PackBreakdown> {
+    let (mut read, mut tar, mut gzip, mut sha) = (vec![], vec![], vec![], vec![]);
+    let (mut fast, mut bytes6, mut bytes1) = (vec![], 0, 0);
+    for _ in 0..iterations {
+        let t = Instant::now();
+        let files = ArtifactFiles::from_dir(dir)?;
+        read.push(t.elapsed());
+        let t = Instant::now();
+        let tarball = tar_files(&files)?;
+        tar.push(t.elapsed());
+        let t = Instant::now();
+        let layer = gzip_deterministic(&tarball);
+        gzip.push(t.elapsed());
+        bytes6 = layer.len() as u64;
+        let t = Instant::now();
+        bytes1 = miniz_oxide::deflate::compress_to_vec(&tarball, 1).len() as u64 + 18;
+        fast.push(t.elapsed());
+        let t = Instant::now();
+        let _ = sha256_digest(&layer);
+        sha.push(t.elapsed());
+    }
+    Ok(PackBreakdown {
+        read: Stats::from_durations(&read),
+        tar: Stats::from_durations(&tar),
+        gzip: Stats::from_durations(&gzip),
+        deflate_level1: Stats::from_durations(&fast),
+        layer_bytes_level6: bytes6,
+        layer_bytes_level1: bytes1,
+        sha256_layer: Stats::from_durations(&sha),
+    })
 }
 
 /// One artifact pushed by both tools.
@@ -275,7 +331,7 @@ impl PushBench<'_> {
     pub async fn repush(
         &mut self,
         files: &ArtifactFiles,
-    ) -> anyhow::Result<(Option<Repush>, Option<Stats>)> {
+    ) -> anyhow::Result<(Option<Repush>, Option<Stats>, Option<PackBreakdown>)> {
         let dir = tempfile::Builder::new()
             .prefix("oci-e2e-bench-")
             .tempdir()?;
@@ -330,7 +386,19 @@ impl PushBench<'_> {
                 }
             }
         }
-        Ok((repush, Stats::from_durations(&oras_times)))
+        let task = self.progress.task("pack breakdown (large)");
+        let breakdown = match pack_breakdown(dir.path(), self.iterations) {
+            Ok(b) => {
+                task.done("");
+                Some(b)
+            }
+            Err(e) => {
+                task.fail(e.to_string());
+                self.problems.push(format!("pack breakdown: {e:#}"));
+                None
+            }
+        };
+        Ok((repush, Stats::from_durations(&oras_times), breakdown))
     }
 }
 

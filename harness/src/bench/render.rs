@@ -145,6 +145,39 @@ pub fn markdown(r: &BenchReport) -> String {
                 &ratio,
             );
         }
+        if let Some(b) = &p.large_pack_breakdown {
+            let level1_note = format!(
+                "same library, level 1: layer {} instead of {}",
+                fmt_bytes(b.layer_bytes_level1),
+                fmt_bytes(b.layer_bytes_level6)
+            );
+            for (part, stats, note) in [
+                ("read files", &b.read, "ArtifactFiles::from_dir"),
+                ("tar", &b.tar, "tar_files, in memory"),
+                (
+                    "gzip",
+                    &b.gzip,
+                    "gzip_deterministic: miniz_oxide deflate level 6",
+                ),
+                (
+                    "deflate level 1 (comparison)",
+                    &b.deflate_level1,
+                    &level1_note,
+                ),
+                (
+                    "sha256 of the layer",
+                    &b.sha256_layer,
+                    "done twice per push: in pack and again in RegistryClient::push",
+                ),
+            ] {
+                row(
+                    &mut out,
+                    &format!("Pack large, {part}"),
+                    stats.as_ref(),
+                    note,
+                );
+            }
+        }
         if let Some(re) = &p.repush {
             row(
                 &mut out,
@@ -310,6 +343,39 @@ pub fn markdown(r: &BenchReport) -> String {
 /// Where the figures show the harness adding time over the floor.
 pub fn findings(r: &BenchReport) -> Vec<Finding> {
     let mut out = vec![];
+    if let Some(p) = &r.push
+        && let Some(large) = &p.large
+        && let (Some(ratio), Some(h), Some(o), Some(b)) = (
+            large.ratio,
+            &large.harness,
+            &large.oras,
+            &p.large_pack_breakdown,
+        )
+        && ratio > 1.2
+        && let (Some(gzip), Some(fast), Some(tar), Some(sha)) =
+            (&b.gzip, &b.deflate_level1, &b.tar, &b.sha256_layer)
+    {
+        let pack = large
+            .harness_pack
+            .as_ref()
+            .map_or("?".into(), |s| fmt_seconds(s.median));
+        out.push(Finding {
+            title: "Large pushes: deflate level 6 dominates".into(),
+            evidence: format!(
+                "the harness pushes {} in {} against {} for `oras push` (medians, ratio {ratio:.2}); reading and packing take {pack} of it: gzip alone {}, tar {}, one sha256 of the layer {} (done twice per push). Level 1 of the same library takes {} and gives a layer of {} instead of {} on this content. The push step also packs on the async runtime's worker thread, so parallel scenarios wait while a large artifact compresses.",
+                fmt_bytes(large.bytes),
+                fmt_seconds(h.median),
+                fmt_seconds(o.median),
+                fmt_seconds(gzip.median),
+                fmt_seconds(tar.median),
+                fmt_seconds(sha.median),
+                fmt_seconds(fast.median),
+                fmt_bytes(b.layer_bytes_level1),
+                fmt_bytes(b.layer_bytes_level6)
+            ),
+            proposal: "in harness/src/oci/pack.rs, `gzip_deterministic`: deflate at level 1 when the tar is larger than 8 MiB, level 6 below (still a pure function of the files, so packing stays reproducible; artifacts of manifest size, and so GOLDEN_DIGEST in harness/tests/oci_registry.rs and every digest users pinned, keep their digests); and in harness/src/steps/push.rs run `ArtifactFiles::from_dir` + `oci::pack` inside `tokio::task::spawn_blocking`. Scenario fixtures are small: this matters for large artifacts only.".into(),
+        });
+    }
     if let Some(s) = &r.push_to_synced {
         for (mode, m) in [("refresh", &s.refresh), ("polling", &s.polling)] {
             let Some(m) = m else { continue };
@@ -349,6 +415,38 @@ pub fn findings(r: &BenchReport) -> Vec<Finding> {
                 proposal: "in harness/src/argocd/mod.rs, `ArgoCd::delete`: replace `tokio::time::sleep(Duration::from_millis(500))` with a growing delay (start at 50 ms, ×1.5, at most 500 ms), e.g. `let mut delay = Duration::from_millis(50);` before the loop and `tokio::time::sleep(delay).await; delay = (delay * 3 / 2).min(Duration::from_millis(500));` in it. The same applies to the 500 ms sleep in `ArgoCd::sync` (waiting for a running operation).".into(),
             });
         }
+    }
+    if let Some(logs) = &r.lab_logs
+        && logs.kwok_watch_progress_warnings > 0
+    {
+        let etcd = r
+            .versions
+            .iter()
+            .find(|v| v.component == "etcd")
+            .map_or("?".to_string(), |v| format!("{} ({})", v.version, v.source));
+        let slowest = r
+            .suite
+            .iter()
+            .flat_map(|s| &s.runs)
+            .flat_map(|run| run.scenarios.iter().map(move |sc| (run.jobs, sc)))
+            .max_by(|a, b| a.1.active_seconds.total_cmp(&b.1.active_seconds))
+            .map(|(jobs, sc)| {
+                format!(
+                    " The slowest scenario, {} (`--jobs {jobs}`), was active for {}; its slowest step: {}.",
+                    sc.name,
+                    fmt_seconds(sc.active_seconds),
+                    sc.slowest_step
+                )
+            })
+            .unwrap_or_default();
+        out.push(Finding {
+            title: "The lab (not the harness): kwok sees pods late with etcd 3.4".into(),
+            evidence: format!(
+                "kwok.log has {} warnings that the apiserver cannot serve watch progress requests (`RequestWatchProgress is disabled`: etcd {etcd} lacks them); kwok acts on a pod (ready, deleted) only right after such a warning, when its watch restarts, so pods become ready and go away tens of seconds late. Deployments' health and every cascade deletion of a pod wait for it.{slowest} Compare with `OCI_E2E_ETCD=go cargo xtask bench --only suite` (etcd 3.6).",
+                logs.kwok_watch_progress_warnings
+            ),
+            proposal: "in harness/src/tools/versions.rs, make the Go-built etcd 3.6.8 the default (`DEFAULT_ETCD_SOURCE`), since Debian's etcd 3.4.23 lacks watch progress requests (etcd 3.4.31+/3.5.13+ have them); the build is cached once (~3 min cold, 43 s with a warm Go cache).".into(),
+        });
     }
     out
 }
@@ -399,6 +497,7 @@ mod tests {
             push_to_synced: None,
             suite: None,
             footprint: None,
+            lab_logs: None,
             findings: vec![],
             problems: vec!["oras could not be provisioned".into()],
         }
