@@ -397,3 +397,39 @@ mod explained {
         );
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn eventually_abandons_a_probe_that_hangs_past_the_deadline() {
+    let calls = Mutex::new(0);
+    let start = Instant::now();
+    let outcome = eventually(
+        Instant::now() + secs(3.0),
+        doubling(),
+        &CancellationToken::new(),
+        || {
+            let n = {
+                let mut calls = calls.lock().unwrap();
+                *calls += 1;
+                *calls
+            };
+            async move {
+                if n >= 4 {
+                    // Hangs (an API call that never answers).
+                    tokio::time::sleep(secs(3600.0)).await;
+                }
+                Observation::fails(n)
+            }
+        },
+    )
+    .await;
+    // Probes at 0, 100, 300 ms answer; the one at 700 ms hangs.
+    assert_eq!(
+        outcome,
+        PollOutcome::TimedOut {
+            last: 3,
+            probes: 3,
+            elapsed: secs(4.0)
+        }
+    );
+    assert_eq!(start.elapsed(), secs(4.0), "deadline (3s) + overrun (1s)");
+}

@@ -9,6 +9,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// How long `eventually` waits past its deadline for a probe in flight.
+pub const PROBE_OVERRUN: Duration = Duration::from_secs(1);
+
 /// Delays between probes: `initial`, growing by `factor`, at most `max`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Backoff {
@@ -101,7 +104,8 @@ impl<D> PollOutcome<D> {
 
 /// Probe until the condition holds or `deadline` passes. The probe always
 /// runs at least once, and once more at the deadline when the last wait
-/// reaches it.
+/// reaches it. A probe still running [`PROBE_OVERRUN`] after the deadline
+/// is abandoned (the first one is awaited, so there is something to report).
 pub async fn eventually<D, F, Fut>(
     deadline: Instant,
     backoff: Backoff,
@@ -120,6 +124,11 @@ where
         let observation = tokio::select! {
             observation = probe() => observation,
             _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
+            // A probe that hangs past the window ends it with what was seen before.
+            _ = tokio::time::sleep_until(deadline + PROBE_OVERRUN), if last.is_some() => match last {
+                Some(last) => return PollOutcome::TimedOut { last, probes, elapsed: started.elapsed() },
+                None => continue,
+            },
         };
         probes += 1;
         if observation.holds {
