@@ -120,8 +120,9 @@ pub fn signature_tag(digest: &str) -> Result<String, OciError> {
         ReferenceKind::Digest(digest) => Ok(format!("{}.sig", digest.replacen(':', "-", 1))),
         ReferenceKind::Tag(tag) => Err(OciError::InvalidReference {
             reference: tag,
-            reason: "signatures are made for a manifest digest (`sha256:...`); resolve the tag first"
-                .into(),
+            reason:
+                "signatures are made for a manifest digest (`sha256:...`); resolve the tag first"
+                    .into(),
         }),
     }
 }
