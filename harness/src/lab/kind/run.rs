@@ -351,7 +351,7 @@ async fn execute_in_cluster(
                 }
             };
             task.update("verified install.yaml; applying");
-            if let Err(e) = install_argocd(&client, &bytes, cache_path, namespace).await {
+            if let Err(e) = install_argocd(client, &bytes, cache_path, namespace).await {
                 task.fail(e.to_string());
                 return Err(e);
             }
@@ -363,10 +363,10 @@ async fn execute_in_cluster(
             data,
             restart,
         } => {
-            let changed = apply_settings(&client, namespace, configmap, data).await?;
+            let changed = apply_settings(client, namespace, configmap, data).await?;
             if changed {
                 for workload in restart {
-                    restart_workload(&client, namespace, workload).await?;
+                    restart_workload(client, namespace, workload).await?;
                 }
                 progress.info(format!(
                     "{configmap} settings applied; restarted {}",
@@ -415,7 +415,7 @@ async fn execute_in_cluster(
             timeout,
         } => {
             let task = progress.task(format!("Argo CD ready in {namespace}"));
-            match wait_ready(&client, namespace, workloads, app_project, *timeout, &task).await {
+            match wait_ready(client, namespace, workloads, app_project, *timeout, &task).await {
                 Ok(()) => task.done("ready"),
                 Err(e) => {
                     task.fail(e.to_string());
