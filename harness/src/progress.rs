@@ -8,11 +8,13 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 /// True when output should be plain lines (CI or no TTY).
 pub fn plain_output() -> bool {
-    std::env::var("CI").map(|v| !v.is_empty() && v != "false" && v != "0").unwrap_or(false)
+    std::env::var("CI")
+        .map(|v| !v.is_empty() && v != "false" && v != "0")
+        .unwrap_or(false)
         || !std::io::stderr().is_terminal()
 }
 
@@ -25,6 +27,9 @@ struct Inner {
     plain: bool,
     quiet: bool,
     started: Instant,
+    /// One spinner per concurrent task (parallel scenarios), drawn together
+    /// so they do not overwrite each other; lines print above them.
+    multi: MultiProgress,
 }
 
 impl Default for Progress {
@@ -36,12 +41,32 @@ impl Default for Progress {
 impl Progress {
     /// Chooses spinner or plain lines from the environment.
     pub fn new() -> Self {
-        Self { inner: Arc::new(Inner { plain: plain_output(), quiet: false, started: Instant::now() }) }
+        Self::with(plain_output(), false)
     }
 
     /// Prints nothing (tests, `--quiet`).
     pub fn quiet() -> Self {
-        Self { inner: Arc::new(Inner { plain: true, quiet: true, started: Instant::now() }) }
+        Self::with(true, true)
+    }
+
+    fn with(plain: bool, quiet: bool) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                plain,
+                quiet,
+                started: Instant::now(),
+                multi: MultiProgress::new(),
+            }),
+        }
+    }
+
+    /// Prints a line above any spinners.
+    fn line(&self, text: String) {
+        if self.inner.plain {
+            eprintln!("{text}");
+        } else if self.inner.multi.println(&text).is_err() {
+            eprintln!("{text}");
+        }
     }
 
     /// A one-off line ("lab: local (no Docker engine found)").
@@ -49,7 +74,7 @@ impl Progress {
         if self.inner.quiet {
             return;
         }
-        eprintln!("{} {}", self.stamp(), msg.as_ref());
+        self.line(format!("{} {}", self.stamp(), msg.as_ref()));
     }
 
     /// A warning line.
@@ -57,7 +82,7 @@ impl Progress {
         if self.inner.quiet {
             return;
         }
-        eprintln!("{} warning: {}", self.stamp(), msg.as_ref());
+        self.line(format!("{} warning: {}", self.stamp(), msg.as_ref()));
     }
 
     /// Starts a task that may take a while; finish it with [`Task::done`]
@@ -67,10 +92,10 @@ impl Progress {
         let bar = if self.inner.quiet {
             None
         } else if self.inner.plain {
-            eprintln!("{} {} ...", self.stamp(), msg);
+            self.line(format!("{} {} ...", self.stamp(), msg));
             None
         } else {
-            let bar = ProgressBar::new_spinner();
+            let bar = self.inner.multi.add(ProgressBar::new_spinner());
             bar.set_style(
                 ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -79,7 +104,13 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(120));
             Some(bar)
         };
-        Task { progress: self.clone(), msg, bar, started: Instant::now(), finished: false }
+        Task {
+            progress: self.clone(),
+            msg,
+            bar,
+            started: Instant::now(),
+            finished: false,
+        }
     }
 
     fn stamp(&self) -> String {
@@ -102,9 +133,12 @@ impl Task {
     pub fn update(&self, detail: impl AsRef<str>) {
         match &self.bar {
             Some(bar) => bar.set_message(format!("{}: {}", self.msg, detail.as_ref())),
-            None if !self.progress.inner.quiet => {
-                eprintln!("{}   {}: {}", self.progress.stamp(), self.msg, detail.as_ref())
-            }
+            None if !self.progress.inner.quiet => self.progress.line(format!(
+                "{}   {}: {}",
+                self.progress.stamp(),
+                self.msg,
+                detail.as_ref()
+            )),
             None => {}
         }
     }
@@ -121,18 +155,19 @@ impl Task {
         self.finished = true;
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
+            self.progress.inner.multi.remove(&bar);
         }
         if self.progress.inner.quiet {
             return;
         }
         let took = self.started.elapsed();
         let sep = if detail.is_empty() { "" } else { ": " };
-        eprintln!(
+        self.progress.line(format!(
             "{} {} {status}{sep}{detail} ({:.1}s)",
             self.progress.stamp(),
             self.msg,
             took.as_secs_f64()
-        );
+        ));
     }
 }
 
