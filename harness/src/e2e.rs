@@ -2,11 +2,14 @@
 //! load and select scenarios, bring a lab up, run, report, tear down —
 //! including on Ctrl-C and when a lab component crashes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::lab::LabKind;
+use crate::lab::existing::ExistingLabConfig;
 use crate::lab::session::{self, LabOptions};
 use crate::progress::Progress;
+use crate::runner::{RunSummary, ScenarioReport, ScenarioStatus};
+use crate::scenario::Scenario;
 
 /// Exit codes of the contract.
 pub const EXIT_PASSED: u8 = 0;
@@ -23,6 +26,91 @@ pub struct E2eOptions {
     /// Labels: a scenario runs when it has any of them (all when empty).
     pub select: Vec<String>,
     pub jobs: usize,
+    /// Name filters: a scenario runs when its name matches any (all when
+    /// empty). With `*` or `?` a glob on the whole name, else a substring.
+    pub names: Vec<String>,
+    /// Run only this shard of the selected scenarios.
+    pub shard: Option<Shard>,
+    /// Re-run failed scenarios up to this many times; one that then passes is flaky.
+    pub retries: u32,
+    /// Run every selected scenario this many times (flake hunting; at least 1).
+    pub repeat: u32,
+    /// The cluster and registry of `--lab existing`.
+    pub existing: ExistingLabConfig,
+}
+
+/// One shard of a suite: `index` of `count`, 1-based (`--shard 2/4`).
+///
+/// The split is round-robin over the selected scenarios sorted by name:
+/// the i-th name (0-based) goes to shard `i % count + 1`. Every scenario is
+/// in exactly one shard and shard sizes differ by at most one, provided
+/// every shard selects from the same files with the same filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("--shard {text:?}: write K/N with 1 <= K <= N, e.g. --shard 2/4");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: usize = k.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The scenarios of `shard`, in name order (see [`Shard`]).
+pub fn shard(mut scenarios: Vec<Scenario>, shard: Shard) -> Vec<Scenario> {
+    scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+    scenarios
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % shard.count + 1 == shard.index)
+        .map(|(_, s)| s)
+        .collect()
+}
+
+/// Whether `name` matches a `--name` filter: a glob (`*` any run of
+/// characters, `?` one) on the whole name when the pattern has either,
+/// otherwise a substring.
+pub fn name_matches(name: &str, pattern: &str) -> bool {
+    if !pattern.contains(['*', '?']) {
+        return name.contains(pattern);
+    }
+    fn glob(name: &[char], pattern: &[char]) -> bool {
+        match pattern.split_first() {
+            None => name.is_empty(),
+            Some(('*', rest)) => (0..=name.len()).any(|skip| glob(&name[skip..], rest)),
+            Some(('?', rest)) => !name.is_empty() && glob(&name[1..], rest),
+            Some((c, rest)) => name.first() == Some(c) && glob(&name[1..], rest),
+        }
+    }
+    let name: Vec<char> = name.chars().collect();
+    let pattern: Vec<char> = pattern.chars().collect();
+    glob(&name, &pattern)
+}
+
+/// Keeps the scenarios whose name matches any of `patterns` (all when empty).
+pub fn filter_names(scenarios: Vec<Scenario>, patterns: &[String]) -> Vec<Scenario> {
+    if patterns.is_empty() {
+        return scenarios;
+    }
+    scenarios
+        .into_iter()
+        .filter(|s| patterns.iter().any(|p| name_matches(&s.name, p)))
+        .collect()
 }
 
 /// `cargo xtask lab up|down|status [--dry-run]`.
@@ -72,7 +160,9 @@ pub async fn lab_command(
             }
         }
         LabKind::Existing => {
-            anyhow::bail!("the existing lab is not implemented yet; use --lab local or --lab kind")
+            anyhow::bail!(
+                "the harness neither starts nor stops an existing cluster: run scenarios on it with `cargo xtask e2e --lab existing --registry HOST[/PREFIX]` (see docs/labs/existing.md)"
+            )
         }
     }
     Ok(())
@@ -119,14 +209,45 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
         );
         return EXIT_BAD_INPUT;
     }
+    let labelled = scenarios.len();
+    let scenarios = filter_names(scenarios, &opts.names);
+    if scenarios.is_empty() {
+        eprintln!(
+            "error: none of the {labelled} selected scenario(s) has a name matching --name {} (a pattern with * or ? is a glob on the whole name, otherwise a substring)",
+            opts.names.join(", ")
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let selected = scenarios.len();
+    let scenarios = match opts.shard {
+        Some(s) => shard(scenarios, s),
+        None => scenarios,
+    };
 
     let run_id = runner::new_run_id();
     let report_dir = opts
         .report_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("target/e2e").join(&run_id));
+    if scenarios.is_empty() {
+        // More shards than scenarios: this shard has nothing to do, which is not a failure.
+        let shard = opts.shard.map(|s| s.to_string()).unwrap_or_default();
+        println!(
+            "shard {shard} has no scenarios ({selected} selected over more shards than that); report: {}",
+            report_dir.display()
+        );
+        let summary = empty_summary(&run_id, opts.lab, opts.shard);
+        if let Err(e) = crate::report::write_reports(&summary, &report_dir) {
+            eprintln!("error: {e}");
+        }
+        return EXIT_PASSED;
+    }
+    let shard_note = opts
+        .shard
+        .map(|s| format!(" (shard {s} of {selected})"))
+        .unwrap_or_default();
     progress.info(format!(
-        "run {run_id}: {} scenario(s) on the {} lab, report in {}",
+        "run {run_id}: {} scenario(s){shard_note} on the {} lab, report in {}",
         scenarios.len(),
         opts.lab,
         report_dir.display()
@@ -154,6 +275,10 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
     let mut lab_opts = LabOptions::new(opts.lab);
     lab_opts.keep = opts.keep;
     lab_opts.reuse = opts.reuse;
+    lab_opts.existing = ExistingLabConfig {
+        run_id: Some(run_id.clone()),
+        ..opts.existing.clone()
+    };
     let lab = tokio::select! {
         lab = session::start(&lab_opts, progress) => match lab {
             Ok(lab) => lab,
@@ -182,7 +307,15 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
     run_opts.keep = opts.keep;
     run_opts.progress = progress.clone();
     run_opts.cancel = cancel.clone();
-    let summary = runner::run(lab.lab(), scenarios, run_opts).await;
+    let summary = run_attempts(
+        lab.lab(),
+        scenarios,
+        &run_opts,
+        opts.retries,
+        opts.repeat.max(1),
+        opts.shard,
+    )
+    .await;
 
     let crash = lab.crash_report();
     let failed = !summary.all_passed();
@@ -212,8 +345,16 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
         };
         println!("{line}");
     }
+    let flaky = if summary.flaky > 0 {
+        format!(
+            "{} flaky (failed, then passed on a retry: see the report), ",
+            summary.flaky
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "{} passed, {} failed, {} cancelled in {:.1}s; report: {}",
+        "{} passed, {flaky}{} failed, {} cancelled in {:.1}s; report: {}",
         summary.passed,
         summary.failed,
         summary.cancelled,
@@ -228,5 +369,173 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
         EXIT_PASSED
     } else {
         EXIT_FAILED
+    }
+}
+
+/// The summary of a shard that has no scenarios.
+fn empty_summary(run_id: &str, lab: LabKind, shard: Option<Shard>) -> RunSummary {
+    let now = crate::runner::now_rfc3339();
+    RunSummary {
+        run_id: run_id.to_string(),
+        lab: lab.to_string(),
+        argocd_version: "unknown".into(),
+        started: now.clone(),
+        finished: now,
+        duration: std::time::Duration::ZERO,
+        passed: 0,
+        failed: 0,
+        cancelled: 0,
+        flaky: 0,
+        shard: shard.map(|s| s.to_string()),
+        scenarios: vec![],
+        report_problems: vec![],
+    }
+}
+
+/// Runs `scenarios` `repeat` times; after each pass, re-runs the failed
+/// ones up to `retries` times. Every pass and retry has its own attempt
+/// number, hence its own names (isolation), and its own report folder:
+/// `repeat-<k>/` (when repeating) and `retry-<n>/` inside it; the combined
+/// report goes to `opts.report_dir`. A scenario that failed and then passed
+/// on a retry is `flaky` (its `failure` is the failed attempt's); one that
+/// failed every time keeps its last failure. With `repeat > 1` each
+/// repetition is reported as `<name>#<k>`.
+pub async fn run_attempts(
+    lab: std::sync::Arc<dyn crate::lab::Lab>,
+    scenarios: Vec<Scenario>,
+    opts: &crate::runner::RunOptions,
+    retries: u32,
+    repeat: u32,
+    shard: Option<Shard>,
+) -> RunSummary {
+    let clock = tokio::time::Instant::now();
+    let mut attempt = opts.attempt.max(1) - 1;
+    let mut combined: Vec<ScenarioReport> = Vec::new();
+    let mut first: Option<RunSummary> = None;
+    let mut problems = Vec::new();
+    for repetition in 1..=repeat.max(1) {
+        attempt += 1;
+        let dir = if repeat > 1 {
+            opts.report_dir.join(format!("repeat-{repetition}"))
+        } else {
+            opts.report_dir.clone()
+        };
+        if repeat > 1 {
+            opts.progress.info(format!(
+                "repetition {repetition}/{repeat} (attempt {attempt})"
+            ));
+        }
+        let pass = crate::runner::run(
+            lab.clone(),
+            scenarios.clone(),
+            attempt_options(opts, attempt, &dir),
+        )
+        .await;
+        problems.extend(pass.report_problems.iter().cloned());
+        let mut results = pass.scenarios.clone();
+        for retry in 1..=retries {
+            let failed: Vec<String> = results
+                .iter()
+                .filter(|r| r.status == ScenarioStatus::Failed)
+                .map(|r| r.name.clone())
+                .collect();
+            if failed.is_empty() || opts.cancel.is_cancelled() {
+                break;
+            }
+            attempt += 1;
+            opts.progress.info(format!(
+                "retry {retry}/{retries} (attempt {attempt}): {}",
+                failed.join(", ")
+            ));
+            let again: Vec<Scenario> = scenarios
+                .iter()
+                .filter(|s| failed.contains(&s.name))
+                .cloned()
+                .collect();
+            let retried = crate::runner::run(
+                lab.clone(),
+                again,
+                attempt_options(opts, attempt, &dir.join(format!("retry-{retry}"))),
+            )
+            .await;
+            problems.extend(retried.report_problems.iter().cloned());
+            for new in retried.scenarios {
+                if let Some(old) = results.iter_mut().find(|r| r.name == new.name) {
+                    *old = combine_attempts(old, new, retry, attempt);
+                }
+            }
+        }
+        if repeat > 1 {
+            for report in &mut results {
+                report.name = format!("{}#{repetition}", report.name);
+            }
+        }
+        combined.extend(results);
+        first.get_or_insert(pass);
+    }
+    let first = first.unwrap_or_else(|| empty_summary(&opts.run_id, lab.kind(), shard));
+    let mut summary = RunSummary {
+        finished: crate::runner::now_rfc3339(),
+        duration: clock.elapsed(),
+        shard: shard.map(|s| s.to_string()),
+        scenarios: combined,
+        report_problems: problems,
+        ..first
+    };
+    summary.count();
+    if let Err(problem) = crate::report::write_reports(&summary, &opts.report_dir) {
+        opts.progress.warn(format!(
+            "writing the combined reports to {}: {problem}",
+            opts.report_dir.display()
+        ));
+        summary.report_problems.push(problem.to_string());
+    }
+    summary
+}
+
+fn attempt_options(
+    opts: &crate::runner::RunOptions,
+    attempt: u32,
+    dir: &Path,
+) -> crate::runner::RunOptions {
+    let mut options = opts.clone();
+    options.attempt = attempt;
+    options.report_dir = dir.to_path_buf();
+    options
+}
+
+/// The report of a scenario after retry `retry` (attempt `attempt`).
+fn combine_attempts(
+    old: &ScenarioReport,
+    new: ScenarioReport,
+    retry: u32,
+    attempt: u32,
+) -> ScenarioReport {
+    let mut log = old.log.clone();
+    log.push(format!(
+        "--- retry {retry} (attempt {attempt}, names suffixed -{}) ---",
+        new.suffix
+    ));
+    log.extend(new.log.iter().cloned());
+    let duration = old.duration + new.duration;
+    match new.status {
+        ScenarioStatus::Passed => {
+            log.push(format!(
+                "FLAKY: failed, then passed on retry {retry}; the failure is the failed attempt's"
+            ));
+            ScenarioReport {
+                status: ScenarioStatus::Flaky,
+                failure: old.failure.clone(),
+                diagnostics: old.diagnostics.clone(),
+                duration,
+                log,
+                ..new
+            }
+        }
+        _ => ScenarioReport {
+            duration,
+            log,
+            ..new
+        },
     }
 }

@@ -175,6 +175,8 @@ fn summary() -> RunSummary {
         passed: 0,
         failed: 0,
         cancelled: 0,
+        flaky: 0,
+        shard: None,
         scenarios: vec![passed, failed, cancelled],
         report_problems: vec![],
     };

@@ -43,7 +43,7 @@ impl From<LabArg> for LabKind {
 enum Command {
     /// Run scenario files on a lab (exit 0 all passed, 1 a scenario failed, 2 bad input or lab failure).
     #[command(
-        after_help = "Example:\n  cargo xtask e2e scenarios/ --lab local --jobs 4 --report target/e2e/mine"
+        after_help = "Example:\n  cargo xtask e2e scenarios/ --lab local --jobs 4 --report target/e2e/mine\n  cargo xtask e2e --shard 2/4 --retries 1 --report target/e2e/shard-2\n  cargo xtask e2e --lab existing --registry registry.example.com/team/e2e --argocd-namespace argocd\n  cargo xtask e2e --lab existing --kubeconfig kubeconfig --registry 127.0.0.1:5000 --plain-http\n  cargo xtask e2e --name 'latest-*' --repeat 5"
     )]
     E2e(E2eArgs),
     /// Validate scenario files without a lab (exit 0 valid, 2 otherwise).
@@ -68,6 +68,11 @@ enum Command {
         /// Print what would be done, touch nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Work with reports of earlier runs.
+    Report {
+        #[command(subcommand)]
+        action: ReportAction,
     },
     /// Provision the local lab's binaries and report where each came from.
     #[command(after_help = "Example:\n  cargo xtask tools")]
@@ -140,6 +145,104 @@ struct E2eArgs {
     /// Scenarios run in parallel.
     #[arg(long, default_value_t = 4)]
     jobs: usize,
+    /// Only scenarios whose name matches (repeatable: any of them); with * or ? a glob on the whole name, otherwise a substring.
+    #[arg(long = "name", value_name = "PATTERN")]
+    names: Vec<String>,
+    /// Run only shard K of N of the selected scenarios (round-robin over names sorted; every scenario is in exactly one shard).
+    #[arg(long, value_name = "K/N")]
+    shard: Option<harness::e2e::Shard>,
+    /// Re-run failed scenarios up to N times (new names each time); one that then passes is reported flaky, and counts as passed for the exit code.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    retries: u32,
+    /// Run every selected scenario N times, each with its own names (flake hunting); reported as NAME#K.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
+    #[command(flatten)]
+    existing: ExistingArgs,
+}
+
+/// Flags of `--lab existing` (an error with any other lab).
+#[derive(Args)]
+#[command(next_help_heading = "Existing cluster (--lab existing)")]
+struct ExistingArgs {
+    /// Kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "NAME")]
+    context: Option<String>,
+    /// Namespace where Argo CD runs.
+    #[arg(long, value_name = "NAMESPACE")]
+    argocd_namespace: Option<String>,
+    /// Registry to push to: host[:port][/prefix]. Credentials: OCI_E2E_REGISTRY_USERNAME/PASSWORD, else ~/.docker/config.json auths.
+    #[arg(long, value_name = "HOST[/PREFIX]")]
+    registry: Option<String>,
+    /// The same registry as Argo CD reaches it, when that differs (without /prefix the push prefix is used).
+    #[arg(long, value_name = "HOST[/PREFIX]")]
+    registry_from_argo: Option<String>,
+    /// Speak plain HTTP to the registry (TLS otherwise).
+    #[arg(long)]
+    plain_http: bool,
+    /// Do not verify the registry's TLS certificate.
+    #[arg(long)]
+    insecure_tls: bool,
+    /// Create an Argo CD repo-creds secret for this run's repositories (deleted at the end).
+    #[arg(long)]
+    create_repo_creds: bool,
+}
+
+impl ExistingArgs {
+    /// The flags given, by name (to refuse them with another lab).
+    fn given(&self) -> Vec<&'static str> {
+        let mut given = Vec::new();
+        let flags = [
+            ("--kubeconfig", self.kubeconfig.is_some()),
+            ("--context", self.context.is_some()),
+            ("--argocd-namespace", self.argocd_namespace.is_some()),
+            ("--registry", self.registry.is_some()),
+            ("--registry-from-argo", self.registry_from_argo.is_some()),
+            ("--plain-http", self.plain_http),
+            ("--insecure-tls", self.insecure_tls),
+            ("--create-repo-creds", self.create_repo_creds),
+        ];
+        for (flag, set) in flags {
+            if set {
+                given.push(flag);
+            }
+        }
+        given
+    }
+
+    fn config(self) -> harness::lab::existing::ExistingLabConfig {
+        let defaults = harness::lab::existing::ExistingLabConfig::default();
+        harness::lab::existing::ExistingLabConfig {
+            kubeconfig: self.kubeconfig,
+            context: self.context,
+            argocd_namespace: self.argocd_namespace.unwrap_or(defaults.argocd_namespace),
+            registry: self.registry,
+            registry_from_argo: self.registry_from_argo,
+            plain_http: self.plain_http,
+            insecure_tls: self.insecure_tls,
+            create_repo_creds: self.create_repo_creds,
+            ..defaults
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum ReportAction {
+    /// Merge the reports of several runs (e.g. the shards of one suite) into one junit.xml and summary.json.
+    #[command(
+        after_help = "Example:\n  cargo xtask report merge target/e2e/shard-1 target/e2e/shard-2 --out target/e2e/all"
+    )]
+    Merge {
+        /// Report directories (or junit.xml files).
+        #[arg(required = true)]
+        inputs: Vec<PathBuf>,
+        /// Where the merged junit.xml and summary.json go.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -175,6 +278,14 @@ async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::E2e(a) => {
             let kind = lab_kind(a.lab, &progress);
+            let given = a.existing.given();
+            if kind != LabKind::Existing && !given.is_empty() {
+                eprintln!(
+                    "error: {} only apply to --lab existing (this run uses the {kind} lab)",
+                    given.join(", ")
+                );
+                return 2;
+            }
             let opts = harness::e2e::E2eOptions {
                 paths: if a.paths.is_empty() {
                     vec![PathBuf::from("scenarios")]
@@ -187,9 +298,42 @@ async fn run(cli: Cli) -> u8 {
                 reuse: a.reuse,
                 select: a.select,
                 jobs: a.jobs.max(1),
+                names: a.names,
+                shard: a.shard,
+                retries: a.retries,
+                repeat: a.repeat,
+                existing: a.existing.config(),
             };
             harness::e2e::run(opts, &progress).await
         }
+        Command::Report {
+            action: ReportAction::Merge { inputs, out },
+        } => match harness::report::merge_reports(&inputs, &out) {
+            Ok(outcome) => {
+                println!(
+                    "merged {} report(s): {} testsuite(s), {} test(s), {} failure(s), {} error(s) into {}",
+                    outcome.inputs,
+                    outcome.suites,
+                    outcome.tests,
+                    outcome.failures,
+                    outcome.errors,
+                    out.display()
+                );
+                for (name, inputs) in &outcome.duplicates {
+                    let inputs: Vec<String> =
+                        inputs.iter().map(|p| p.display().to_string()).collect();
+                    eprintln!(
+                        "warning: scenario {name} is in more than one report ({}): did every shard select from the same files with the same filters?",
+                        inputs.join(", ")
+                    );
+                }
+                0
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                2
+            }
+        },
         Command::Check { paths } => {
             let mut out = std::io::stdout();
             if harness::scenario::check_paths(&paths, &mut out) {

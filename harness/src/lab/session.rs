@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::existing::{ExistingLab, ExistingLabConfig};
 use super::kind::{KindLab, KindLabConfig};
 use super::local::{LocalBinaries, LocalLab, LocalLabConfig};
 use super::{Lab, LabKind};
@@ -41,6 +42,8 @@ pub struct LabOptions {
     /// Argo CD reconciliation interval for labs the harness configures.
     pub reconciliation: Duration,
     pub kind_config: KindLabConfig,
+    /// The cluster, Argo CD namespace and registry of `--lab existing`.
+    pub existing: ExistingLabConfig,
 }
 
 impl LabOptions {
@@ -51,6 +54,7 @@ impl LabOptions {
             reuse: false,
             reconciliation: Duration::from_secs(10),
             kind_config: KindLabConfig::default(),
+            existing: ExistingLabConfig::default(),
         }
     }
 }
@@ -59,6 +63,7 @@ impl LabOptions {
 pub enum RunningLab {
     Local(Arc<LocalLab>),
     Kind(Arc<KindLab>),
+    Existing(Arc<ExistingLab>),
 }
 
 impl RunningLab {
@@ -66,6 +71,7 @@ impl RunningLab {
         match self {
             RunningLab::Local(l) => l.clone(),
             RunningLab::Kind(k) => k.clone(),
+            RunningLab::Existing(e) => e.clone(),
         }
     }
 
@@ -73,14 +79,14 @@ impl RunningLab {
     pub fn crashed(&self) -> Option<CancellationToken> {
         match self {
             RunningLab::Local(l) => l.crashed(),
-            RunningLab::Kind(_) => None,
+            RunningLab::Kind(_) | RunningLab::Existing(_) => None,
         }
     }
 
     pub fn crash_report(&self) -> Option<String> {
         match self {
             RunningLab::Local(l) => l.crash_report(),
-            RunningLab::Kind(_) => None,
+            RunningLab::Kind(_) | RunningLab::Existing(_) => None,
         }
     }
 
@@ -106,6 +112,7 @@ impl RunningLab {
                     c.cluster_name, c.registry_host_ip, c.registry_host_port, c.registry_name
                 )
             }
+            RunningLab::Existing(e) => e.usage(),
         }
     }
 
@@ -134,6 +141,20 @@ impl RunningLab {
             }
             RunningLab::Kind(_) => {
                 super::kind::down(&opts.kind_config, progress).await?;
+                Ok(())
+            }
+            // Nothing to stop: only what this run created goes.
+            RunningLab::Existing(e) => {
+                if let Some(name) = e.created_secret() {
+                    let task = progress.task(format!("deleting the repo-creds secret {name}"));
+                    match e.shutdown().await {
+                        Ok(()) => task.done(""),
+                        Err(error) => {
+                            task.fail(error.to_string());
+                            return Err(error.into());
+                        }
+                    }
+                }
                 Ok(())
             }
         }
@@ -177,8 +198,8 @@ pub async fn start(opts: &LabOptions, progress: &Progress) -> anyhow::Result<Run
                 super::kind::up(&opts.kind_config, progress).await?,
             )))
         }
-        LabKind::Existing => anyhow::bail!(
-            "the existing-cluster lab is not implemented yet; use --lab local or --lab kind"
-        ),
+        LabKind::Existing => Ok(RunningLab::Existing(Arc::new(
+            ExistingLab::connect(&opts.existing, progress).await?,
+        ))),
     }
 }

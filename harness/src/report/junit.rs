@@ -17,6 +17,9 @@ pub fn junit_xml(summary: &RunSummary) -> Result<String, ReportError> {
     suite.add_property(("run-id", summary.run_id.as_str()));
     suite.add_property(("lab", summary.lab.as_str()));
     suite.add_property(("argocd-version", summary.argocd_version.as_str()));
+    if let Some(shard) = &summary.shard {
+        suite.add_property(("shard", shard.as_str()));
+    }
     for scenario in &summary.scenarios {
         suite.add_test_case(test_case(scenario));
     }
@@ -29,6 +32,21 @@ pub fn junit_xml(summary: &RunSummary) -> Result<String, ReportError> {
 fn test_case(scenario: &ScenarioReport) -> TestCase {
     let status = match scenario.status {
         ScenarioStatus::Passed => TestCaseStatus::success(),
+        // Passed on a retry: a success with the failed attempt as <flakyFailure>.
+        ScenarioStatus::Flaky => {
+            let mut status = TestCaseStatus::success();
+            let headline = scenario
+                .failure
+                .as_ref()
+                .map(|f| f.headline())
+                .unwrap_or_else(|| "failed on an earlier attempt".to_string());
+            let mut rerun = quick_junit::TestRerun::new(NonSuccessKind::Failure);
+            rerun.set_message(headline.lines().next().unwrap_or_default().to_string());
+            rerun.set_type("flaky");
+            rerun.set_description(headline);
+            status.add_rerun(rerun);
+            status
+        }
         ScenarioStatus::Failed | ScenarioStatus::Cancelled => {
             let kind = if scenario.status == ScenarioStatus::Failed {
                 NonSuccessKind::Failure
@@ -59,6 +77,9 @@ fn test_case(scenario: &ScenarioReport) -> TestCase {
     case.set_classname(scenario.file.display().to_string());
     case.set_time(round_millis(scenario.duration));
     case.set_system_out(scenario.log.join("\n"));
+    if scenario.status == ScenarioStatus::Flaky {
+        case.add_property(("flaky", "true"));
+    }
     case
 }
 

@@ -4,12 +4,14 @@
 mod diagnostics;
 mod json;
 mod junit;
+pub mod merge;
 
 use std::path::{Path, PathBuf};
 
 pub use diagnostics::{DiagnosticsTarget, collect_diagnostics};
 pub use json::json_summary;
 pub use junit::junit_xml;
+pub use merge::{MergeError, MergeOutcome, merge_reports};
 
 use crate::runner::RunSummary;
 

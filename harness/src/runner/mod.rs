@@ -44,6 +44,9 @@ pub struct RunOptions {
     pub cleanup_timeout: Duration,
     /// Delays between probes of an expect.
     pub backoff: Backoff,
+    /// Which attempt of the scenarios this is (1 first; retries and
+    /// repetitions count up): part of every isolated name.
+    pub attempt: u32,
 }
 
 impl RunOptions {
@@ -58,6 +61,7 @@ impl RunOptions {
             finally_timeout: Duration::from_secs(120),
             cleanup_timeout: Duration::from_secs(90),
             backoff: Backoff::default(),
+            attempt: 1,
         }
     }
 }
@@ -141,6 +145,8 @@ pub async fn run(lab: Arc<dyn Lab>, scenarios: Vec<Scenario>, opts: RunOptions) 
         passed: 0,
         failed: 0,
         cancelled: 0,
+        flaky: 0,
+        shard: None,
         scenarios: reports.into_iter().flatten().collect(),
         report_problems: vec![],
     };

@@ -33,7 +33,7 @@ pub(super) async fn run_scenario(
 ) -> ScenarioReport {
     let started = now_rfc3339();
     let clock = Instant::now();
-    let isolation = Isolation::for_scenario(&opts.run_id, scenario, ATTEMPT);
+    let isolation = Isolation::for_scenario(&opts.run_id, scenario, opts.attempt);
     let kube = lab.kube();
     let mut ctx = StepContext {
         argocd: ArgoCd::new(kube.clone(), lab.argocd_namespace()),

@@ -33,6 +33,12 @@ pub struct RunSummary {
     pub passed: usize,
     pub failed: usize,
     pub cancelled: usize,
+    /// Passed on a retry after failing (`--retries`): counted apart from `passed`.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub flaky: usize,
+    /// `K/N` when the run was one shard of a suite (`--shard`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     pub scenarios: Vec<ScenarioReport>,
     /// Problems writing the reports themselves (the run's result stands).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -40,13 +46,14 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// Whether every scenario passed (and there was at least one).
+    /// Whether every scenario passed (and there was at least one). A
+    /// flaky scenario counts as passed here (it is reported as flaky).
     pub fn all_passed(&self) -> bool {
         !self.scenarios.is_empty()
             && self
                 .scenarios
                 .iter()
-                .all(|s| s.status == ScenarioStatus::Passed)
+                .all(|s| matches!(s.status, ScenarioStatus::Passed | ScenarioStatus::Flaky))
     }
 
     /// The contract's exit code for the scenarios' results: 0 all passed, 1 otherwise.
@@ -60,7 +67,12 @@ impl RunSummary {
         self.passed = count(ScenarioStatus::Passed);
         self.failed = count(ScenarioStatus::Failed);
         self.cancelled = count(ScenarioStatus::Cancelled);
+        self.flaky = count(ScenarioStatus::Flaky);
     }
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,6 +82,9 @@ pub enum ScenarioStatus {
     Failed,
     /// Stopped by Ctrl-C (or never started because of it).
     Cancelled,
+    /// Failed, then passed on a retry (`--retries`): `failure` holds what
+    /// the failed attempt reported. Never a plain pass.
+    Flaky,
 }
 
 #[derive(Debug, Clone, Serialize)]
