@@ -44,10 +44,12 @@ pub enum Tool {
     Oras,
     /// Only for the signing interop tests: not provisioned unless asked for.
     Cosign,
+    /// Argo CD's repo-server runs `helm template` for Helm charts: on its PATH.
+    Helm,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 10] = [
+    pub const ALL: [Tool; 11] = [
         Tool::Etcd,
         Tool::KubeApiserver,
         Tool::KubeControllerManager,
@@ -58,6 +60,7 @@ impl Tool {
         Tool::Argocd,
         Tool::Oras,
         Tool::Cosign,
+        Tool::Helm,
     ];
 
     /// What the local lab needs: everything but oras (benchmarks only).
@@ -81,6 +84,7 @@ impl Tool {
             Tool::Argocd => "argocd",
             Tool::Oras => "oras",
             Tool::Cosign => "cosign",
+            Tool::Helm => "helm",
         }
     }
 
@@ -106,6 +110,7 @@ impl Tool {
             Tool::Argocd => &["argocd"],
             Tool::Oras => &["oras"],
             Tool::Cosign => &["cosign"],
+            Tool::Helm => &["helm"],
         }
     }
 }

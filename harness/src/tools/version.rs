@@ -10,6 +10,7 @@ pub fn version_args(tool: Tool) -> &'static [&'static str] {
         Tool::Argocd => &["version", "--client", "--short"],
         Tool::Oras => &["version"],
         Tool::Cosign => &["version"],
+        Tool::Helm => &["version", "--short"],
         Tool::Kwok => &["--version"],
         _ => &["--version"],
     }
@@ -53,6 +54,12 @@ pub fn parse_version(tool: Tool, output: &str) -> Option<String> {
                 .strip_prefix("GitVersion:")
                 .map(|v| v.trim().to_owned())
         }),
+        // `helm version --short`: "v3.19.4+g7cfb6e4" (or without the commit)
+        Tool::Helm => output
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with('v'))
+            .map(str::to_owned),
         // `oras version`: "Version:    1.3.0+unreleased"
         Tool::Oras => output.lines().find_map(|l| {
             l.trim()

@@ -238,6 +238,30 @@ pub const COSIGN: Component = Component {
     cold_build_minutes: 9,
 };
 
+/// Helm, at the version Argo CD v3.3.10 ships in its image
+/// (hack/tool-versions.sh `helm3_version`): the repo-server runs
+/// `helm template` for Helm charts, so the local lab puts it on its PATH;
+/// the Helm interop test (harness/tests/helm_interop.rs) runs its CLI. Its
+/// go.mod has no replace directives, but `go install` cannot stamp the
+/// version (`helm version` would say `v3.19`): a wrapper module with
+/// ldflags does.
+pub const HELM: Component = Component {
+    name: "helm",
+    version: "v3.19.4",
+    tools: &[Tool::Helm],
+    accept: VersionReq::Exact("3.19.4"),
+    downloads: &[],
+    go: Some(GoRecipe::Wrapper {
+        module: "helm.sh/helm/v3",
+        local_replace_version: None,
+        packages: &["helm.sh/helm/v3/cmd/helm"],
+        ldflags: "-s -w -X helm.sh/helm/v3/internal/version.version=v3.19.4",
+    }),
+    apt: None,
+    release_page: "https://get.helm.sh/helm-v3.19.4-linux-amd64.tar.gz",
+    cold_build_minutes: 5,
+};
+
 pub const ETCD_DEBIAN: Component = Component {
     name: "etcd",
     version: "3.4",
@@ -314,6 +338,7 @@ pub fn component_for(tool: Tool, etcd: EtcdSource) -> &'static Component {
         Tool::Argocd => &ARGOCD,
         Tool::Oras => &ORAS,
         Tool::Cosign => &COSIGN,
+        Tool::Helm => &HELM,
     }
 }
 
@@ -329,4 +354,5 @@ pub const ALL_COMPONENTS: &[&Component] = &[
     &ARGOCD_CRDS,
     &ORAS,
     &COSIGN,
+    &HELM,
 ];

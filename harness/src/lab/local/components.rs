@@ -23,6 +23,9 @@ pub struct LocalBinaries {
     pub argocd: PathBuf,
     /// Argo CD's `manifests/crds` of the same version.
     pub argocd_crds: PathBuf,
+    /// `helm`, put first on the repo-server's PATH (it renders Helm charts
+    /// with `helm template`); without it chart apps fail to generate.
+    pub helm: Option<PathBuf>,
 }
 
 /// Builds a kube client from a kubeconfig file.
@@ -338,8 +341,19 @@ pub async fn start_all(
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&home)?;
     std::fs::create_dir_all(&tmp)?;
+    // Argo CD's images ship helm next to argocd; here it comes from the
+    // tool cache, ahead of whatever the host has.
+    let search_path = match bin.helm.as_deref().and_then(Path::parent) {
+        Some(helm_dir) => format!(
+            "{}:{}",
+            helm_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+        None => std::env::var("PATH").unwrap_or_default(),
+    };
     let argo = |component: &str| {
         SpawnSpec::new(component, &bin.argocd, log(component))
+            .env("PATH", &search_path)
             .env("ARGOCD_BINARY_NAME", component)
             .env("ARGOCD_FAKE_IN_CLUSTER", "true")
             .env("KUBECONFIG", p(&argo_kubeconfig))
@@ -431,6 +445,7 @@ impl LocalBinaries {
             registry: get(Tool::Registry)?,
             redis: get(Tool::Redis)?,
             argocd: get(Tool::Argocd)?,
+            helm: tb.get(Tool::Helm).map(Path::to_path_buf),
             argocd_crds: tb
                 .get_argocd_crds_dir()
                 .map(Path::to_path_buf)
