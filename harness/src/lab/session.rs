@@ -14,9 +14,12 @@ use super::{Lab, LabKind};
 use crate::progress::Progress;
 use crate::tools::{self, ProvisionOptions};
 
-/// Where labs keep their directories: `<cache>/labs`.
+/// Where labs keep their directories: `$OCI_E2E_LABS`, else `<cache>/labs`.
 pub fn labs_root() -> PathBuf {
-    tools::cache::default_cache_root().join("labs")
+    match std::env::var_os("OCI_E2E_LABS").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => tools::cache::default_cache_root().join("labs"),
+    }
 }
 
 /// The default lab kind and why: kind where a Docker engine and `kind`

@@ -75,17 +75,6 @@ pub struct KindLabConfig {
     pub ready_timeout: Duration,
 }
 
-/// `$XDG_CACHE_HOME/oci-e2e`, else `~/.cache/oci-e2e`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("oci-e2e");
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| "/tmp".into());
-    PathBuf::from(home).join(".cache").join("oci-e2e")
-}
-
 impl Default for KindLabConfig {
     fn default() -> Self {
         Self {
@@ -99,7 +88,7 @@ impl Default for KindLabConfig {
             registry_host_port: 5001,
             argocd_version: crate::lab::ARGOCD_VERSION.into(),
             reconciliation: Duration::from_secs(10),
-            cache_dir: default_cache_dir(),
+            cache_dir: crate::tools::cache::default_cache_root(),
             ready_timeout: Duration::from_secs(600),
         }
     }

@@ -1,0 +1,207 @@
+//! The command line as a user runs it: exit codes of the contract, errors
+//! with file:line:column, and Ctrl-C during a real run on the local lab
+//! leaving nothing behind.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn xtask() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.current_dir(repo_root()).env("CI", "true");
+    cmd
+}
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+const BAD: &str = "name: bad-one\nsteps:\n  - push: {files: {a.yaml: x}, repository: r, tags: [v1]}\n  - expect: {app: demo, sync: Synced, within: 2 minutes}\n";
+
+#[test]
+fn check_reports_file_line_column_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, BAD).unwrap();
+    let out = xtask().arg("check").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    // The bad duration is on line 4; the undefined app too.
+    assert!(text.contains(&format!("{}:4:", file.display())), "{text}");
+
+    let ok = xtask().args(["check", "scenarios"]).output().unwrap();
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+}
+
+#[test]
+fn e2e_with_bad_input_exits_2_before_any_lab_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.yaml");
+    std::fs::write(&file, BAD).unwrap();
+    let started = Instant::now();
+    let out = xtask()
+        .args(["e2e", "--lab", "local"])
+        .arg(&file)
+        .env("OCI_E2E_LABS", dir.path().join("labs"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing was run"), "{err}");
+    assert!(
+        !dir.path().join("labs").exists(),
+        "no lab directory was created"
+    );
+    // Not a timing assertion on the harness: a lab start would take far longer than loading a file.
+    let _ = started;
+}
+
+#[test]
+fn schema_is_json_with_the_step_kinds() {
+    let out = xtask().arg("schema").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let schema: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let text = schema.to_string();
+    for kind in ["push", "tag", "app", "sync", "refresh", "expect", "delete"] {
+        assert!(
+            text.contains(&format!("\"{kind}\"")),
+            "schema mentions {kind}"
+        );
+    }
+}
+
+#[test]
+fn dry_run_plans_touch_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    for lab in ["local", "kind"] {
+        let out = xtask()
+            .args(["lab", "up", "--dry-run", "--lab", lab])
+            .env("OCI_E2E_LABS", dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{lab}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let plan = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            plan.contains("argocd") || plan.contains("Argo CD"),
+            "{lab} plan: {plan}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "a dry run creates nothing"
+    );
+}
+
+fn lab_processes(labs: &Path) -> Vec<(u32, String)> {
+    harness_processes(labs)
+}
+
+/// Processes whose command line mentions `dir` (what `lab down` looks for).
+fn harness_processes(dir: &Path) -> Vec<(u32, String)> {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&raw).replace('\0', " ");
+        let zombie = std::fs::read_to_string(entry.path().join("stat")).is_ok_and(|s| {
+            s.rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+        });
+        if cmd.contains(&needle) && !zombie {
+            found.push((pid, cmd));
+        }
+    }
+    found
+}
+
+#[test]
+fn ctrl_c_during_a_run_stops_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = dir.path().join("labs");
+    let mut child = xtask()
+        .args([
+            "e2e",
+            "--lab",
+            "local",
+            "scenarios/pinned-digest.yaml",
+            "--report",
+        ])
+        .arg(dir.path().join("report"))
+        .env("OCI_E2E_LABS", &labs)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the scenario runs (the lab is up), then press Ctrl-C.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .expect("xtask ended before the scenario ran")
+            .unwrap();
+        seen.push(line.clone());
+        if line.contains("[pinned-digest-ignores-latest] step 3/") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no scenario step after 5 minutes:\n{}",
+            seen.join("\n")
+        );
+    }
+    assert!(
+        !lab_processes(&labs).is_empty(),
+        "the lab runs while the scenario does"
+    );
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    let all = seen.into_iter().chain(rest).collect::<Vec<_>>().join("\n");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a cancelled run is not a pass:\n{all}"
+    );
+    assert!(all.contains("interrupted"), "{all}");
+    assert!(
+        all.contains("finally 1/1 delete"),
+        "finally still ran:\n{all}"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        lab_processes(&labs).is_empty(),
+        "left behind: {:?}",
+        lab_processes(&labs)
+    );
+    let dirs: Vec<_> = std::fs::read_dir(&labs)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(dirs.is_empty(), "lab directories left: {dirs:?}");
+}
