@@ -49,6 +49,7 @@ pub(super) async fn run_scenario(
         apps: BTreeSet::new(),
         namespaces: BTreeSet::new(),
         repositories: BTreeSet::new(),
+        signing_keys: Default::default(),
     };
     let mut log = vec![format!(
         "scenario {} (names suffixed -{})",

@@ -10,7 +10,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer};
 
 use super::duration::DURATION_PATTERN;
-use super::plan::{HealthStatus, OperationPhase, SyncStatus};
+use super::plan::{HealthStatus, OperationPhase, SignatureState, SyncStatus};
 
 /// A value and where it was written.
 #[derive(Debug, Clone, Deserialize)]
@@ -101,12 +101,13 @@ pub struct ScenarioFile {
     pub finally: Vec<Located<StepFile>>,
 }
 
-/// A step: exactly one operation key (push, tag, app, sync, refresh, expect, delete), plus an optional `name`.
+/// A step: exactly one operation key (push, tag, app, sync, refresh, expect, delete, sign, verify, attach), plus an optional `name`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(extend("oneOf" = [
     {"required": ["push"]}, {"required": ["tag"]}, {"required": ["app"]}, {"required": ["sync"]},
-    {"required": ["refresh"]}, {"required": ["expect"]}, {"required": ["delete"]}
+    {"required": ["refresh"]}, {"required": ["expect"]}, {"required": ["delete"]},
+    {"required": ["sign"]}, {"required": ["verify"]}, {"required": ["attach"]}
 ]))]
 #[schemars(rename = "Step")]
 pub struct StepFile {
@@ -140,6 +141,18 @@ pub struct StepFile {
     #[serde(default, deserialize_with = "present")]
     #[schemars(with = "AppRefFile")]
     pub delete: Option<Located<AppRefFile>>,
+    /// Sign a pushed manifest, cosign-compatible, with a key generated for the run.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "SignFile")]
+    pub sign: Option<Located<SignFile>>,
+    /// Check a manifest's cosign signatures against a key: signed, unsigned or signed with another key.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "VerifyFile")]
+    pub verify: Option<Located<VerifyFile>>,
+    /// Attach a document (an SBOM) to a pushed manifest as an OCI 1.1 referrer.
+    #[serde(default, deserialize_with = "present")]
+    #[schemars(with = "AttachFile")]
+    pub attach: Option<Located<AttachFile>>,
 }
 
 /// Package files as an OCI artifact (empty config, one tar+gzip layer with the files at its root) and push it.
@@ -253,6 +266,8 @@ pub struct AppFile {
     pub sync: Option<SyncPolicyFile>,
     /// Helm options for a chart pushed with `push: {chart: ...}` (`spec.source.helm`).
     pub helm: Option<Located<HelmFile>>,
+    /// Refuse to create the Application unless the revision's manifest carries a cosign signature by this key; the Application is then pinned to the verified digest. Argo CD cannot verify OCI signatures itself (argo-cd #22609).
+    pub require_signature: Option<Located<SignatureKeyFile>>,
 }
 
 /// Helm options of an Application (`spec.source.helm`).
@@ -305,10 +320,11 @@ pub struct RefreshFile {
 /// A condition that must become true (`within`, default 2m) or stay true (`for`).
 /// About an Application: `app` plus any of sync, health, revision, operation, condition.
 /// About a Kubernetes object: `resource`, plus `matches` or `absent`.
+/// About the referrers of a manifest in the registry: `referrers`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(extend(
-    "oneOf" = [{"required": ["app"]}, {"required": ["resource"]}],
+    "oneOf" = [{"required": ["app"]}, {"required": ["resource"]}, {"required": ["referrers"]}],
     "allOf" = [
         {"not": {"required": ["within", "for"]}},
         {"if": {"required": ["absent"], "properties": {"absent": {"const": true}}}, "then": {"not": {"required": ["matches"]}}}
@@ -334,6 +350,8 @@ pub struct ExpectFile {
     pub matches: Option<Located<serde_json::Value>>,
     /// `true`: the object must not exist.
     pub absent: Option<Located<bool>>,
+    /// The referrers of a pushed manifest (OCI 1.1: SBOMs, signatures... attached to it).
+    pub referrers: Option<Located<ReferrersFile>>,
     /// The condition must become true within this long; default `2m`.
     pub within: Option<Located<DurationText>>,
     /// Instead of `within`: the condition must hold during the whole window.
@@ -364,4 +382,89 @@ pub struct ResourceRefFile {
     /// Namespace; leave it out for cluster-scoped objects.
     pub namespace: Option<Located<String>>,
     pub name: Located<String>,
+}
+
+/// The key that signs or verifies: one generated for the run (`key`) or a
+/// cosign public key file (`publicKey`, verifying only).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("oneOf" = [{"required": ["key"]}, {"required": ["publicKey"]}]))]
+#[schemars(rename = "SignatureKey")]
+pub struct SignatureKeyFile {
+    /// Name of a key generated for this run (ECDSA P-256, never written to disk); the first use creates it.
+    pub key: Option<Located<String>>,
+    /// A cosign public key (`cosign.pub`, PEM), relative to the scenario file.
+    pub public_key: Option<Located<String>>,
+}
+
+/// Sign a manifest the way `cosign sign --key` does, offline (no Fulcio, no Rekor).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Sign")]
+pub struct SignFile {
+    /// Repository pushed to by an earlier step.
+    pub repository: Located<String>,
+    /// The manifest digest to sign, e.g. `${v1.digest}` (a digest, not a tag: tags move).
+    pub digest: Located<String>,
+    /// Name of a key generated for this run; the first use creates it.
+    pub key: Located<String>,
+}
+
+/// Check a manifest's cosign signatures against a key.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("oneOf" = [{"required": ["key"]}, {"required": ["publicKey"]}]))]
+#[schemars(rename = "Verify")]
+pub struct VerifyFile {
+    /// Repository pushed to by an earlier step.
+    pub repository: Located<String>,
+    /// The manifest digest whose signatures are checked, e.g. `${v1.digest}`.
+    pub digest: Located<String>,
+    /// Name of a key generated for this run (a new name gives a key that signed nothing).
+    pub key: Option<Located<String>>,
+    /// A cosign public key (`cosign.pub`, PEM), relative to the scenario file.
+    pub public_key: Option<Located<String>>,
+    /// `signed` (default), `unsigned` or `wrongKey`.
+    pub expect: Option<Located<SignatureState>>,
+}
+
+/// Attach a document to a pushed manifest as an OCI 1.1 referrer (`subject` = that manifest).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("oneOf" = [{"required": ["source"]}, {"required": ["content"]}]))]
+#[schemars(rename = "Attach")]
+pub struct AttachFile {
+    /// Repository pushed to by an earlier step.
+    pub repository: Located<String>,
+    /// The manifest digest to attach to, e.g. `${v1.digest}`.
+    pub subject: Located<String>,
+    /// The referrer's `artifactType`, e.g. `application/spdx+json` or `application/vnd.cyclonedx+json`.
+    pub artifact_type: Located<String>,
+    /// The document, a file relative to the scenario file. Exactly one of `source` / `content`.
+    pub source: Option<Located<String>>,
+    /// The document, inline (may hold `${...}`). Exactly one of `source` / `content`.
+    pub content: Option<Located<String>>,
+    /// Media type of the document's layer; default: the `artifactType`.
+    pub media_type: Option<Located<String>>,
+    /// Annotations of the referrer's manifest.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, Located<String>>,
+    /// Binds `${NAME.digest}` to the referrer manifest's digest.
+    #[serde(rename = "as")]
+    pub bind: Option<Located<String>>,
+}
+
+/// The referrers of a manifest, as the registry lists them (referrers API, or the `sha256-<hex>` fallback tag).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Referrers")]
+pub struct ReferrersFile {
+    /// Repository pushed to by an earlier step.
+    pub repository: Located<String>,
+    /// The manifest digest whose referrers are listed, e.g. `${v1.digest}`.
+    pub subject: Located<String>,
+    /// Count only referrers of this `artifactType`.
+    pub artifact_type: Option<Located<String>>,
+    /// How many referrers there must be.
+    pub count: Located<u32>,
 }

@@ -17,6 +17,7 @@ use super::file::{
     AppFile, AppRefFile, DurationText, ExpectFile, HelmFile, IndexFile, Located, PushFile,
     RefreshFile, ScenarioFile, StepFile, SyncPolicyFile, TagFile,
 };
+use super::file::{AttachFile, ReferrersFile, SignFile, SignatureKeyFile, VerifyFile};
 use super::names;
 use super::plan::*;
 use super::template::{self, VarRef};
@@ -430,6 +431,26 @@ impl Loader<'_> {
                     }
                 }
             }
+            if let Some(bind) = step
+                .value()
+                .attach
+                .as_ref()
+                .and_then(|attach| attach.value().bind.as_ref())
+            {
+                let line = bind.location().line() as u32;
+                match definitions.bindings.get(bind.value()) {
+                    Some(first) => self.error(
+                        bind.location(),
+                        format!(
+                            "`as: {}` is already used by the step at line {first}: each `as` name binds one digest, pick another",
+                            bind.value()
+                        ),
+                    ),
+                    None => {
+                        definitions.bindings.insert(bind.value().clone(), line);
+                    }
+                }
+            }
             if let Some(app) = &step.value().app {
                 let app = app.value();
                 let line = app.name.location().line() as u32;
@@ -460,6 +481,9 @@ impl Loader<'_> {
             ("refresh", body.refresh.is_some()),
             ("expect", body.expect.is_some()),
             ("delete", body.delete.is_some()),
+            ("sign", body.sign.is_some()),
+            ("verify", body.verify.is_some()),
+            ("attach", body.attach.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
@@ -469,7 +493,7 @@ impl Loader<'_> {
             0 => {
                 self.error(
                     step.location(),
-                    "this step has no operation: give exactly one of push, tag, app, sync, refresh, expect, delete",
+                    "this step has no operation: give exactly one of push, tag, app, sync, refresh, expect, delete, sign, verify, attach",
                 );
                 return None;
             }
@@ -504,6 +528,12 @@ impl Loader<'_> {
             Action::Delete(Delete {
                 app: self.app_ref(delete.value(), scope, definitions),
             })
+        } else if let Some(sign) = &body.sign {
+            Action::Sign(self.sign(sign, scope, definitions))
+        } else if let Some(verify) = &body.verify {
+            Action::Verify(self.verify(verify, scope, definitions))
+        } else if let Some(attach) = &body.attach {
+            Action::Attach(self.attach(attach, scope, definitions))
         } else {
             return None;
         };
@@ -984,6 +1014,10 @@ impl Loader<'_> {
             .helm
             .as_ref()
             .map(|helm| self.helm(helm, scope, definitions));
+        let require_signature = body
+            .require_signature
+            .as_ref()
+            .map(|key| self.required_signature(key, &revision));
         scope.apps.insert(name.clone());
         App {
             name,
@@ -993,6 +1027,7 @@ impl Loader<'_> {
             namespace,
             sync,
             helm,
+            require_signature,
         }
     }
 
@@ -1058,6 +1093,10 @@ impl Loader<'_> {
     ) -> Expect {
         let body = expect.value();
         let timing = self.timing(body, timeout);
+        if let Some(referrers) = &body.referrers {
+            let target = self.referrers_expectation(expect, referrers, scope, definitions);
+            return Expect { target, timing };
+        }
         let app_keys: Vec<&str> = [
             ("sync", body.sync.is_some()),
             ("health", body.health.is_some()),
@@ -1400,4 +1439,300 @@ fn keys_apply(keys: &[&str]) -> String {
     let quoted: Vec<String> = keys.iter().map(|k| format!("`{k}`")).collect();
     let verb = if keys.len() == 1 { "applies" } else { "apply" };
     format!("{} {verb}", quoted.join(", "))
+}
+
+/// Signing, verifying, attaching and the referrers expectation.
+impl Loader<'_> {
+    /// A repository that an earlier push created (sign, verify, attach and
+    /// referrers act on what this scenario pushed).
+    fn pushed_repository(
+        &mut self,
+        repository: &Located<String>,
+        scope: &Scope,
+        key: &str,
+    ) -> String {
+        let name = self.repository(repository);
+        if !scope.repositories.contains(&name) {
+            self.error(
+                repository.location(),
+                format!(
+                    "no earlier push step in this scenario pushes repository `{name}`: `{key}` acts on manifests this scenario pushed"
+                ),
+            );
+        }
+        name
+    }
+
+    /// A manifest digest: `${NAME.digest}` or `sha256:<64 hex>`, never a tag.
+    fn digest_template(
+        &mut self,
+        text: &Located<String>,
+        scope: &Scope,
+        definitions: &Definitions,
+        what: &str,
+    ) -> Template {
+        let template = self.template(text, scope, definitions);
+        if let Some(literal) = template.as_literal()
+            && !names::is_digest(&literal)
+        {
+            self.error(
+                text.location(),
+                format!(
+                    "`{literal}` is not a manifest digest: {what} takes `sha256:` and 64 hex digits, usually `${{NAME.digest}}` from a push step's `as:` (tags move, digests do not)"
+                ),
+            );
+        }
+        template
+    }
+
+    fn key_name(&mut self, key: &Located<String>) -> String {
+        if let Some(problem) = names::scenario_name_problem(key.value(), "key name") {
+            self.error(key.location(), problem);
+        }
+        key.value().clone()
+    }
+
+    /// A cosign public key file, read and parsed now so a bad one is
+    /// reported before any lab starts.
+    fn public_key_file(&mut self, path: &Located<String>) -> SignatureKey {
+        let base = self.file.parent().unwrap_or(Path::new(""));
+        let resolved = base.join(path.value());
+        let pem = match std::fs::read_to_string(&resolved) {
+            Ok(pem) => {
+                if let Err(problem) = crate::oci::sign::PublicKey::from_pem(&pem) {
+                    self.error(
+                        path.location(),
+                        format!("{}: {problem}", resolved.display()),
+                    );
+                }
+                pem
+            }
+            Err(error) => {
+                self.error(
+                    path.location(),
+                    format!(
+                        "cannot read public key {} ({error}); `publicKey` is relative to the scenario file's directory",
+                        resolved.display()
+                    ),
+                );
+                String::new()
+            }
+        };
+        SignatureKey::PublicKey {
+            path: resolved,
+            pem,
+        }
+    }
+
+    fn signature_key(
+        &mut self,
+        at: &serde_saphyr::Location,
+        key: Option<&Located<String>>,
+        public_key: Option<&Located<String>>,
+    ) -> SignatureKey {
+        match (key, public_key) {
+            (Some(key), None) => SignatureKey::Run(self.key_name(key)),
+            (None, Some(path)) => self.public_key_file(path),
+            (Some(key), Some(_)) => {
+                self.error(
+                    at,
+                    "`key` and `publicKey` together: give one (a key generated for the run, or a cosign.pub file)",
+                );
+                SignatureKey::Run(key.value().clone())
+            }
+            (None, None) => {
+                self.error(
+                    at,
+                    "give `key: NAME` (a key generated for this run) or `publicKey: path/to/cosign.pub`",
+                );
+                SignatureKey::Run(String::new())
+            }
+        }
+    }
+
+    fn required_signature(
+        &mut self,
+        key: &Located<SignatureKeyFile>,
+        revision: &Template,
+    ) -> SignatureKey {
+        let body = key.value();
+        if let Some(literal) = revision.as_literal()
+            && !names::is_digest(&literal)
+            && names::tag_problem(&literal).is_some()
+        {
+            self.error(
+                key.location(),
+                format!(
+                    "`requireSignature` needs a revision that names one manifest (a tag or a digest), not `{literal}`: a constraint would let Argo CD pick a manifest nobody verified"
+                ),
+            );
+        }
+        self.signature_key(key.location(), body.key.as_ref(), body.public_key.as_ref())
+    }
+
+    fn sign(&mut self, sign: &Located<SignFile>, scope: &Scope, definitions: &Definitions) -> Sign {
+        let body = sign.value();
+        Sign {
+            repository: self.pushed_repository(&body.repository, scope, "sign"),
+            digest: self.digest_template(&body.digest, scope, definitions, "`digest`"),
+            key: self.key_name(&body.key),
+        }
+    }
+
+    fn verify(
+        &mut self,
+        verify: &Located<VerifyFile>,
+        scope: &Scope,
+        definitions: &Definitions,
+    ) -> Verify {
+        let body = verify.value();
+        Verify {
+            repository: self.pushed_repository(&body.repository, scope, "verify"),
+            digest: self.digest_template(&body.digest, scope, definitions, "`digest`"),
+            key: self.signature_key(
+                verify.location(),
+                body.key.as_ref(),
+                body.public_key.as_ref(),
+            ),
+            expect: body
+                .expect
+                .as_ref()
+                .map_or(SignatureState::Signed, |e| *e.value()),
+        }
+    }
+
+    fn media_type(&mut self, text: &Located<String>, key: &str) -> String {
+        let value = text.value();
+        let well_formed = value.split_once('/').is_some_and(|(kind, subtype)| {
+            !kind.is_empty() && !subtype.is_empty() && !value.chars().any(char::is_whitespace)
+        });
+        if !well_formed {
+            self.error(
+                text.location(),
+                format!("`{key}: {value}` is not a media type: write `type/subtype`, like `application/spdx+json`"),
+            );
+        }
+        value.clone()
+    }
+
+    fn attach(
+        &mut self,
+        attach: &Located<AttachFile>,
+        scope: &mut Scope,
+        definitions: &Definitions,
+    ) -> Attach {
+        let body = attach.value();
+        let repository = self.pushed_repository(&body.repository, scope, "attach");
+        let subject = self.digest_template(&body.subject, scope, definitions, "`subject`");
+        let artifact_type = self.media_type(&body.artifact_type, "artifactType");
+        let media_type = match &body.media_type {
+            Some(media_type) => self.media_type(media_type, "mediaType"),
+            None => artifact_type.clone(),
+        };
+        let content = match (&body.source, &body.content) {
+            (Some(source), None) => {
+                let base = self.file.parent().unwrap_or(Path::new(""));
+                let path = base.join(source.value());
+                if !path.is_file() {
+                    self.error(
+                        source.location(),
+                        format!(
+                            "document {} is not a file (`source` is relative to the scenario file's directory)",
+                            path.display()
+                        ),
+                    );
+                }
+                AttachContent::File(path)
+            }
+            (None, Some(content)) => {
+                AttachContent::Inline(self.template(content, scope, definitions))
+            }
+            (Some(_), Some(content)) => {
+                self.error(
+                    content.location(),
+                    "`source` and `content` together: give one (a file, or the document inline)",
+                );
+                AttachContent::Inline(Template(String::new()))
+            }
+            (None, None) => {
+                self.error(
+                    attach.location(),
+                    "attach needs `source:` (a file, relative to this file) or `content:` (the document inline)",
+                );
+                AttachContent::Inline(Template(String::new()))
+            }
+        };
+        let annotations = body
+            .annotations
+            .iter()
+            .map(|(key, value)| (key.clone(), self.template(value, scope, definitions)))
+            .collect();
+        let bind = body.bind.as_ref().map(|bind| {
+            if !template::is_binding_name(bind.value()) {
+                self.error(
+                    bind.location(),
+                    format!(
+                        "`as: {}` cannot name a variable: start with a letter, then letters, digits, `_` or `-` (and not `lab`), like `sbom`",
+                        bind.value()
+                    ),
+                );
+            }
+            bind.value().clone()
+        });
+        if let Some(bind) = &bind {
+            scope.digests.insert(bind.clone());
+        }
+        Attach {
+            repository,
+            subject,
+            artifact_type,
+            media_type,
+            content,
+            annotations,
+            bind,
+        }
+    }
+
+    fn referrers_expectation(
+        &mut self,
+        expect: &Located<ExpectFile>,
+        referrers: &Located<ReferrersFile>,
+        scope: &Scope,
+        definitions: &Definitions,
+    ) -> ExpectTarget {
+        let body = expect.value();
+        let others: Vec<&str> = [
+            ("app", body.app.is_some()),
+            ("resource", body.resource.is_some()),
+            ("sync", body.sync.is_some()),
+            ("health", body.health.is_some()),
+            ("revision", body.revision.is_some()),
+            ("operation", body.operation.is_some()),
+            ("condition", body.condition.is_some()),
+            ("matches", body.matches.is_some()),
+            ("absent", body.absent.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, present)| present.then_some(key))
+        .collect();
+        if !others.is_empty() {
+            self.error(
+                expect.location(),
+                format!(
+                    "this expect checks `referrers` and also has {}: an expect checks one thing, split it",
+                    others.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                ),
+            );
+        }
+        let wanted = referrers.value();
+        ExpectTarget::Referrers(ReferrersExpectation {
+            repository: self.pushed_repository(&wanted.repository, scope, "referrers"),
+            subject: self.digest_template(&wanted.subject, scope, definitions, "`subject`"),
+            artifact_type: wanted
+                .artifact_type
+                .as_ref()
+                .map(|t| self.media_type(t, "artifactType")),
+            count: *wanted.count.value(),
+        })
+    }
 }

@@ -66,6 +66,9 @@ pub enum Action {
     Refresh(Refresh),
     Expect(Expect),
     Delete(Delete),
+    Sign(Sign),
+    Verify(Verify),
+    Attach(Attach),
 }
 
 impl Action {
@@ -79,6 +82,9 @@ impl Action {
             Action::Refresh(_) => "refresh",
             Action::Expect(_) => "expect",
             Action::Delete(_) => "delete",
+            Action::Sign(_) => "sign",
+            Action::Verify(_) => "verify",
+            Action::Attach(_) => "attach",
         }
     }
 }
@@ -193,6 +199,9 @@ pub struct App {
     pub sync: SyncPolicy,
     /// Helm options (`spec.source.helm`), for a chart.
     pub helm: Option<HelmOptions>,
+    /// Verify the revision's cosign signature with this key before applying,
+    /// and pin the Application to the verified digest.
+    pub require_signature: Option<SignatureKey>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -230,6 +239,7 @@ pub struct Expect {
 pub enum ExpectTarget {
     App(AppExpectation),
     Resource(ResourceExpectation),
+    Referrers(ReferrersExpectation),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
@@ -307,4 +317,92 @@ pub enum ResourceCheck {
 pub struct ResourceExpectation {
     pub resource: ResourceRef,
     pub check: ResourceCheck,
+}
+
+/// A key that signs or verifies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SignatureKey {
+    /// A key generated for the scenario run, by name (created on first use).
+    Run(String),
+    /// A cosign public key read at load time (verifying only).
+    PublicKey {
+        /// As resolved against the scenario file's directory.
+        path: PathBuf,
+        /// The PEM text (`-----BEGIN PUBLIC KEY-----`).
+        #[serde(skip)]
+        pem: String,
+    },
+}
+
+impl fmt::Display for SignatureKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignatureKey::Run(name) => write!(f, "run key `{name}`"),
+            SignatureKey::PublicKey { path, .. } => write!(f, "public key {}", path.display()),
+        }
+    }
+}
+
+/// `sign`: a cosign-compatible signature of `digest`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Sign {
+    pub repository: String,
+    pub digest: Template,
+    /// Name of a run key.
+    pub key: String,
+}
+
+/// What `verify` expects to find.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum SignatureState {
+    /// A signature by the key for this digest.
+    Signed,
+    /// No cosign signature at all.
+    Unsigned,
+    /// Signatures, but none by this key for this digest.
+    WrongKey,
+}
+
+/// `verify`: check the cosign signatures of `digest`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verify {
+    pub repository: String,
+    pub digest: Template,
+    pub key: SignatureKey,
+    pub expect: SignatureState,
+}
+
+/// `attach`: a document attached to `subject` as an OCI 1.1 referrer.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attach {
+    pub repository: String,
+    pub subject: Template,
+    pub artifact_type: String,
+    pub media_type: String,
+    pub content: AttachContent,
+    pub annotations: BTreeMap<String, Template>,
+    pub bind: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AttachContent {
+    /// `source:` resolved against the scenario file's directory.
+    File(PathBuf),
+    Inline(Template),
+}
+
+/// `expect: {referrers: ...}`: how many referrers a manifest has.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferrersExpectation {
+    pub repository: String,
+    pub subject: Template,
+    pub artifact_type: Option<String>,
+    pub count: u32,
 }

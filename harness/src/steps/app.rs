@@ -28,6 +28,13 @@ impl StepAction for App {
         let name = ctx.isolation.app(&self.name);
         let namespace = ctx.isolation.namespace(&self.namespace);
         let repository = ctx.isolation.repository(&self.repository);
+        // The signature gate: Argo CD cannot verify OCI signatures (#22609).
+        let revision = match &self.require_signature {
+            Some(key) => {
+                super::sign::require_signature(ctx, &name, &repository, &revision, key).await?
+            }
+            None => revision,
+        };
         let repo_url = format!(
             "oci://{}/{repository}",
             ctx.lab.registry_for_argo().trim_end_matches('/')

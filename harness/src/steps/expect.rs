@@ -46,6 +46,17 @@ impl StepAction for Expect {
                 };
                 format!("{} {at}{} {check} {timing}", r.kind, r.name)
             }
+            ExpectTarget::Referrers(r) => {
+                let of_type = r
+                    .artifact_type
+                    .as_deref()
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} referrer(s){of_type} of {}@{} {timing}",
+                    r.count, r.repository, r.subject
+                )
+            }
         }
     }
 
@@ -98,6 +109,22 @@ impl StepAction for Expect {
                 let subject = wanted.display_name();
                 let probe = ResourceProbe::new(ctx.kube.clone(), wanted);
                 expect::run_poll(&subject, &plan, || probe.probe()).await
+            }
+            ExpectTarget::Referrers(r) => {
+                let repository = ctx.isolation.repository(&r.repository);
+                let subject_digest = ctx.render(&r.subject)?;
+                let registry = ctx.registry.clone();
+                let subject = format!("referrers of {repository}@{subject_digest}");
+                expect::run_poll(&subject, &plan, || {
+                    super::attach::probe_referrers(
+                        &registry,
+                        &repository,
+                        &subject_digest,
+                        r.artifact_type.as_deref(),
+                        r.count,
+                    )
+                })
+                .await
             }
         };
         if result.passed {

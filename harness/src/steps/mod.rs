@@ -4,12 +4,15 @@
 //! what it created) and returns a [`StepOutcome`] for the reports.
 
 mod app;
+mod attach;
 mod delete;
 mod expect;
 mod push;
 mod refresh;
+mod sign;
 mod sync;
 mod tag;
+mod verify;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -47,6 +50,8 @@ pub struct StepContext {
     pub namespaces: BTreeSet<String>,
     /// Repositories (mapped) this run pushed to or tagged in.
     pub repositories: BTreeSet<String>,
+    /// Signing keys generated for this run, by the name the scenario gives them.
+    pub signing_keys: std::collections::BTreeMap<String, crate::oci::sign::SigningKey>,
 }
 
 impl StepContext {
@@ -173,6 +178,9 @@ pub fn action_of(action: &Action) -> &dyn StepAction {
         Action::Refresh(step) => step,
         Action::Expect(step) => step,
         Action::Delete(step) => step,
+        Action::Sign(step) => step,
+        Action::Verify(step) => step,
+        Action::Attach(step) => step,
     }
 }
 
