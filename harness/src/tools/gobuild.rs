@@ -24,10 +24,19 @@ use crate::progress::Task;
 pub struct GoModFile {
     #[serde(default)]
     pub go: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub require: Vec<GoRequire>,
-    #[serde(default)]
+    /// `null` in `go mod edit -json` when the module has no replaces (helm).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub replace: Vec<GoReplace>,
+}
+
+fn null_as_empty<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 #[derive(Debug, Clone, Deserialize)]
