@@ -437,7 +437,7 @@ mod tests {
     #[test]
     fn chart_yaml_is_sorted_and_config_keeps_helms_order() {
         let metadata = parse_chart_yaml(
-            "apiVersion: v2\nname: demo\nversion: 0.1.0\ndescription: A demo: chart\nappVersion: \"1.0\"\nkeywords: [a, b]\nmaintainers:\n  - name: me\n    email: me@example.com\nunknownField: dropped\n",
+            "apiVersion: v2\nname: demo\nversion: 0.1.0\ndescription: 'A demo: chart'\nappVersion: \"1.0\"\nkeywords: [a, b]\nmaintainers:\n  - name: me\n    email: me@example.com\nunknownField: dropped\n",
             "Chart.yaml",
         )
         .expect("valid chart");
