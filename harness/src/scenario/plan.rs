@@ -198,6 +198,7 @@ pub struct App {
     pub namespace: String,
     pub sync: SyncPolicy,
     /// Helm options (`spec.source.helm`), for a chart.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub helm: Option<HelmOptions>,
     /// Verify the revision's cosign signature with this key before applying,
     /// and pin the Application to the verified digest.
