@@ -207,6 +207,7 @@ pub async fn run(opts: &BenchOptions, progress: &Progress) -> anyhow::Result<Ben
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
     let clock = Instant::now();
+    let machine = Machine::describe();
     let iterations = opts.iterations.max(1);
     let mut problems = vec![];
     std::fs::create_dir_all(&opts.out_dir)
@@ -303,7 +304,7 @@ pub async fn run(opts: &BenchOptions, progress: &Progress) -> anyhow::Result<Ben
         None
     };
 
-    let suite = if opts.sections.contains(&Section::Suite) {
+    let suite = if opts.sections.contains(&Section::Suite) && lab_is_up(&main_lab, &mut problems) {
         match suite::run_suite(
             lab.clone(),
             &opts.scenarios,
@@ -325,7 +326,7 @@ pub async fn run(opts: &BenchOptions, progress: &Progress) -> anyhow::Result<Ben
     };
     let harness_before_push = system::own_peak_rss_kib().map(kib_to_mib);
 
-    let push = if opts.sections.contains(&Section::Push) {
+    let push = if opts.sections.contains(&Section::Push) && lab_is_up(&main_lab, &mut problems) {
         Some(
             push_section(
                 &client,
@@ -343,6 +344,7 @@ pub async fn run(opts: &BenchOptions, progress: &Progress) -> anyhow::Result<Ben
         None
     };
 
+    lab_is_up(&main_lab, &mut problems);
     let footprint = Some(footprint(&main_lab, harness_before_push));
     let lab_logs = lab.state_dir().map(|d| scan_lab_logs(&d.join("logs")));
     drop(lab);
@@ -360,7 +362,7 @@ pub async fn run(opts: &BenchOptions, progress: &Progress) -> anyhow::Result<Ben
             suite_jobs: opts.suite_jobs.clone(),
             sections: opts.sections.iter().copied().collect(),
         },
-        machine: Machine::describe(),
+        machine,
         versions,
         lab_start,
         push,
@@ -374,6 +376,25 @@ pub async fn run(opts: &BenchOptions, progress: &Progress) -> anyhow::Result<Ben
     report.findings = render::findings(&report);
     write_outputs(&report, &opts.out_dir)?;
     Ok(report)
+}
+
+/// False (and the crash recorded once) when a lab component has died: the
+/// remaining sections would only measure connection errors. Another
+/// process's `cargo xtask lab down` stops every local lab, for example.
+fn lab_is_up(lab: &RunningLab, problems: &mut Vec<String>) -> bool {
+    match lab.crash_report() {
+        None => true,
+        Some(report) => {
+            let line = format!(
+                "a lab component stopped during the bench, so the sections after it were skipped: {}",
+                report.lines().next().unwrap_or_default()
+            );
+            if !problems.contains(&line) {
+                problems.push(line);
+            }
+            false
+        }
+    }
 }
 
 /// Writes `bench.json` and `bench.md` into `dir`.

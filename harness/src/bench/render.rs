@@ -474,6 +474,7 @@ mod tests {
                 cpu_model: "Test CPU".into(),
                 os: "Debian".into(),
                 build_profile: "debug".into(),
+                load_average: "0.50 0.40 0.30".into(),
             },
             versions: vec![],
             lab_start: Some(LabStartResult {

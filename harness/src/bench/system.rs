@@ -13,6 +13,9 @@ pub struct Machine {
     /// `debug` or `release`: the harness's own code is unoptimised in a
     /// debug build (dependencies are built with opt-level 1).
     pub build_profile: String,
+    /// `/proc/loadavg` (1, 5, 15 minutes) when the bench started: other
+    /// work on the machine slows every figure.
+    pub load_average: String,
 }
 
 impl Machine {
@@ -34,14 +37,25 @@ impl Machine {
                 "release"
             }
             .into(),
+            load_average: read("/proc/loadavg")
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 
     /// One line: `2 × Intel(R) Xeon(R) ..., 23.5 GiB, Linux 6.1.0 (Debian GNU/Linux 12)`.
     pub fn one_line(&self) -> String {
         format!(
-            "{} × {}, {} GiB RAM, Linux {} ({}), {} build",
-            self.nproc, self.cpu_model, self.memory_gib, self.kernel, self.os, self.build_profile
+            "{} × {}, {} GiB RAM, Linux {} ({}), {} build, load average {} at the start",
+            self.nproc,
+            self.cpu_model,
+            self.memory_gib,
+            self.kernel,
+            self.os,
+            self.build_profile,
+            self.load_average
         )
     }
 }
