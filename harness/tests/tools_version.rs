@@ -16,6 +16,7 @@ const REDIS_DEBIAN: &str =
     "Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64 build=ae4d7c971a948f0\n";
 const ARGOCD: &str = "argocd: v3.3.10+unknown\n";
 const ORAS: &str = "Version:    1.3.0+unreleased\nGo version: go1.26.8\nOS/Arch:    linux/amd64\n";
+const HELM: &str = "v3.19.4\n";
 
 #[test]
 fn parses_each_tools_real_version_output() {
@@ -30,6 +31,7 @@ fn parses_each_tools_real_version_output() {
         (Tool::Redis, REDIS_DEBIAN, "7.0.15"),
         (Tool::Argocd, ARGOCD, "3.3.10"),
         (Tool::Oras, ORAS, "1.3.0"),
+        (Tool::Helm, HELM, "3.19.4"),
     ];
     for (tool, output, want) in cases {
         assert_eq!(
