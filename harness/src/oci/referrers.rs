@@ -370,6 +370,36 @@ impl RegistryClient {
         })
     }
 
+    /// Registries written to the OCI 1.1 release candidates (e.g.
+    /// go-containerregistry's) report the config's media type as a
+    /// referrer's `artifactType`, which for artifacts is the empty config:
+    /// read the referrer's manifest for its own `artifactType` then.
+    async fn fill_artifact_type(
+        &self,
+        repository: &str,
+        descriptor: &mut Descriptor,
+    ) -> Result<(), OciError> {
+        let reported = descriptor.artifact_type.as_deref();
+        if reported.is_some() && reported != Some(EMPTY_CONFIG_MEDIA_TYPE) {
+            return Ok(());
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ArtifactType {
+            artifact_type: Option<String>,
+        }
+        if let Some((bytes, _)) = self
+            .manifest_if_exists(repository, &descriptor.digest)
+            .await?
+            && let Ok(ArtifactType {
+                artifact_type: Some(artifact_type),
+            }) = serde_json::from_slice(&bytes)
+        {
+            descriptor.artifact_type = Some(artifact_type);
+        }
+        Ok(())
+    }
+
     /// The referrers of `subject` (a digest), optionally only those of one
     /// `artifactType`: from the API, or from the fallback tag on a registry
     /// without it (no tag: no referrers).
@@ -381,7 +411,13 @@ impl RegistryClient {
     ) -> Result<Referrers, OciError> {
         let fallback_tag = referrers_tag(subject)?;
         let (via, mut manifests) = match self.referrers_api(repository, subject).await? {
-            Some(index) => (ReferrersSupport::Api, index.manifests),
+            Some(index) => {
+                let mut manifests = index.manifests;
+                for descriptor in &mut manifests {
+                    self.fill_artifact_type(repository, descriptor).await?;
+                }
+                (ReferrersSupport::Api, manifests)
+            }
             None => {
                 let manifests = match self.manifest_if_exists(repository, &fallback_tag).await? {
                     Some((bytes, _)) => serde_json::from_slice::<Index>(&bytes)

@@ -215,6 +215,44 @@ pub async fn build(
                 "go build (wrapper module requiring {module}@{version})"
             ))
         }
+        GoRecipe::Program { module, main_go } => {
+            let src = work_dir.join("src");
+            std::fs::create_dir_all(&src)
+                .map_err(|e| ToolsError::io("create the program's module", &src, e))?;
+            let go_mod = format!(
+                "module lab.local/{}\n\ngo 1.24\n\nrequire {module} {version}\n",
+                component.name
+            );
+            for (name, content) in [("go.mod", go_mod.as_str()), ("main.go", main_go)] {
+                let path = src.join(name);
+                std::fs::write(&path, content)
+                    .map_err(|e| ToolsError::io("write the program's sources", &path, e))?;
+            }
+            let mut tidy = go_command(go, &src);
+            tidy.args(["mod", "tidy"]);
+            task.update(format!("go mod tidy ({module}@{version})"));
+            run_logged(
+                tidy,
+                log,
+                task,
+                &format!("go mod tidy ({module}@{version})"),
+            )
+            .await?;
+            let name = component
+                .tools
+                .first()
+                .map(|t| t.binary_name())
+                .unwrap_or("a.out");
+            let mut build = go_command(go, &src);
+            build.args(["build", "-trimpath", "-o"]);
+            build.arg(bin_dir.join(name));
+            build.arg(".");
+            task.update("go build (compiling)");
+            run_logged(build, log, task, &format!("go build {}", component.name)).await?;
+            Ok(format!(
+                "go build (a program of ours requiring {module}@{version})"
+            ))
+        }
     }
 }
 

@@ -46,10 +46,12 @@ pub enum Tool {
     Cosign,
     /// Argo CD's repo-server runs `helm template` for Helm charts: on its PATH.
     Helm,
+    /// go-containerregistry's registry with the OCI 1.1 referrers API (tests only, on demand).
+    ReferrersRegistry,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 11] = [
+    pub const ALL: [Tool; 12] = [
         Tool::Etcd,
         Tool::KubeApiserver,
         Tool::KubeControllerManager,
@@ -61,13 +63,14 @@ impl Tool {
         Tool::Oras,
         Tool::Cosign,
         Tool::Helm,
+        Tool::ReferrersRegistry,
     ];
 
     /// What the local lab needs: everything but oras (benchmarks only).
     pub fn lab_default() -> BTreeSet<Tool> {
         Self::ALL
             .into_iter()
-            .filter(|t| !matches!(t, Tool::Oras | Tool::Cosign))
+            .filter(|t| !matches!(t, Tool::Oras | Tool::Cosign | Tool::ReferrersRegistry))
             .collect()
     }
 
@@ -85,6 +88,7 @@ impl Tool {
             Tool::Oras => "oras",
             Tool::Cosign => "cosign",
             Tool::Helm => "helm",
+            Tool::ReferrersRegistry => "referrers-registry",
         }
     }
 
@@ -111,6 +115,7 @@ impl Tool {
             Tool::Oras => &["oras"],
             Tool::Cosign => &["cosign"],
             Tool::Helm => &["helm"],
+            Tool::ReferrersRegistry => &["referrers-registry"],
         }
     }
 }

@@ -10,6 +10,7 @@ pub fn version_args(tool: Tool) -> &'static [&'static str] {
         Tool::Argocd => &["version", "--client", "--short"],
         Tool::Oras => &["version"],
         Tool::Cosign => &["version"],
+        Tool::ReferrersRegistry => &["--version"],
         Tool::Helm => &["version", "--short"],
         Tool::Kwok => &["--version"],
         _ => &["--version"],
@@ -48,6 +49,8 @@ pub fn parse_version(tool: Tool, output: &str) -> Option<String> {
             .find_map(|w| w.strip_prefix("v=").map(str::to_owned)),
         // `argocd version --client --short`: "argocd: v3.3.10+unknown"
         Tool::Argocd => after_marker(output, "argocd:"),
+        // "referrers-registry go-containerregistry v0.20.7"
+        Tool::ReferrersRegistry => after_marker(output, "go-containerregistry"),
         // `cosign version`: "GitVersion:    v2.6.5"
         Tool::Cosign => output.lines().find_map(|l| {
             l.trim()
