@@ -818,7 +818,10 @@ impl Loader<'_> {
             .map(|parameter| {
                 let p = parameter.value();
                 if p.name.value().trim().is_empty() {
-                    self.error(p.name.location(), "parameter `name` is empty: give a values path like `config.greeting`");
+                    self.error(
+                        p.name.location(),
+                        "parameter `name` is empty: give a values path like `config.greeting`",
+                    );
                 }
                 HelmParameter {
                     name: p.name.value().clone(),

@@ -32,7 +32,9 @@ impl StepAction for Push {
         let repository = ctx.isolation.repository(&self.repository);
         let packed = match &self.content {
             PushContent::Index(variants) => {
-                return self.push_index(ctx, variants, &annotations, tags, repository).await;
+                return self
+                    .push_index(ctx, variants, &annotations, tags, repository)
+                    .await;
             }
             PushContent::Chart(chart) => {
                 let read = Chart::from_dir(&chart.directory).map_err(|e| {
