@@ -3,9 +3,10 @@
 //! 1. Debian packages the tests use (as root): etcd, the distribution
 //!    registry, redis, podman and its runtime pieces, skopeo.
 //! 2. cargo-nextest, pinned, into ~/.cargo/bin.
-//! 3. The local lab's binaries (`harness::tools`, cached under
-//!    ~/.cache/oci-e2e; the first run builds Kubernetes and Argo CD from
-//!    Go modules, later runs reuse them).
+//! 3. The local lab's binaries and the test-only tools (cosign, a
+//!    referrers-API registry) (`harness::tools`, cached under
+//!    ~/.cache/oci-e2e; the first run builds Kubernetes, Argo CD and cosign
+//!    from Go modules, later runs reuse them).
 //! 4. podman's Docker-API service for the container tests.
 //! 5. `cargo nextest run --workspace`, then stop what step 4 started.
 
@@ -122,7 +123,14 @@ pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
     }
     // The Go builds (cold: ~20 minutes on 2 cores) and the nextest build
     // are independent: run them side by side.
-    let tool_opts = harness::tools::ProvisionOptions::default();
+    let mut tool_opts = harness::tools::ProvisionOptions::default();
+    // Tools only tests use (signing interop, referrers API): built here, once,
+    // so that no test waits on a cold Go build (cosign ~9 min, the referrers
+    // registry ~1 min).
+    tool_opts.tools.extend([
+        harness::tools::Tool::Cosign,
+        harness::tools::Tool::ReferrersRegistry,
+    ]);
     let (tools, nextest) = tokio::join!(
         harness::tools::provision(&tool_opts, progress),
         ensure_nextest(progress)
