@@ -504,8 +504,10 @@ fn attempt_options(
     options
 }
 
-/// The report of a scenario after retry `retry` (attempt `attempt`).
-fn combine_attempts(
+/// The report of a scenario after retry `retry` (attempt `attempt`):
+/// `flaky` when the retry passed (keeping the failed attempt's failure and
+/// diagnostics), else the retry's report; logs and durations add up.
+pub fn combine_attempts(
     old: &ScenarioReport,
     new: ScenarioReport,
     retry: u32,

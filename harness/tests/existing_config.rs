@@ -473,3 +473,35 @@ fn reports_of_shards_merge_into_one() {
         .to_string();
     assert!(missing.contains("nope"), "{missing}");
 }
+
+#[test]
+fn a_retry_that_passes_makes_the_scenario_flaky_never_passed() {
+    let mut failed = report("a", ScenarioStatus::Failed);
+    failed.diagnostics = Some(PathBuf::from("report/diagnostics/a"));
+    failed.log = vec!["attempt 1 log".into()];
+    let mut passed = report("a", ScenarioStatus::Passed);
+    passed.suffix = "zzzzzzz".into();
+    passed.log = vec!["attempt 2 log".into()];
+    let combined = harness::e2e::combine_attempts(&failed, passed, 1, 2);
+    assert_eq!(combined.status, ScenarioStatus::Flaky);
+    assert_eq!(
+        combined.failure.as_ref().map(|f| f.message.as_str()),
+        Some("a failed on attempt 1"),
+        "the failed attempt stays visible"
+    );
+    assert_eq!(combined.diagnostics, failed.diagnostics);
+    assert_eq!(combined.suffix, "zzzzzzz", "the passing attempt's names");
+    assert_eq!(combined.duration, Duration::from_secs(6));
+    let log = combined.log.join("\n");
+    assert!(
+        log.contains("attempt 1 log") && log.contains("attempt 2 log"),
+        "{log}"
+    );
+    assert!(log.contains("retry 1 (attempt 2"), "{log}");
+
+    let mut again = report("a", ScenarioStatus::Failed);
+    again.failure.as_mut().unwrap().message = "a failed on attempt 2".into();
+    let still = harness::e2e::combine_attempts(&failed, again, 1, 2);
+    assert_eq!(still.status, ScenarioStatus::Failed);
+    assert_eq!(still.failure.unwrap().message, "a failed on attempt 2");
+}

@@ -281,7 +281,7 @@ async fn run(cli: Cli) -> u8 {
             let given = a.existing.given();
             if kind != LabKind::Existing && !given.is_empty() {
                 eprintln!(
-                    "error: {} only apply to --lab existing (this run uses the {kind} lab)",
+                    "error: {} apply only to --lab existing (this run uses the {kind} lab); drop them or pass --lab existing",
                     given.join(", ")
                 );
                 return 2;
