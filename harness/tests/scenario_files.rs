@@ -242,6 +242,7 @@ fn schema_agrees_with_the_loader() {
         "bad-names",
         "empty-steps",
         "expect-shape",
+        "helm-and-index",
         "missing-key",
         "push-content",
         "step-operation-keys",
