@@ -171,7 +171,7 @@ struct ExistingArgs {
     /// Kubeconfig context (default: the current context).
     #[arg(long, value_name = "NAME")]
     context: Option<String>,
-    /// Namespace where Argo CD runs.
+    /// Namespace where Argo CD runs (default: argocd).
     #[arg(long, value_name = "NAMESPACE")]
     argocd_namespace: Option<String>,
     /// Registry to push to: host[:port][/prefix]. Credentials: OCI_E2E_REGISTRY_USERNAME/PASSWORD, else ~/.docker/config.json auths.
