@@ -1207,7 +1207,7 @@ impl Loader<'_> {
             (None, None) => {
                 self.error(
                     expect.location(),
-                    "expect needs `app:` (an Application's status) or `resource:` (a Kubernetes object)",
+                    "expect needs `app:` (an Application's status), `resource:` (a Kubernetes object) or `referrers:` (what is attached to a manifest)",
                 );
                 ExpectTarget::Resource(ResourceExpectation {
                     resource: ResourceRef {
