@@ -67,6 +67,17 @@ async fn lab_comes_up_detects_a_crash_and_leaves_nothing_behind() {
         .expect("registry answers");
     assert!(v2.status().is_success());
 
+    // `lab down` leaves a lab that a live harness (this test) is using alone.
+    let stopped = local::down(root.path(), &Progress::new())
+        .await
+        .expect("lab down");
+    assert!(
+        stopped.is_empty(),
+        "lab down touched a lab in use: {stopped:?}"
+    );
+    assert!(lab.state().children.iter().all(|c| process::alive(c.pid)));
+    assert_eq!(local::status(root.path()).in_use.len(), 1);
+
     // A component that dies is noticed and named.
     let children = lab.state().children.clone();
     let repo = children

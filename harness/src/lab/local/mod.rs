@@ -108,6 +108,10 @@ impl LocalLab {
         let dir = cfg.labs_root.join(format!("local-{id}"));
         std::fs::create_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create lab directory {}: {e}", dir.display()))?;
+        // Who owns it: `lab down` leaves labs of a live harness alone.
+        if !cfg.detached {
+            std::fs::write(dir.join(OWNER_FILE), std::process::id().to_string())?;
+        }
         let supervisor = Supervisor::new(cfg.detached);
         let result = components::start_all(cfg, &dir, &id, &supervisor, progress).await;
         match result {
@@ -221,16 +225,33 @@ fn new_id() -> String {
         .collect()
 }
 
+/// Holds the pid of the harness that runs a lab it does not keep.
+const OWNER_FILE: &str = "owner.pid";
+
+/// The live harness that owns the lab in `dir`, if any.
+fn live_owner(dir: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(dir.join(OWNER_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    process::alive(pid).then_some(pid)
+}
+
 /// What `lab status` reports.
 #[derive(Debug, Clone, Serialize)]
 pub struct LocalStatus {
     pub current: Option<LabState>,
     /// name -> alive, for the current lab's components.
     pub components: Vec<(String, u32, bool)>,
-    /// Lab directories that are not the current lab (leftovers of killed runs).
+    /// Lab directories that are not the current lab and whose harness is
+    /// gone (leftovers of killed runs).
     pub stray_dirs: Vec<PathBuf>,
-    /// Processes mentioning the labs directory that belong to no current lab.
+    /// Processes mentioning the labs directory that belong neither to the
+    /// current lab nor to a lab a live harness is using.
     pub stray_processes: Vec<(u32, String)>,
+    /// Labs other harness processes are running right now (left alone).
+    pub in_use: Vec<(PathBuf, u32)>,
 }
 
 pub fn status(labs_root: &Path) -> LocalStatus {
@@ -246,7 +267,7 @@ pub fn status(labs_root: &Path) -> LocalStatus {
         })
         .collect();
     let current_dir = current.as_ref().map(|s| s.dir.clone());
-    let stray_dirs = std::fs::read_dir(labs_root)
+    let lab_dirs: Vec<PathBuf> = std::fs::read_dir(labs_root)
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.path())
@@ -259,19 +280,29 @@ pub fn status(labs_root: &Path) -> LocalStatus {
                 .collect()
         })
         .unwrap_or_default();
+    let (in_use, stray_dirs): (Vec<_>, Vec<_>) =
+        lab_dirs.into_iter().partition(|d| live_owner(d).is_some());
+    let in_use: Vec<(PathBuf, u32)> = in_use
+        .into_iter()
+        .filter_map(|d| live_owner(&d).map(|pid| (d, pid)))
+        .collect();
+    // Directories whose processes are not strays: the kept lab's and those
+    // of labs a live harness is using.
+    let protected: Vec<String> = current_dir
+        .iter()
+        .chain(in_use.iter().map(|(d, _)| d))
+        .map(|d| format!("{}/", d.display()))
+        .collect();
     let stray_processes = process::find_by_cmdline(labs_root)
         .into_iter()
-        .filter(|(_, cmd)| {
-            current_dir
-                .as_ref()
-                .is_none_or(|d| !cmd.contains(&*d.to_string_lossy()))
-        })
+        .filter(|(_, cmd)| !protected.iter().any(|d| cmd.contains(d.as_str())))
         .collect();
     LocalStatus {
         current,
         components,
         stray_dirs,
         stray_processes,
+        in_use,
     }
 }
 
@@ -292,7 +323,7 @@ pub async fn down(labs_root: &Path, progress: &Progress) -> anyhow::Result<Vec<S
         let _ = std::fs::remove_file(current_pointer(labs_root));
         task.done("");
     }
-    for (pid, cmd) in process::find_by_cmdline(labs_root) {
+    for (pid, cmd) in st.stray_processes {
         process::terminate(pid, Duration::from_secs(5)).await;
         let name = cmd.split_whitespace().next().unwrap_or("?").to_string();
         done.push(format!("stopped stray {name} (pid {pid})"));
@@ -301,6 +332,12 @@ pub async fn down(labs_root: &Path, progress: &Progress) -> anyhow::Result<Vec<S
         if std::fs::remove_dir_all(&dir).is_ok() {
             done.push(format!("removed {}", dir.display()));
         }
+    }
+    for (dir, pid) in st.in_use {
+        progress.info(format!(
+            "left alone: {} (in use by the harness with pid {pid})",
+            dir.display()
+        ));
     }
     Ok(done)
 }
@@ -368,6 +405,12 @@ pub fn status_text(st: &LocalStatus) -> String {
         None => {
             out.push_str("no local lab is up (start one with `cargo xtask lab up --lab local`)\n")
         }
+    }
+    for (d, pid) in &st.in_use {
+        out.push_str(&format!(
+            "lab in use by a running harness (pid {pid}): {}\n",
+            d.display()
+        ));
     }
     for d in &st.stray_dirs {
         out.push_str(&format!(
