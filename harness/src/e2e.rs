@@ -123,6 +123,9 @@ pub async fn lab_command(
 ) -> anyhow::Result<()> {
     let mut opts = LabOptions::new(kind);
     opts.keep = true;
+    if kind == LabKind::Kind {
+        opts.kind_config = crate::lab::kind::KindLabConfig::from_env()?;
+    }
     match kind {
         LabKind::Local => {
             let root = session::labs_root();
@@ -273,6 +276,15 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
     }
 
     let mut lab_opts = LabOptions::new(opts.lab);
+    if opts.lab == LabKind::Kind {
+        match crate::lab::kind::KindLabConfig::from_env() {
+            Ok(cfg) => lab_opts.kind_config = cfg,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        }
+    }
     lab_opts.keep = opts.keep;
     lab_opts.reuse = opts.reuse;
     lab_opts.existing = ExistingLabConfig {

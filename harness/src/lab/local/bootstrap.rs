@@ -52,6 +52,7 @@ pub async fn install_argocd(
     crds_dir: &Path,
     registry: &str,
     reconciliation: Duration,
+    argocd_version: &str,
 ) -> anyhow::Result<()> {
     let mut crds = Vec::new();
     for file in CRD_FILES {
@@ -80,7 +81,12 @@ pub async fn install_argocd(
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ARGOCD_NAMESPACE}}),
         json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "argocd-cm", "namespace": ARGOCD_NAMESPACE, "labels": part_of},
+            // The version label is how `--lab existing` tells which Argo CD
+            // runs when there is no pod image to read it from.
+            "metadata": {"name": "argocd-cm", "namespace": ARGOCD_NAMESPACE, "labels": {
+                "app.kubernetes.io/part-of": "argocd",
+                "app.kubernetes.io/version": argocd_version
+            }},
             "data": {"timeout.reconciliation": format!("{secs}s"), "timeout.reconciliation.jitter": "0s"}
         }),
         json!({

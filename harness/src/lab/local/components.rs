@@ -333,7 +333,14 @@ pub async fn start_all(
         "installing Argo CD {} CRDs and configuration",
         cfg.argocd_version
     ));
-    bootstrap::install_argocd(&client, &bin.argocd_crds, &registry, cfg.reconciliation).await?;
+    bootstrap::install_argocd(
+        &client,
+        &bin.argocd_crds,
+        &registry,
+        cfg.reconciliation,
+        &cfg.argocd_version,
+    )
+    .await?;
     task.done("");
 
     let task = progress.task("starting argocd-repo-server, argocd-application-controller");
