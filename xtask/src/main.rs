@@ -92,7 +92,7 @@ enum Command {
     },
     /// Benchmarks on the local lab (lab start, push vs oras, push to Synced, suite, memory); figures in target/bench/bench.{json,md}. Reports, never fails the suite.
     #[command(
-        after_help = "Examples:\n  cargo xtask bench                        everything, 3 iterations (about 8 minutes on 2 cores)\n  cargo xtask bench --iterations 5\n  cargo xtask bench --only push,sync --large-mib 10"
+        after_help = "Examples:\n  cargo xtask bench                        everything, 3 iterations (about 7 minutes on 2 cores)\n  cargo xtask bench --iterations 5\n  cargo xtask bench --only push,sync --large-mib 10"
     )]
     Bench {
         /// Samples per measurement (the suite runs once per --jobs value).

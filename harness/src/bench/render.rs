@@ -504,6 +504,49 @@ mod tests {
         }
     }
 
+    fn sync_mode(floor: &[f64], harness: &[f64]) -> SyncMode {
+        let over: Vec<f64> = harness.iter().zip(floor).map(|(h, f)| h - f).collect();
+        SyncMode {
+            floor: Stats::from_samples(floor),
+            harness: Stats::from_samples(harness),
+            overhead: Stats::from_samples(&over),
+            tight: Stats::from_samples(floor),
+            tight_overhead: Stats::from_samples(&[0.05, 0.05, 0.05]),
+            recorded_finish: None,
+            harness_probes: vec![9, 9, 9],
+        }
+    }
+
+    #[test]
+    fn findings_name_the_poll_backoff_only_when_it_adds_time() {
+        let mut r = report();
+        r.push_to_synced = Some(crate::bench::sync::SyncResult {
+            reconciliation_seconds: 5.0,
+            harness_backoff: "250 ms ×1.5 up to 2000 ms".into(),
+            tight_backoff: "100 ms ×1.5 up to 500 ms".into(),
+            // Refresh: the expect saw it 50 ms after Argo CD; polling: 1.5 s.
+            refresh: Some(sync_mode(&[0.6, 0.6, 0.6], &[0.65, 0.65, 0.65])),
+            polling: Some(sync_mode(&[8.0, 8.0, 8.0], &[9.5, 9.5, 9.5])),
+            delete: None,
+        });
+        let found = findings(&r);
+        let titles: Vec<&str> = found.iter().map(|f| f.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            ["`expect` sees the new digest late (push → Synced, polling)"],
+            "{found:#?}"
+        );
+        assert!(
+            found[0].evidence.contains("1.50 s later"),
+            "{}",
+            found[0].evidence
+        );
+        assert!(found[0].proposal.contains("harness/src/expect/poll.rs"));
+        // The findings are rendered into the Markdown.
+        r.findings = found;
+        assert!(markdown(&r).contains("## Where the harness adds time"));
+    }
+
     #[test]
     fn seconds_are_formatted_by_magnitude() {
         assert_eq!(fmt_seconds(0.1234), "123 ms");
