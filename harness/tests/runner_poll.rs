@@ -103,11 +103,11 @@ async fn eventually_backs_off_until_it_holds() {
 }
 
 #[test]
-fn default_backoff_is_250ms_growing_by_half_up_to_2s() {
+fn default_backoff_is_100ms_growing_by_half_up_to_500ms() {
     let backoff = Backoff::default();
     assert_eq!(
         (backoff.initial, backoff.factor, backoff.max),
-        (Duration::from_millis(250), 1.5, Duration::from_secs(2))
+        (Duration::from_millis(100), 1.5, Duration::from_millis(500))
     );
 }
 
@@ -240,8 +240,8 @@ async fn cancellation_stops_polling_and_keeps_the_last_observation() {
             probes,
             elapsed,
         } => {
-            assert_eq!(probes, 3, "probes at 0, 250 and 625 ms");
-            assert_eq!(last, Some(2));
+            assert_eq!(probes, 5, "probes at 0, 100, 250, 475 and 812.5 ms");
+            assert_eq!(last, Some(4));
             assert_eq!(elapsed, secs(1.0));
         }
         other => panic!("expected cancellation, got {other:?}"),

@@ -141,6 +141,7 @@ impl ArgoCd {
     /// Waits (up to `wait`) for an operation already in progress to finish.
     pub async fn sync(&self, name: &str, wait: Duration) -> Result<(), ArgoError> {
         let deadline = Instant::now() + wait;
+        let mut delay = Delay::default();
         loop {
             let object = self
                 .get_json(name)
@@ -177,7 +178,7 @@ impl ArgoCd {
                     waited: wait,
                 });
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(delay.next()).await;
         }
     }
 
@@ -217,6 +218,7 @@ impl ArgoCd {
             }
         }
         let deadline = Instant::now() + wait;
+        let mut delay = Delay::default();
         loop {
             let Some(object) = self.get(name).await? else {
                 return Ok(());
@@ -234,7 +236,7 @@ impl ArgoCd {
                     finalizers,
                 });
             }
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(delay.next()).await;
         }
     }
 
@@ -276,5 +278,23 @@ impl ArgoCd {
             name: name.into(),
             namespace: self.namespace.clone(),
         }
+    }
+}
+
+/// Growing pause between checks of an operation or a deletion: quick
+/// answers for the common fast case, no hammering for the slow one.
+struct Delay(Duration);
+
+impl Default for Delay {
+    fn default() -> Self {
+        Delay(Duration::from_millis(50))
+    }
+}
+
+impl Delay {
+    fn next(&mut self) -> Duration {
+        let now = self.0;
+        self.0 = (self.0 * 3 / 2).min(Duration::from_millis(500));
+        now
     }
 }

@@ -53,6 +53,8 @@ pub const ORAS_CONTENT_DIGEST_ANNOTATION: &str = "io.deis.oras.content.digest";
 const FILE_MODE: u32 = 0o644;
 const DIR_MODE: u32 = 0o755;
 const GZIP_LEVEL: u8 = 6;
+/// Above this many tar bytes the layer is compressed at level 1.
+const LARGE_LAYER_BYTES: usize = 8 << 20;
 /// "unknown" OS in the gzip header, what Go's compress/gzip writes.
 const GZIP_OS_UNKNOWN: u8 = 255;
 
@@ -276,7 +278,15 @@ pub fn tar_files(files: &ArtifactFiles) -> Result<Vec<u8>, OciError> {
 
 /// gzip `data` with a fixed header and fixed compression.
 pub fn gzip_deterministic(data: &[u8]) -> Vec<u8> {
-    let deflated = miniz_oxide::deflate::compress_to_vec(data, GZIP_LEVEL);
+    // Large layers compress fast rather than small: level 6 on 50 MiB costs
+    // seconds (bench). Small layers keep level 6, so their digests, pinned
+    // in tests and in users' expectations, do not change.
+    let level = if data.len() > LARGE_LAYER_BYTES {
+        1
+    } else {
+        GZIP_LEVEL
+    };
+    let deflated = miniz_oxide::deflate::compress_to_vec(data, level);
     let mut out = Vec::with_capacity(deflated.len() + 18);
     // ID1 ID2 CM=deflate FLG=0 MTIME=0 XFL=0 OS
     out.extend_from_slice(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, GZIP_OS_UNKNOWN]);
