@@ -547,16 +547,15 @@ async fn endpoint_prefix_is_prepended_to_every_repository() {
 /// Interop: another client (skopeo) reads back exactly the manifest pushed.
 #[tokio::test]
 async fn skopeo_reads_the_pushed_manifest() {
-    if std::process::Command::new("skopeo")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!(
-            "NOT RUN: skopeo is not installed (apt-get install skopeo); the interop check needs it"
-        );
-        return;
-    }
+    // `cargo xtask test` installs skopeo; a missing one fails rather than
+    // passing a check that did not run.
+    assert!(
+        std::process::Command::new("skopeo")
+            .arg("--version")
+            .output()
+            .is_ok(),
+        "skopeo is not installed: run `cargo xtask test` (it installs it) or `apt-get install skopeo`"
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = registry(dir.path()).await;
     let client = RegistryClient::new(registry.endpoint());
@@ -578,17 +577,6 @@ async fn skopeo_reads_the_pushed_manifest() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(output.stdout, artifact.manifest);
-}
-
-/// Writes the golden layer where `tar`/`gzip` can look at it (debug aid).
-#[test]
-#[ignore = "debug aid: writes target/golden-layer.tar.gz"]
-fn write_golden_layer() {
-    std::fs::write(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/golden-layer.tar.gz"),
-        packed(&golden_files()).layer,
-    )
-    .expect("write");
 }
 
 #[tokio::test]
@@ -668,18 +656,17 @@ async fn https_registry_with_a_self_signed_certificate_needs_insecure_tls() {
 }
 
 /// Interop: `oras pull` unpacks the artifact into the same files (the layer
-/// annotations are oras's). Runs when `oras` is on PATH or `$ORAS` names it.
+/// annotations are oras's). oras comes from the tool cache (built from its
+/// Go module once; `cargo xtask test` provisions it beforehand).
 #[tokio::test]
 async fn oras_pull_unpacks_the_same_files() {
-    let oras = std::env::var("ORAS").unwrap_or_else(|_| "oras".to_string());
-    if std::process::Command::new(&oras)
-        .arg("version")
-        .output()
-        .is_err()
-    {
-        eprintln!("NOT RUN: oras not found (put it on PATH or set ORAS=/path/to/oras)");
-        return;
-    }
+    harness::init_crypto();
+    let mut opts = harness::tools::ProvisionOptions::default();
+    opts.tools = [harness::tools::Tool::Oras].into_iter().collect();
+    let toolbox = harness::tools::provision(&opts, &harness::progress::Progress::new())
+        .await
+        .expect("provision oras (run `cargo xtask tools --with-oras`)");
+    let oras = toolbox.path(harness::tools::Tool::Oras).to_path_buf();
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = registry(&dir.path().join("registry")).await;
     let client = RegistryClient::new(registry.endpoint());

@@ -100,10 +100,9 @@ fn etcd_maps_required_siblings_and_drops_forbidden_markers() {
 async fn real_kubernetes_go_mod_gives_the_verified_replace_block() {
     let path = std::env::var_os("PATH").unwrap_or_default();
     let Some(go) = harness::tools::gobuild::find_go(&path) else {
-        eprintln!(
-            "SKIPPED: `go` is not on PATH; install Go 1.26 (https://go.dev/dl) to run this test"
+        panic!(
+            "`go` is not on PATH; install Go 1.26 (https://go.dev/dl): the lab's tools need it too"
         );
-        return;
     };
     let Some(GoRecipe::Wrapper {
         module,

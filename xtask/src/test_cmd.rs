@@ -138,6 +138,7 @@ pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
     tool_opts.tools.extend([
         harness::tools::Tool::Cosign,
         harness::tools::Tool::ReferrersRegistry,
+        harness::tools::Tool::Oras,
     ]);
     let (tools, nextest) = tokio::join!(
         harness::tools::provision(&tool_opts, progress),
