@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use base64::Engine as _;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
-use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use kube::api::{Api, DeleteParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use serde_json::json;
@@ -31,9 +31,6 @@ use crate::runner::isolation::{Isolation, label_value};
 /// the Docker config).
 pub const USERNAME_ENV: &str = "OCI_E2E_REGISTRY_USERNAME";
 pub const PASSWORD_ENV: &str = "OCI_E2E_REGISTRY_PASSWORD";
-
-/// The Argo CD components whose logs diagnostics want.
-const COMPONENTS: [&str; 2] = ["argocd-repo-server", "argocd-application-controller"];
 
 /// How to use an existing cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -732,41 +729,6 @@ impl Lab for ExistingLab {
     /// Logs of the components' pods; when there are none (Argo CD runs as
     /// processes, e.g. a kept local lab) a note that says where to look.
     async fn component_logs(&self, lines: usize) -> Vec<ComponentLog> {
-        let namespace = &self.config.argocd_namespace;
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), namespace);
-        let mut logs = Vec::new();
-        for component in COMPONENTS {
-            let selector = format!("app.kubernetes.io/name={component}");
-            let listed = pods.list(&ListParams::default().labels(&selector)).await;
-            let tail = match listed {
-                Err(e) => {
-                    format!("# cannot list the pods labelled {selector} in {namespace}: {e}\n")
-                }
-                Ok(list) if list.items.is_empty() => format!(
-                    "# no pod labelled {selector} in namespace {namespace}: on this cluster {component} does not run as a pod (a local lab runs it as a process; its log is in the lab directory, see `cargo xtask lab status --lab local`)\n"
-                ),
-                Ok(list) => {
-                    let mut text = String::new();
-                    for pod in list.items {
-                        let name = pod.metadata.name.unwrap_or_default();
-                        let params = LogParams {
-                            tail_lines: Some(lines as i64),
-                            ..LogParams::default()
-                        };
-                        text.push_str(&format!("# pod {name}\n"));
-                        match pods.logs(&name, &params).await {
-                            Ok(log) => text.push_str(&log),
-                            Err(e) => text.push_str(&format!("# cannot read its log: {e}\n")),
-                        }
-                    }
-                    text
-                }
-            };
-            logs.push(ComponentLog {
-                component: component.to_string(),
-                tail,
-            });
-        }
-        logs
+        crate::lab::argocd_pod_logs(&self.client, &self.config.argocd_namespace, lines).await
     }
 }

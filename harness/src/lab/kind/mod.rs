@@ -377,7 +377,7 @@ impl Lab for KindLab {
     }
 
     async fn component_logs(&self, lines: usize) -> Vec<ComponentLog> {
-        run::component_logs(&self.client, lines).await
+        crate::lab::argocd_pod_logs(&self.client, ARGOCD_NAMESPACE, lines).await
     }
 
     fn state_dir(&self) -> Option<PathBuf> {

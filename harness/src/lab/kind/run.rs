@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
-use kube::api::{Api, DynamicObject, ListParams, LogParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use tokio::io::AsyncWriteExt;
 
@@ -17,7 +17,6 @@ use super::manifest::fetch_install_yaml;
 use super::plan::{FIELD_MANAGER, KindAction, SETTINGS_FIELD_MANAGER};
 use super::{KindError, KindLab, KindLabConfig, kind_binary};
 use crate::container::{self, ContainerInfo, Engine};
-use crate::lab::ComponentLog;
 use crate::progress::Progress;
 
 fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> KindError {
@@ -659,47 +658,6 @@ async fn wait_ready(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
-}
-
-/// Tails of the repo-server and application-controller pod logs.
-pub async fn component_logs(client: &kube::Client, lines: usize) -> Vec<ComponentLog> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), super::ARGOCD_NAMESPACE);
-    let mut logs = Vec::new();
-    for component in ["argocd-repo-server", "argocd-application-controller"] {
-        let selector = format!("app.kubernetes.io/name={component}");
-        let list = match pods.list(&ListParams::default().labels(&selector)).await {
-            Ok(l) => l,
-            Err(e) => {
-                logs.push(ComponentLog {
-                    component: component.into(),
-                    tail: format!("(cannot list pods: {e})"),
-                });
-                continue;
-            }
-        };
-        if list.items.is_empty() {
-            logs.push(ComponentLog {
-                component: component.into(),
-                tail: "(no pod found)".into(),
-            });
-        }
-        for pod in list.items {
-            let name = pod.metadata.name.unwrap_or_default();
-            let params = LogParams {
-                tail_lines: Some(lines as i64),
-                ..Default::default()
-            };
-            let tail = match pods.logs(&name, &params).await {
-                Ok(t) => t,
-                Err(e) => format!("(cannot read logs of pod {name}: {e})"),
-            };
-            logs.push(ComponentLog {
-                component: format!("{component} ({name})"),
-                tail,
-            });
-        }
-    }
-    logs
 }
 
 /// Deletes the cluster and removes the registry container. Absent parts
