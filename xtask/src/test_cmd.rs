@@ -189,5 +189,13 @@ pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
             }
         }
     }
+    // podman 4.3 leaves the `conmon` monitor of an exec session running
+    // after its container is removed; stop those of the tests' containers
+    // (all named `oci-e2e-test-...`) so the suite leaves nothing behind.
+    for (pid, cmd) in harness::process::find_by_cmdline(std::path::Path::new("-n oci-e2e-test-")) {
+        if cmd.starts_with("/usr/bin/conmon") || cmd.starts_with("conmon") {
+            harness::process::terminate(pid, std::time::Duration::from_secs(2)).await;
+        }
+    }
     code
 }
