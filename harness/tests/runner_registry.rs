@@ -4,71 +4,16 @@
 //! timeouts, cancellation, reports and diagnostics.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use harness::lab::{ComponentLog, Lab, LabKind, RegistryEndpoint};
+use harness::lab::Lab;
 use harness::oci::RegistryClient;
 use harness::progress::Progress;
-use harness::registry_process::{RegistryOptions, RegistryProcess};
 use harness::runner::{self, RunOptions, RunSummary, ScenarioStatus, StepStatus};
 use harness::scenario::{Scenario, load_file};
 
-/// A real registry and no cluster: steps that need Kubernetes fail with a
-/// connection error, which is what these tests use as their failure.
-struct RegistryOnlyLab {
-    registry: RegistryProcess,
-    endpoint: RegistryEndpoint,
-    kube: kube::Client,
-}
-
-impl RegistryOnlyLab {
-    async fn start(dir: &Path) -> Arc<Self> {
-        harness::init_crypto();
-        let registry = RegistryProcess::start(RegistryOptions::new(dir.join("registry")))
-            .await
-            .expect("start docker-registry");
-        let endpoint = registry.endpoint();
-        // Port 1 on loopback: nothing listens, connections are refused at once.
-        let config = kube::Config::new("https://127.0.0.1:1".parse().unwrap());
-        let kube = kube::Client::try_from(config).expect("kube client");
-        Arc::new(RegistryOnlyLab {
-            registry,
-            endpoint,
-            kube,
-        })
-    }
-}
-
-#[async_trait]
-impl Lab for RegistryOnlyLab {
-    fn kind(&self) -> LabKind {
-        LabKind::Existing
-    }
-    fn registry(&self) -> &RegistryEndpoint {
-        &self.endpoint
-    }
-    fn registry_for_argo(&self) -> &str {
-        &self.endpoint.address
-    }
-    fn kube(&self) -> kube::Client {
-        self.kube.clone()
-    }
-    fn argocd_namespace(&self) -> &str {
-        "argocd"
-    }
-    fn argocd_version(&self) -> &str {
-        "none"
-    }
-    async fn component_logs(&self, _lines: usize) -> Vec<ComponentLog> {
-        let tail = std::fs::read_to_string(self.registry.log_path()).unwrap_or_default();
-        vec![ComponentLog {
-            component: "docker-registry".into(),
-            tail,
-        }]
-    }
-}
+mod common;
+use common::RegistryOnlyLab;
 
 fn scenario(dir: &Path, file: &str, yaml: &str) -> Scenario {
     let path = dir.join(file);

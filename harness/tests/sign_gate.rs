@@ -5,60 +5,14 @@
 //! lab has no cluster). `verify` with a cosign.pub file works the same way.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use async_trait::async_trait;
-use harness::lab::{ComponentLog, Lab, LabKind, RegistryEndpoint};
 use harness::oci::sign::SigningKey;
 use harness::progress::Progress;
-use harness::registry_process::{RegistryOptions, RegistryProcess};
 use harness::runner::{self, RunOptions, ScenarioStatus, StepStatus};
 use harness::scenario::{Scenario, load_file};
 
-/// A real registry and no cluster (Kubernetes at a port nobody listens on).
-struct RegistryOnlyLab {
-    _registry: RegistryProcess,
-    endpoint: RegistryEndpoint,
-    kube: kube::Client,
-}
-
-#[async_trait]
-impl Lab for RegistryOnlyLab {
-    fn kind(&self) -> LabKind {
-        LabKind::Existing
-    }
-    fn registry(&self) -> &RegistryEndpoint {
-        &self.endpoint
-    }
-    fn registry_for_argo(&self) -> &str {
-        &self.endpoint.address
-    }
-    fn kube(&self) -> kube::Client {
-        self.kube.clone()
-    }
-    fn argocd_namespace(&self) -> &str {
-        "argocd"
-    }
-    fn argocd_version(&self) -> &str {
-        "none"
-    }
-    async fn component_logs(&self, _lines: usize) -> Vec<ComponentLog> {
-        vec![]
-    }
-}
-
-async fn lab(dir: &Path) -> Arc<RegistryOnlyLab> {
-    harness::init_crypto();
-    let registry = RegistryProcess::start(RegistryOptions::new(dir.join("registry")))
-        .await
-        .expect("start docker-registry");
-    let config = kube::Config::new("https://127.0.0.1:1".parse().unwrap());
-    Arc::new(RegistryOnlyLab {
-        endpoint: registry.endpoint(),
-        _registry: registry,
-        kube: kube::Client::try_from(config).expect("kube client"),
-    })
-}
+mod common;
+use common::RegistryOnlyLab;
 
 fn scenario(dir: &Path, name: &str, steps: &str) -> Scenario {
     let path = dir.join(format!("{name}.yaml"));
@@ -72,7 +26,7 @@ fn scenario(dir: &Path, name: &str, steps: &str) -> Scenario {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn require_signature_refuses_unsigned_and_wrongly_signed_digests() {
     let dir = tempfile::tempdir().unwrap();
-    let lab = lab(dir.path()).await;
+    let lab = RegistryOnlyLab::start(dir.path()).await;
     let other_pub = dir.path().join("other.pub");
     std::fs::write(&other_pub, SigningKey::generate().public_key().to_pem()).unwrap();
     let scenarios = vec![
