@@ -30,6 +30,23 @@ pub const PODMAN_SERVICE_IDLE_SECS: u32 = 60;
 /// The registry test image `build_registry_image` produces.
 pub const TEST_REGISTRY_IMAGE: &str = "localhost/oci-e2e-registry:2.8";
 
+/// The CNI plugin that makes container names resolve on a user-defined
+/// network under podman's CNI backend (Debian package
+/// `golang-github-containernetworking-plugin-dnsname`, which podman only
+/// recommends). Docker and podman's netavark backend (with aardvark-dns)
+/// resolve names without it.
+pub const DNSNAME_PLUGIN: &str = "/usr/lib/cni/dnsname";
+
+/// Directories podman searches for CNI plugins (containers.conf's default
+/// `cni_plugin_dirs`).
+const CNI_PLUGIN_DIRS: &[&str] = &[
+    "/usr/local/libexec/cni",
+    "/usr/libexec/cni",
+    "/usr/local/lib/cni",
+    "/usr/lib/cni",
+    "/opt/cni/bin",
+];
+
 /// What podman needs on these machines (see docs machine.md): runc, not
 /// crun (mixed cgroups); ulimits below the hard limits.
 const PODMAN_CONTAINERS_CONF: &str = "[containers]
@@ -75,6 +92,8 @@ pub enum ContainerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("container name resolution: {0}")]
+    NameResolution(String),
     #[error("{0}")]
     Other(String),
 }
@@ -297,6 +316,94 @@ pub async fn ensure_podman_service() -> Result<String, ContainerError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Which network stack gives containers on a user-defined network their
+/// names: the answer decides whether `kind-registry:5000` can resolve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameResolution {
+    /// Docker's embedded DNS.
+    Docker,
+    /// podman with the named network backend (`netavark` or `cni`) and,
+    /// for CNI, where the dnsname plugin was found (None: missing).
+    Podman {
+        backend: String,
+        dnsname: Option<PathBuf>,
+    },
+}
+
+impl NameResolution {
+    /// Ok when names resolve; otherwise what to install or switch.
+    pub fn check(&self) -> Result<(), ContainerError> {
+        match self {
+            NameResolution::Podman { backend, dnsname: None } if backend == "cni" => {
+                Err(ContainerError::NameResolution(format!(
+                    "podman uses its CNI network backend and the dnsname CNI plugin is missing \
+                     (looked in {}), so containers on the kind network cannot reach \
+                     kind-registry by name: install it with `apt-get install \
+                     golang-github-containernetworking-plugin-dnsname`, or switch podman to \
+                     the netavark backend with aardvark-dns (`network_backend = \"netavark\"` \
+                     in containers.conf)",
+                    CNI_PLUGIN_DIRS.join(", ")
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The first CNI plugin directory that holds `dnsname`.
+pub fn find_dnsname_plugin() -> Option<PathBuf> {
+    CNI_PLUGIN_DIRS
+        .iter()
+        .map(|d| Path::new(d).join("dnsname"))
+        .find(|p| p.is_file())
+}
+
+/// Asks the engine who it is and, for podman, which network backend it
+/// runs (podman's own API, `GET /libpod/info`, through the same socket).
+pub async fn name_resolution(engine: &Engine) -> Result<NameResolution, ContainerError> {
+    let version = engine
+        .docker
+        .version()
+        .await
+        .map_err(api(format!("version of {}", engine.host)))?;
+    let is_podman = version
+        .components
+        .unwrap_or_default()
+        .iter()
+        .any(|c| c.name.to_ascii_lowercase().contains("podman"));
+    if !is_podman {
+        return Ok(NameResolution::Docker);
+    }
+    let backend = podman_network_backend(&engine.host).await?;
+    Ok(NameResolution::Podman {
+        dnsname: if backend == "cni" {
+            find_dnsname_plugin()
+        } else {
+            None
+        },
+        backend,
+    })
+}
+
+async fn podman_network_backend(host: &str) -> Result<String, ContainerError> {
+    let (status, body) = raw_get(host, "/v4.0.0/libpod/info")
+        .await
+        .map_err(|e| ContainerError::Other(format!("podman info on {host}: {e}")))?;
+    if status != 200 {
+        return Err(ContainerError::Other(format!(
+            "podman info on {host} answered HTTP {status}"
+        )));
+    }
+    let info: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| ContainerError::Other(format!("podman info on {host}: {e}")))?;
+    Ok(info
+        .pointer("/host/networkBackend")
+        .and_then(|v| v.as_str())
+        // podman before 4.0 knew only CNI.
+        .unwrap_or("cni")
+        .to_string())
 }
 
 /// A registry container as the KIND lab wants it (kind's recipe:

@@ -18,7 +18,12 @@ use tokio::process::Command;
 /// nextest version installed when none is present.
 const NEXTEST_VERSION: &str = "0.9.114";
 
-/// Debian packages the suite needs (binary checked, package installed).
+/// Debian packages the suite needs: a program looked up on PATH (or an
+/// absolute path checked as it is), and the package that installs it.
+///
+/// Installed with `--no-install-recommends`, so anything podman only
+/// recommends must be named here: a machine where podman was once
+/// installed with its recommendations would hide the gap.
 const PACKAGES: &[(&str, &str)] = &[
     ("etcd", "etcd-server"),
     ("docker-registry", "docker-registry"),
@@ -30,7 +35,22 @@ const PACKAGES: &[(&str, &str)] = &[
     ("fuse-overlayfs", "fuse-overlayfs"),
     ("busybox", "busybox-static"),
     ("skopeo", "skopeo"),
+    // Container names resolve on a user-defined network (the kind network's
+    // `kind-registry:5000`) only through this CNI plugin on podman's CNI
+    // backend; podman merely recommends it.
+    (
+        harness::container::DNSNAME_PLUGIN,
+        "golang-github-containernetworking-plugin-dnsname",
+    ),
 ];
+
+fn present(probe: &str) -> bool {
+    let path = std::path::Path::new(probe);
+    if path.is_absolute() {
+        return path.exists();
+    }
+    on_path(probe) || std::path::Path::new("/bin").join(probe).exists()
+}
 
 fn on_path(bin: &str) -> bool {
     std::env::var_os("PATH")
@@ -44,7 +64,7 @@ async fn status(cmd: &mut Command) -> std::io::Result<bool> {
 async fn install_packages(progress: &Progress) -> Result<(), String> {
     let missing: Vec<&str> = PACKAGES
         .iter()
-        .filter(|(bin, _)| !on_path(bin) && !std::path::Path::new("/bin").join(bin).exists())
+        .filter(|(probe, _)| !present(probe))
         .map(|(_, pkg)| *pkg)
         .collect();
     if missing.is_empty() {

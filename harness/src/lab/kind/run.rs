@@ -165,6 +165,9 @@ pub async fn up(cfg: &KindLabConfig, progress: &Progress) -> Result<KindLab, Kin
         ));
     }
     progress.info(format!("lab kind: Docker API at {}", engine.host));
+    // Argo CD pulls from `kind-registry:5000` by name: check that names
+    // resolve on the engine's networks before anything is created.
+    container::name_resolution(&engine).await?.check()?;
     let mut client: Option<kube::Client> = None;
     for action in &plan.actions {
         execute(cfg, &engine, &mut client, action, progress).await?;
