@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use harness::lab::LabKind;
-use harness::progress::Progress;
+use harness_core::progress::Progress;
+use harness_labs::LabKind;
 
 #[derive(Parser)]
 #[command(
@@ -106,7 +106,7 @@ enum Command {
         large_mib: u32,
         /// Only these sections (comma-separated): lab, push, sync, suite.
         #[arg(long, value_delimiter = ',')]
-        only: Vec<harness::bench::Section>,
+        only: Vec<harness_bench::Section>,
         /// Scenario directory for the suite section.
         #[arg(long, default_value = "scenarios")]
         scenarios: PathBuf,
@@ -150,7 +150,7 @@ struct E2eArgs {
     names: Vec<String>,
     /// Run only shard K of N of the selected scenarios (round-robin over names sorted; every scenario is in exactly one shard).
     #[arg(long, value_name = "K/N")]
-    shard: Option<harness::e2e::Shard>,
+    shard: Option<harness_e2e::Shard>,
     /// Re-run failed scenarios up to N times (new names each time); one that then passes is reported flaky, and counts as passed for the exit code.
     #[arg(long, default_value_t = 0, value_name = "N")]
     retries: u32,
@@ -213,9 +213,9 @@ impl ExistingArgs {
         given
     }
 
-    fn config(self) -> harness::lab::existing::ExistingLabConfig {
-        let defaults = harness::lab::existing::ExistingLabConfig::default();
-        harness::lab::existing::ExistingLabConfig {
+    fn config(self) -> harness_labs::existing::ExistingLabConfig {
+        let defaults = harness_labs::existing::ExistingLabConfig::default();
+        harness_labs::existing::ExistingLabConfig {
             kubeconfig: self.kubeconfig,
             context: self.context,
             argocd_namespace: self.argocd_namespace.unwrap_or(defaults.argocd_namespace),
@@ -246,7 +246,7 @@ enum ReportAction {
 }
 
 fn main() -> ExitCode {
-    harness::init_crypto();
+    harness_core::init_crypto();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -266,7 +266,7 @@ fn lab_kind(arg: Option<LabArg>, progress: &Progress) -> LabKind {
     match arg {
         Some(l) => l.into(),
         None => {
-            let (kind, why) = harness::lab::session::default_kind();
+            let (kind, why) = harness_labs::session::default_kind();
             progress.info(format!("lab: {kind} ({why}; choose with --lab)"));
             kind
         }
@@ -286,7 +286,7 @@ async fn run(cli: Cli) -> u8 {
                 );
                 return 2;
             }
-            let opts = harness::e2e::E2eOptions {
+            let opts = harness_e2e::E2eOptions {
                 paths: if a.paths.is_empty() {
                     vec![PathBuf::from("scenarios")]
                 } else {
@@ -304,11 +304,11 @@ async fn run(cli: Cli) -> u8 {
                 repeat: a.repeat,
                 existing: a.existing.config(),
             };
-            harness::e2e::run(opts, &progress).await
+            harness_e2e::run(opts, &progress).await
         }
         Command::Report {
             action: ReportAction::Merge { inputs, out },
-        } => match harness::report::merge_reports(&inputs, &out) {
+        } => match harness_engine::report::merge_reports(&inputs, &out) {
             Ok(outcome) => {
                 println!(
                     "merged {} report(s): {} testsuite(s), {} test(s), {} failure(s), {} error(s) into {}",
@@ -336,13 +336,13 @@ async fn run(cli: Cli) -> u8 {
         },
         Command::Check { paths } => {
             let mut out = std::io::stdout();
-            if harness::scenario::check_paths(&paths, &mut out) {
+            if harness_scenario::check_paths(&paths, &mut out) {
                 0
             } else {
                 2
             }
         }
-        Command::Schema => match serde_json::to_string_pretty(&harness::scenario::json_schema()) {
+        Command::Schema => match serde_json::to_string_pretty(&harness_scenario::json_schema()) {
             Ok(s) => {
                 println!("{s}");
                 0
@@ -358,7 +358,7 @@ async fn run(cli: Cli) -> u8 {
             dry_run,
         } => {
             let kind = lab_kind(lab, &progress);
-            match harness::e2e::lab_command(
+            match harness_e2e::lab_command(
                 kind,
                 matches!(action, LabAction::Up),
                 matches!(action, LabAction::Down),
@@ -375,11 +375,11 @@ async fn run(cli: Cli) -> u8 {
             }
         }
         Command::Tools { with_oras } => {
-            let mut opts = harness::tools::ProvisionOptions::default();
+            let mut opts = harness_tools::ProvisionOptions::default();
             if with_oras {
-                opts.tools.insert(harness::tools::Tool::Oras);
+                opts.tools.insert(harness_tools::Tool::Oras);
             }
-            match harness::tools::provision(&opts, &progress).await {
+            match harness_tools::provision(&opts, &progress).await {
                 Ok(tb) => {
                     print!("{}", tb.render_report());
                     0
@@ -399,7 +399,7 @@ async fn run(cli: Cli) -> u8 {
             scenarios,
             out,
         } => {
-            let mut opts = harness::bench::BenchOptions {
+            let mut opts = harness_bench::BenchOptions {
                 iterations: iterations as usize,
                 reconciliation: std::time::Duration::from_secs(reconciliation),
                 large_mib: large_mib as usize,
@@ -410,9 +410,9 @@ async fn run(cli: Cli) -> u8 {
             if !only.is_empty() {
                 opts.sections = only.into_iter().collect();
             }
-            match harness::bench::run(&opts, &progress).await {
+            match harness_bench::run(&opts, &progress).await {
                 Ok(report) => {
-                    print!("{}", harness::bench::render::markdown(&report));
+                    print!("{}", harness_bench::render::markdown(&report));
                     println!(
                         "\nfigures: {}/bench.json and {}/bench.md",
                         opts.out_dir.display(),

@@ -4,7 +4,7 @@
 //!    registry, redis, podman and its runtime pieces, skopeo.
 //! 2. cargo-nextest, pinned, into ~/.cargo/bin.
 //! 3. The local lab's binaries and the test-only tools (cosign, a
-//!    referrers-API registry) (`harness::tools`, cached under
+//!    referrers-API registry) (`harness_tools`, cached under
 //!    ~/.cache/oci-e2e; the first run builds Kubernetes, Argo CD and cosign
 //!    from Go modules, later runs reuse them).
 //! 4. podman's Docker-API service for the container tests.
@@ -12,7 +12,7 @@
 
 use std::process::Stdio;
 
-use harness::progress::Progress;
+use harness_core::progress::Progress;
 use tokio::process::Command;
 
 /// nextest version installed when none is present.
@@ -39,7 +39,7 @@ const PACKAGES: &[(&str, &str)] = &[
     // `kind-registry:5000`) only through this CNI plugin on podman's CNI
     // backend; podman merely recommends it.
     (
-        harness::container::DNSNAME_PLUGIN,
+        harness_labs::container::DNSNAME_PLUGIN,
         "golang-github-containernetworking-plugin-dnsname",
     ),
 ];
@@ -70,7 +70,7 @@ async fn install_packages(progress: &Progress) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
-    if !harness::tools::apt::running_as_root() {
+    if !harness_tools::apt::running_as_root() {
         return Err(format!(
             "missing Debian packages: {}; install them with: sudo apt-get install -y {}",
             missing.join(", "),
@@ -151,17 +151,17 @@ pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
     }
     // The Go builds (cold: ~20 minutes on 2 cores) and the nextest build
     // are independent: run them side by side.
-    let mut tool_opts = harness::tools::ProvisionOptions::default();
+    let mut tool_opts = harness_tools::ProvisionOptions::default();
     // Tools only tests use (signing interop, referrers API): built here, once,
     // so that no test waits on a cold Go build (cosign ~9 min, the referrers
     // registry ~1 min).
     tool_opts.tools.extend([
-        harness::tools::Tool::Cosign,
-        harness::tools::Tool::ReferrersRegistry,
-        harness::tools::Tool::Oras,
+        harness_tools::Tool::Cosign,
+        harness_tools::Tool::ReferrersRegistry,
+        harness_tools::Tool::Oras,
     ]);
     let (tools, nextest) = tokio::join!(
-        harness::tools::provision(&tool_opts, progress),
+        harness_tools::provision(&tool_opts, progress),
         ensure_nextest(progress)
     );
     match tools {
@@ -178,8 +178,8 @@ pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
         eprintln!("error: {e}");
         return 2;
     }
-    let engine_before = harness::container::connect().await.is_ok();
-    let docker_host = match harness::container::ensure_podman_service().await {
+    let engine_before = harness_labs::container::connect().await.is_ok();
+    let docker_host = match harness_labs::container::ensure_podman_service().await {
         Ok(h) => Some(h),
         Err(e) => {
             eprintln!("error: no Docker API for the container tests: {e}");
@@ -202,19 +202,21 @@ pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
     if !engine_before {
         // We started podman's service: stop it rather than wait for its idle timeout.
         for (pid, cmd) in
-            harness::process::find_by_cmdline(std::path::Path::new("/run/podman/podman.sock"))
+            harness_core::process::find_by_cmdline(std::path::Path::new("/run/podman/podman.sock"))
         {
             if cmd.contains("system service") {
-                harness::process::terminate(pid, std::time::Duration::from_secs(5)).await;
+                harness_core::process::terminate(pid, std::time::Duration::from_secs(5)).await;
             }
         }
     }
     // podman 4.3 leaves the `conmon` monitor of an exec session running
     // after its container is removed; stop those of the tests' containers
     // (all named `oci-e2e-test-...`) so the suite leaves nothing behind.
-    for (pid, cmd) in harness::process::find_by_cmdline(std::path::Path::new("-n oci-e2e-test-")) {
+    for (pid, cmd) in
+        harness_core::process::find_by_cmdline(std::path::Path::new("-n oci-e2e-test-"))
+    {
         if cmd.starts_with("/usr/bin/conmon") || cmd.starts_with("conmon") {
-            harness::process::terminate(pid, std::time::Duration::from_secs(2)).await;
+            harness_core::process::terminate(pid, std::time::Duration::from_secs(2)).await;
         }
     }
     code

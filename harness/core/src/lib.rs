@@ -1,0 +1,14 @@
+//! The cross-cutting jobs every other crate of the harness shares:
+//! owning child processes ([`process`]), showing progress on long work
+//! ([`progress`]), and choosing the one TLS crypto provider
+//! ([`init_crypto`]).
+
+pub mod process;
+pub mod progress;
+
+/// Install the process-wide rustls crypto provider (ring). kube and
+/// reqwest would otherwise disagree about which one to use and panic.
+/// Idempotent; call it first thing in every binary and test.
+pub fn init_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

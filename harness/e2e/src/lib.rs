@@ -1,0 +1,555 @@
+//! What `cargo xtask e2e` and `cargo xtask lab` do, as library calls:
+//! load and select scenarios, bring a lab up, run, report, tear down —
+//! including on Ctrl-C and when a lab component crashes.
+
+use std::path::{Path, PathBuf};
+
+use harness_core::progress::Progress;
+use harness_engine::runner::{RunSummary, ScenarioReport, ScenarioStatus};
+use harness_labs::LabKind;
+use harness_labs::existing::ExistingLabConfig;
+use harness_labs::session::{self, LabOptions};
+use harness_scenario::Scenario;
+
+/// Exit codes of the contract.
+pub const EXIT_PASSED: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+#[derive(Debug, Clone)]
+pub struct E2eOptions {
+    pub paths: Vec<PathBuf>,
+    pub lab: LabKind,
+    pub report_dir: Option<PathBuf>,
+    pub keep: bool,
+    pub reuse: bool,
+    /// Labels: a scenario runs when it has any of them (all when empty).
+    pub select: Vec<String>,
+    pub jobs: usize,
+    /// Name filters: a scenario runs when its name matches any (all when
+    /// empty). With `*` or `?` a glob on the whole name, else a substring.
+    pub names: Vec<String>,
+    /// Run only this shard of the selected scenarios.
+    pub shard: Option<Shard>,
+    /// Re-run failed scenarios up to this many times; one that then passes is flaky.
+    pub retries: u32,
+    /// Run every selected scenario this many times (flake hunting; at least 1).
+    pub repeat: u32,
+    /// The cluster and registry of `--lab existing`.
+    pub existing: ExistingLabConfig,
+}
+
+/// One shard of a suite: `index` of `count`, 1-based (`--shard 2/4`).
+///
+/// The split is round-robin over the selected scenarios sorted by name:
+/// the i-th name (0-based) goes to shard `i % count + 1`. Every scenario is
+/// in exactly one shard and shard sizes differ by at most one, provided
+/// every shard selects from the same files with the same filters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || format!("--shard {text:?}: write K/N with 1 <= K <= N, e.g. --shard 2/4");
+        let (k, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: usize = k.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The scenarios of `shard`, in name order (see [`Shard`]).
+pub fn shard(mut scenarios: Vec<Scenario>, shard: Shard) -> Vec<Scenario> {
+    scenarios.sort_by(|a, b| a.name.cmp(&b.name));
+    scenarios
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| i % shard.count + 1 == shard.index)
+        .map(|(_, s)| s)
+        .collect()
+}
+
+/// Whether `name` matches a `--name` filter: a glob (`*` any run of
+/// characters, `?` one) on the whole name when the pattern has either,
+/// otherwise a substring.
+pub fn name_matches(name: &str, pattern: &str) -> bool {
+    if !pattern.contains(['*', '?']) {
+        return name.contains(pattern);
+    }
+    fn glob(name: &[char], pattern: &[char]) -> bool {
+        match pattern.split_first() {
+            None => name.is_empty(),
+            Some(('*', rest)) => (0..=name.len()).any(|skip| glob(&name[skip..], rest)),
+            Some(('?', rest)) => !name.is_empty() && glob(&name[1..], rest),
+            Some((c, rest)) => name.first() == Some(c) && glob(&name[1..], rest),
+        }
+    }
+    let name: Vec<char> = name.chars().collect();
+    let pattern: Vec<char> = pattern.chars().collect();
+    glob(&name, &pattern)
+}
+
+/// Keeps the scenarios whose name matches any of `patterns` (all when empty).
+pub fn filter_names(scenarios: Vec<Scenario>, patterns: &[String]) -> Vec<Scenario> {
+    if patterns.is_empty() {
+        return scenarios;
+    }
+    scenarios
+        .into_iter()
+        .filter(|s| patterns.iter().any(|p| name_matches(&s.name, p)))
+        .collect()
+}
+
+/// `cargo xtask lab up|down|status [--dry-run]`.
+pub async fn lab_command(
+    kind: LabKind,
+    up: bool,
+    down: bool,
+    dry_run: bool,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let mut opts = LabOptions::new(kind);
+    opts.keep = true;
+    if kind == LabKind::Kind {
+        opts.kind_config = harness_labs::kind::KindLabConfig::from_env()?;
+    }
+    match kind {
+        LabKind::Local => {
+            let root = session::labs_root();
+            if up && dry_run {
+                print!("{}", harness_labs::local::plan_text(&root));
+            } else if up {
+                let lab = session::start(&opts, progress).await?;
+                println!("{}", lab.usage());
+            } else if down {
+                let done = harness_labs::local::down(&root, progress).await?;
+                if done.is_empty() {
+                    println!("no local lab was running");
+                }
+                for line in done {
+                    println!("{line}");
+                }
+            } else {
+                print!(
+                    "{}",
+                    harness_labs::local::status_text(&harness_labs::local::status(&root))
+                );
+            }
+        }
+        LabKind::Kind => {
+            let cfg = &opts.kind_config;
+            if up && dry_run {
+                print!("{}", harness_labs::kind::plan(cfg)?);
+            } else if up {
+                let lab = session::start(&opts, progress).await?;
+                println!("{}", lab.usage());
+            } else if down {
+                harness_labs::kind::down(cfg, progress).await?;
+            } else {
+                print!("{}", harness_labs::kind::status(cfg).await);
+            }
+        }
+        LabKind::Existing => {
+            anyhow::bail!(
+                "the harness neither starts nor stops an existing cluster: run scenarios on it with `cargo xtask e2e --lab existing --registry HOST[/PREFIX]` (see docs/labs/existing.md)"
+            )
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the scenarios that carry any of `labels` (all when empty).
+pub fn select(
+    scenarios: Vec<harness_scenario::Scenario>,
+    labels: &[String],
+) -> Vec<harness_scenario::Scenario> {
+    if labels.is_empty() {
+        return scenarios;
+    }
+    scenarios
+        .into_iter()
+        .filter(|s| s.labels.iter().any(|l| labels.contains(l)))
+        .collect()
+}
+
+/// `cargo xtask e2e`: returns the exit code of the contract.
+pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
+    use harness_engine::runner::{self, RunOptions};
+
+    // Bad input is found before any lab starts.
+    let scenarios = match harness_scenario::load_paths(&opts.paths) {
+        Ok(s) => s,
+        Err(diagnostics) => {
+            for d in &diagnostics {
+                eprintln!("{d}");
+            }
+            eprintln!(
+                "{} error(s) in the scenario files; nothing was run",
+                diagnostics.len()
+            );
+            return EXIT_BAD_INPUT;
+        }
+    };
+    let total = scenarios.len();
+    let scenarios = select(scenarios, &opts.select);
+    if scenarios.is_empty() {
+        eprintln!(
+            "error: none of the {total} scenario(s) has a label among --select {}",
+            opts.select.join(", ")
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let labelled = scenarios.len();
+    let scenarios = filter_names(scenarios, &opts.names);
+    if scenarios.is_empty() {
+        eprintln!(
+            "error: none of the {labelled} selected scenario(s) has a name matching --name {} (a pattern with * or ? is a glob on the whole name, otherwise a substring)",
+            opts.names.join(", ")
+        );
+        return EXIT_BAD_INPUT;
+    }
+    let selected = scenarios.len();
+    let scenarios = match opts.shard {
+        Some(s) => shard(scenarios, s),
+        None => scenarios,
+    };
+
+    let run_id = runner::new_run_id();
+    let report_dir = opts
+        .report_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("target/e2e").join(&run_id));
+    if scenarios.is_empty() {
+        // More shards than scenarios: this shard has nothing to do, which is not a failure.
+        let shard = opts.shard.map(|s| s.to_string()).unwrap_or_default();
+        println!(
+            "shard {shard} has no scenarios ({selected} selected over more shards than that); report: {}",
+            report_dir.display()
+        );
+        let summary = empty_summary(&run_id, opts.lab.as_str(), opts.shard);
+        if let Err(e) = harness_engine::report::write_reports(&summary, &report_dir) {
+            eprintln!("error: {e}");
+        }
+        return EXIT_PASSED;
+    }
+    let shard_note = opts
+        .shard
+        .map(|s| format!(" (shard {s} of {selected})"))
+        .unwrap_or_default();
+    progress.info(format!(
+        "run {run_id}: {} scenario(s){shard_note} on the {} lab, report in {}",
+        scenarios.len(),
+        opts.lab,
+        report_dir.display()
+    ));
+
+    // Ctrl-C: the first one cancels (finally steps, cleanup and lab
+    // shutdown still run); a second one exits at once — children that
+    // are not kept die with us (PDEATHSIG).
+    let cancel = tokio_util::sync::CancellationToken::new();
+    {
+        let cancel = cancel.clone();
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                progress.warn("interrupted: stopping scenarios, running finally steps and cleanup (Ctrl-C again to quit now)");
+                cancel.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    eprintln!("interrupted twice: exiting now");
+                    std::process::exit(130);
+                }
+            }
+        });
+    }
+
+    let mut lab_opts = LabOptions::new(opts.lab);
+    if opts.lab == LabKind::Kind {
+        match harness_labs::kind::KindLabConfig::from_env() {
+            Ok(cfg) => lab_opts.kind_config = cfg,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return EXIT_BAD_INPUT;
+            }
+        }
+    }
+    lab_opts.keep = opts.keep;
+    lab_opts.reuse = opts.reuse;
+    lab_opts.existing = ExistingLabConfig {
+        run_id: Some(run_id.clone()),
+        ..opts.existing.clone()
+    };
+    let lab = tokio::select! {
+        lab = session::start(&lab_opts, progress) => match lab {
+            Ok(lab) => lab,
+            Err(e) => {
+                eprintln!("error: the {} lab could not start: {e:#}", opts.lab);
+                return EXIT_BAD_INPUT;
+            }
+        },
+        _ = cancel.cancelled() => {
+            eprintln!("interrupted while the lab was starting");
+            return EXIT_BAD_INPUT;
+        }
+    };
+
+    // A crashed lab component cancels the run too.
+    if let Some(crashed) = lab.crashed() {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            crashed.cancelled().await;
+            cancel.cancel();
+        });
+    }
+
+    let mut run_opts = RunOptions::new(run_id, &report_dir);
+    run_opts.jobs = opts.jobs.max(1);
+    run_opts.keep = opts.keep;
+    run_opts.progress = progress.clone();
+    run_opts.cancel = cancel.clone();
+    let summary = run_attempts(
+        lab.lab(),
+        scenarios,
+        &run_opts,
+        opts.retries,
+        opts.repeat.max(1),
+        opts.shard,
+    )
+    .await;
+
+    let crash = lab.crash_report();
+    let failed = !summary.all_passed();
+    if opts.keep && crash.is_none() {
+        println!("{}", lab.usage());
+    }
+    let logs = failed.then(|| report_dir.join("lab-logs"));
+    if let Err(e) = lab.shutdown(&lab_opts, progress, logs.as_deref()).await {
+        progress.warn(format!("stopping the lab: {e:#}"));
+    }
+
+    for s in &summary.scenarios {
+        let line = match &s.failure {
+            Some(f) => format!(
+                "{:<10} {} ({:.1}s): {}",
+                format!("{:?}", s.status).to_uppercase(),
+                s.name,
+                s.duration.as_secs_f64(),
+                f.headline()
+            ),
+            None => format!(
+                "{:<10} {} ({:.1}s)",
+                format!("{:?}", s.status).to_uppercase(),
+                s.name,
+                s.duration.as_secs_f64()
+            ),
+        };
+        println!("{line}");
+    }
+    let flaky = if summary.flaky > 0 {
+        format!(
+            "{} flaky (failed, then passed on a retry: see the report), ",
+            summary.flaky
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "{} passed, {flaky}{} failed, {} cancelled in {:.1}s; report: {}",
+        summary.passed,
+        summary.failed,
+        summary.cancelled,
+        summary.duration.as_secs_f64(),
+        report_dir.display()
+    );
+    if let Some(crash) = crash {
+        eprintln!("error: a lab component crashed during the run:\n{crash}");
+        return EXIT_BAD_INPUT;
+    }
+    if summary.all_passed() {
+        EXIT_PASSED
+    } else {
+        EXIT_FAILED
+    }
+}
+
+/// The summary of a shard that has no scenarios.
+fn empty_summary(run_id: &str, lab: &str, shard: Option<Shard>) -> RunSummary {
+    let now = harness_engine::runner::now_rfc3339();
+    RunSummary {
+        run_id: run_id.to_string(),
+        lab: lab.to_string(),
+        argocd_version: "unknown".into(),
+        started: now.clone(),
+        finished: now,
+        duration: std::time::Duration::ZERO,
+        passed: 0,
+        failed: 0,
+        cancelled: 0,
+        flaky: 0,
+        shard: shard.map(|s| s.to_string()),
+        scenarios: vec![],
+        report_problems: vec![],
+    }
+}
+
+/// Runs `scenarios` `repeat` times; after each pass, re-runs the failed
+/// ones up to `retries` times. Every pass and retry has its own attempt
+/// number, hence its own names (isolation), and its own report folder:
+/// `repeat-<k>/` (when repeating) and `retry-<n>/` inside it; the combined
+/// report goes to `opts.report_dir`. A scenario that failed and then passed
+/// on a retry is `flaky` (its `failure` is the failed attempt's); one that
+/// failed every time keeps its last failure. With `repeat > 1` each
+/// repetition is reported as `<name>#<k>`.
+pub async fn run_attempts(
+    lab: std::sync::Arc<dyn harness_engine::lab::Lab>,
+    scenarios: Vec<Scenario>,
+    opts: &harness_engine::runner::RunOptions,
+    retries: u32,
+    repeat: u32,
+    shard: Option<Shard>,
+) -> RunSummary {
+    let clock = tokio::time::Instant::now();
+    let mut attempt = opts.attempt.max(1) - 1;
+    let mut combined: Vec<ScenarioReport> = Vec::new();
+    let mut first: Option<RunSummary> = None;
+    let mut problems = Vec::new();
+    for repetition in 1..=repeat.max(1) {
+        attempt += 1;
+        let dir = if repeat > 1 {
+            opts.report_dir.join(format!("repeat-{repetition}"))
+        } else {
+            opts.report_dir.clone()
+        };
+        if repeat > 1 {
+            opts.progress.info(format!(
+                "repetition {repetition}/{repeat} (attempt {attempt})"
+            ));
+        }
+        let pass = harness_engine::runner::run(
+            lab.clone(),
+            scenarios.clone(),
+            attempt_options(opts, attempt, &dir),
+        )
+        .await;
+        problems.extend(pass.report_problems.iter().cloned());
+        let mut results = pass.scenarios.clone();
+        for retry in 1..=retries {
+            let failed: Vec<String> = results
+                .iter()
+                .filter(|r| r.status == ScenarioStatus::Failed)
+                .map(|r| r.name.clone())
+                .collect();
+            if failed.is_empty() || opts.cancel.is_cancelled() {
+                break;
+            }
+            attempt += 1;
+            opts.progress.info(format!(
+                "retry {retry}/{retries} (attempt {attempt}): {}",
+                failed.join(", ")
+            ));
+            let again: Vec<Scenario> = scenarios
+                .iter()
+                .filter(|s| failed.contains(&s.name))
+                .cloned()
+                .collect();
+            let retried = harness_engine::runner::run(
+                lab.clone(),
+                again,
+                attempt_options(opts, attempt, &dir.join(format!("retry-{retry}"))),
+            )
+            .await;
+            problems.extend(retried.report_problems.iter().cloned());
+            for new in retried.scenarios {
+                if let Some(old) = results.iter_mut().find(|r| r.name == new.name) {
+                    *old = combine_attempts(old, new, retry, attempt);
+                }
+            }
+        }
+        if repeat > 1 {
+            for report in &mut results {
+                report.name = format!("{}#{repetition}", report.name);
+            }
+        }
+        combined.extend(results);
+        first.get_or_insert(pass);
+    }
+    let first = first.unwrap_or_else(|| empty_summary(&opts.run_id, lab.kind(), shard));
+    let mut summary = RunSummary {
+        finished: harness_engine::runner::now_rfc3339(),
+        duration: clock.elapsed(),
+        shard: shard.map(|s| s.to_string()),
+        scenarios: combined,
+        report_problems: problems,
+        ..first
+    };
+    summary.count();
+    if let Err(problem) = harness_engine::report::write_reports(&summary, &opts.report_dir) {
+        opts.progress.warn(format!(
+            "writing the combined reports to {}: {problem}",
+            opts.report_dir.display()
+        ));
+        summary.report_problems.push(problem.to_string());
+    }
+    summary
+}
+
+fn attempt_options(
+    opts: &harness_engine::runner::RunOptions,
+    attempt: u32,
+    dir: &Path,
+) -> harness_engine::runner::RunOptions {
+    let mut options = opts.clone();
+    options.attempt = attempt;
+    options.report_dir = dir.to_path_buf();
+    options
+}
+
+/// The report of a scenario after retry `retry` (attempt `attempt`):
+/// `flaky` when the retry passed (keeping the failed attempt's failure and
+/// diagnostics), else the retry's report; logs and durations add up.
+pub fn combine_attempts(
+    old: &ScenarioReport,
+    new: ScenarioReport,
+    retry: u32,
+    attempt: u32,
+) -> ScenarioReport {
+    let mut log = old.log.clone();
+    log.push(format!(
+        "--- retry {retry} (attempt {attempt}, names suffixed -{}) ---",
+        new.suffix
+    ));
+    log.extend(new.log.iter().cloned());
+    let duration = old.duration + new.duration;
+    match new.status {
+        ScenarioStatus::Passed => {
+            log.push(format!(
+                "FLAKY: failed, then passed on retry {retry}; the failure is the failed attempt's"
+            ));
+            ScenarioReport {
+                status: ScenarioStatus::Flaky,
+                failure: old.failure.clone(),
+                diagnostics: old.diagnostics.clone(),
+                duration,
+                log,
+                ..new
+            }
+        }
+        _ => ScenarioReport {
+            duration,
+            log,
+            ..new
+        },
+    }
+}

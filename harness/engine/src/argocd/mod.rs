@@ -1,0 +1,301 @@
+//! Argo CD Applications through the Kubernetes API (there is no argocd-server
+//! in the local lab, so the harness does what argocd-server would: it writes
+//! Application objects and their `operation` field).
+
+mod application;
+
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+pub use application::*;
+
+/// The field manager of every server-side apply the harness makes.
+pub const FIELD_MANAGER: &str = "oci-e2e";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ArgoError {
+    #[error(
+        "Application {name} does not exist in namespace {namespace}: an `app` step must create it first"
+    )]
+    NotFound { name: String, namespace: String },
+    #[error("{action} Application {name}: {source}")]
+    Api {
+        action: &'static str,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("listing the Applications labelled {selector}: {source}")]
+    List {
+        selector: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(
+        "Application {name} was still present {waited:?} after deletion (finalizers: {finalizers}); is the Argo CD application controller running? Its log is in the diagnostics"
+    )]
+    DeleteTimeout {
+        name: String,
+        waited: Duration,
+        finalizers: String,
+    },
+    #[error(
+        "cannot sync Application {name}: another operation is still in progress after {waited:?}; wait for it (expect operation: Succeeded) before syncing"
+    )]
+    OperationInProgress { name: String, waited: Duration },
+}
+
+/// The API resource of Applications.
+pub fn application_resource() -> ApiResource {
+    ApiResource {
+        group: GROUP.into(),
+        version: VERSION.into(),
+        api_version: format!("{GROUP}/{VERSION}"),
+        kind: KIND.into(),
+        plural: PLURAL.into(),
+    }
+}
+
+/// Applications in Argo CD's namespace.
+#[derive(Clone)]
+pub struct ArgoCd {
+    api: Api<DynamicObject>,
+    namespace: String,
+}
+
+impl ArgoCd {
+    pub fn new(client: Client, namespace: &str) -> Self {
+        ArgoCd {
+            api: Api::namespaced_with(client, namespace, &application_resource()),
+            namespace: namespace.to_string(),
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// Create or update the Application (server-side apply, forced).
+    pub async fn apply_app(&self, spec: &AppSpec) -> Result<(), ArgoError> {
+        self.apply_app_with_helm(spec, None).await
+    }
+
+    /// As [`apply_app`](Self::apply_app), with `spec.source.helm` set to
+    /// `helm` (release name, values, parameters) when given.
+    pub async fn apply_app_with_helm(
+        &self,
+        spec: &AppSpec,
+        helm: Option<&Value>,
+    ) -> Result<(), ArgoError> {
+        let mut manifest = application_manifest(spec, &self.namespace);
+        if let Some(helm) = helm {
+            manifest["spec"]["source"]["helm"] = helm.clone();
+        }
+        self.api
+            .patch(
+                &spec.name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&manifest),
+            )
+            .await
+            .map_err(|source| ArgoError::Api {
+                action: "applying",
+                name: spec.name.clone(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// The whole Application, if it exists.
+    pub async fn get(&self, name: &str) -> Result<Option<DynamicObject>, ArgoError> {
+        self.api
+            .get_opt(name)
+            .await
+            .map_err(|source| ArgoError::Api {
+                action: "reading",
+                name: name.into(),
+                source,
+            })
+    }
+
+    /// The Application as JSON, if it exists.
+    pub async fn get_json(&self, name: &str) -> Result<Option<Value>, ArgoError> {
+        Ok(self
+            .get(name)
+            .await?
+            .map(|object| serde_json::to_value(object).unwrap_or(Value::Null)))
+    }
+
+    /// The status fields expectations use.
+    pub async fn status(&self, name: &str) -> Result<Option<AppStatus>, ArgoError> {
+        Ok(self
+            .get_json(name)
+            .await?
+            .map(|object| AppStatus::from_object(&object)))
+    }
+
+    /// Start a sync to `spec.source.targetRevision`, as argocd-server does.
+    /// Waits (up to `wait`) for an operation already in progress to finish.
+    pub async fn sync(&self, name: &str, wait: Duration) -> Result<(), ArgoError> {
+        let deadline = Instant::now() + wait;
+        let mut delay = Delay::default();
+        loop {
+            let object = self
+                .get_json(name)
+                .await?
+                .ok_or_else(|| self.not_found(name))?;
+            let status = AppStatus::from_object(&object);
+            if !status.operation_pending {
+                let revision = status.target_revision.unwrap_or_default();
+                let sync_options: Vec<String> = object["spec"]["syncPolicy"]["syncOptions"]
+                    .as_array()
+                    .map(|opts| {
+                        opts.iter()
+                            .filter_map(|o| o.as_str().map(String::from))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                self.api
+                    .patch(
+                        name,
+                        &PatchParams::default(),
+                        &Patch::Merge(&sync_operation_patch(&revision, &sync_options)),
+                    )
+                    .await
+                    .map_err(|source| ArgoError::Api {
+                        action: "starting a sync of",
+                        name: name.into(),
+                        source,
+                    })?;
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(ArgoError::OperationInProgress {
+                    name: name.into(),
+                    waited: wait,
+                });
+            }
+            tokio::time::sleep(delay.next()).await;
+        }
+    }
+
+    /// Ask the controller to refresh (`hard` also regenerates manifests).
+    pub async fn refresh(&self, name: &str, hard: bool) -> Result<(), ArgoError> {
+        if self.get(name).await?.is_none() {
+            return Err(self.not_found(name));
+        }
+        self.api
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&refresh_patch(hard)),
+            )
+            .await
+            .map_err(|source| ArgoError::Api {
+                action: "refreshing",
+                name: name.into(),
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// Delete the Application and wait (up to `wait`) until it is gone; the
+    /// resources finalizer makes the controller delete what it deployed first.
+    /// Deleting an Application that does not exist is fine.
+    pub async fn delete(&self, name: &str, wait: Duration) -> Result<(), ArgoError> {
+        match self.api.delete(name, &DeleteParams::background()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
+            Err(source) => {
+                return Err(ArgoError::Api {
+                    action: "deleting",
+                    name: name.into(),
+                    source,
+                });
+            }
+        }
+        let deadline = Instant::now() + wait;
+        let mut delay = Delay::default();
+        loop {
+            let Some(object) = self.get(name).await? else {
+                return Ok(());
+            };
+            if Instant::now() >= deadline {
+                let finalizers = object.metadata.finalizers.unwrap_or_default();
+                let finalizers = if finalizers.is_empty() {
+                    "none".to_string()
+                } else {
+                    finalizers.join(", ")
+                };
+                return Err(ArgoError::DeleteTimeout {
+                    name: name.into(),
+                    waited: wait,
+                    finalizers,
+                });
+            }
+            tokio::time::sleep(delay.next()).await;
+        }
+    }
+
+    /// Drop the Application's finalizers so a stuck deletion completes
+    /// (cleanup's last resort: what it deployed stays behind).
+    pub async fn remove_finalizers(&self, name: &str) -> Result<(), ArgoError> {
+        let patch = json!({ "metadata": { "finalizers": null } });
+        match self
+            .api
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(source) => Err(ArgoError::Api {
+                action: "removing finalizers of",
+                name: name.into(),
+                source,
+            }),
+        }
+    }
+
+    /// Applications carrying the harness's labels for one scenario run.
+    pub async fn list_for_scenario(
+        &self,
+        run_label: &str,
+        scenario: &str,
+    ) -> Result<Vec<DynamicObject>, ArgoError> {
+        let selector = format!("{RUN_ID_LABEL}={run_label},{SCENARIO_LABEL}={scenario}");
+        self.api
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map(|list| list.items)
+            .map_err(|source| ArgoError::List { selector, source })
+    }
+
+    fn not_found(&self, name: &str) -> ArgoError {
+        ArgoError::NotFound {
+            name: name.into(),
+            namespace: self.namespace.clone(),
+        }
+    }
+}
+
+/// Growing pause between checks of an operation or a deletion: quick
+/// answers for the common fast case, no hammering for the slow one.
+struct Delay(Duration);
+
+impl Default for Delay {
+    fn default() -> Self {
+        Delay(Duration::from_millis(50))
+    }
+}
+
+impl Delay {
+    fn next(&mut self) -> Duration {
+        let now = self.0;
+        self.0 = (self.0 * 3 / 2).min(Duration::from_millis(500));
+        now
+    }
+}

@@ -1,0 +1,437 @@
+//! The expect engine: polls an Application's status or a Kubernetes object
+//! until an expectation holds (`within`) or checks that it keeps holding
+//! (`for`), and explains failures with the last observed values.
+
+pub mod matcher;
+pub mod poll;
+
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, DynamicObject};
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::argocd::{AppStatus, ArgoCd};
+use harness_scenario::{HealthStatus, OperationPhase, SyncStatus, Timing};
+pub use matcher::{MatchReport, Mismatch};
+pub use poll::{Backoff, Observation, PollOutcome};
+
+/// An Application expectation with variables rendered and the name mapped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AppWanted {
+    pub app: String,
+    pub sync: Option<SyncStatus>,
+    pub health: Option<HealthStatus>,
+    pub revision: Option<String>,
+    pub operation: Option<OperationPhase>,
+    /// Condition type and an optional message substring.
+    pub condition: Option<(String, Option<String>)>,
+}
+
+/// What differs between `wanted` and `status`, one line per field; empty
+/// when the expectation holds.
+pub fn app_mismatches(wanted: &AppWanted, status: &AppStatus) -> Vec<String> {
+    fn field(out: &mut Vec<String>, name: &str, want: Option<String>, have: &Option<String>) {
+        if let Some(want) = want
+            && have.as_deref() != Some(want.as_str())
+        {
+            let found = have
+                .as_deref()
+                .map_or("nothing".to_string(), |h| format!("{h:?}"));
+            out.push(format!("{name}: expected {want:?}, found {found}"));
+        }
+    }
+    let mut out = Vec::new();
+    field(
+        &mut out,
+        "sync",
+        wanted.sync.map(|s| s.to_string()),
+        &status.sync,
+    );
+    field(
+        &mut out,
+        "health",
+        wanted.health.map(|h| h.to_string()),
+        &status.health,
+    );
+    field(
+        &mut out,
+        "revision",
+        wanted.revision.clone(),
+        &status.revision,
+    );
+    field(
+        &mut out,
+        "operation",
+        wanted.operation.map(|o| o.to_string()),
+        &status.operation_phase,
+    );
+    if let Some((kind, message)) = &wanted.condition {
+        let same_type: Vec<_> = status
+            .conditions
+            .iter()
+            .filter(|c| &c.kind == kind)
+            .collect();
+        let found = same_type.iter().any(|c| {
+            message
+                .as_ref()
+                .is_none_or(|m| c.message.contains(m.as_str()))
+        });
+        if !found {
+            let what = match message {
+                Some(m) => format!("a condition {kind} with a message containing {m:?}"),
+                None => format!("a condition {kind}"),
+            };
+            let have = if status.conditions.is_empty() {
+                "no conditions".to_string()
+            } else {
+                status
+                    .conditions
+                    .iter()
+                    .map(|c| format!("{}: {:?}", c.kind, c.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            out.push(format!("condition: expected {what}, found {have}"));
+        }
+    }
+    out
+}
+
+/// A resource expectation with its namespace mapped and variables rendered.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ResourceWanted {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub check: ResourceCheckWanted,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ResourceCheckWanted {
+    Exists,
+    Matches(Value),
+    Absent,
+}
+
+impl ResourceWanted {
+    /// `ConfigMap demo-x1y2z3a/demo-config`.
+    pub fn display_name(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+}
+
+/// What one probe of an expectation saw.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// One line: the observed status or presence.
+    pub summary: String,
+    /// Why it does not hold (empty when it holds).
+    pub problems: Vec<String>,
+    /// For `matches`: the diff of expected against observed.
+    pub diff: Option<String>,
+    /// Machine-readable observation for the JSON summary.
+    pub observed: Value,
+}
+
+/// Judge an observed object (or its absence) against a resource check.
+pub fn judge_resource(wanted: &ResourceWanted, object: Option<&Value>) -> Observation<Seen> {
+    let what = wanted.display_name();
+    match (&wanted.check, object) {
+        (ResourceCheckWanted::Absent, None) => Observation::holds(seen(
+            format!("{what} is absent"),
+            vec![],
+            json!({"present": false}),
+        )),
+        (ResourceCheckWanted::Absent, Some(_)) => Observation::fails(seen(
+            format!("{what} exists"),
+            vec![format!("{what} still exists")],
+            json!({"present": true}),
+        )),
+        (_, None) => Observation::fails(seen(
+            format!("{what} does not exist"),
+            vec![format!("{what} does not exist")],
+            json!({"present": false}),
+        )),
+        (ResourceCheckWanted::Exists, Some(_)) => Observation::holds(seen(
+            format!("{what} exists"),
+            vec![],
+            json!({"present": true}),
+        )),
+        (ResourceCheckWanted::Matches(expected), Some(object)) => {
+            let pruned = matcher::prune(expected, object).unwrap_or(Value::Null);
+            match matcher::check(expected, object) {
+                None => Observation::holds(seen(
+                    format!("{what} matches"),
+                    vec![],
+                    json!({"present": true, "matched": pruned}),
+                )),
+                Some(report) => Observation::fails(Seen {
+                    summary: format!("{what} does not match"),
+                    problems: report.mismatches.iter().map(ToString::to_string).collect(),
+                    diff: Some(report.diff),
+                    observed: json!({"present": true, "matched": pruned}),
+                }),
+            }
+        }
+    }
+}
+
+/// An observation that could not be made (API error): retried, reported if it lasts.
+fn unreadable(problem: String) -> Seen {
+    seen(
+        format!("could not read it: {problem}"),
+        vec![],
+        json!({"error": problem}),
+    )
+}
+
+fn seen(summary: String, problems: Vec<String>, observed: Value) -> Seen {
+    Seen {
+        summary,
+        problems,
+        diff: None,
+        observed,
+    }
+}
+
+/// Judge an Application's status (or its absence).
+pub fn judge_app(wanted: &AppWanted, status: Option<&AppStatus>) -> Observation<Seen> {
+    let Some(status) = status else {
+        return Observation::fails(seen(
+            format!("Application {} does not exist", wanted.app),
+            vec![format!("Application {} does not exist", wanted.app)],
+            json!({"present": false}),
+        ));
+    };
+    let problems = app_mismatches(wanted, status);
+    let observed = serde_json::to_value(status).unwrap_or(Value::Null);
+    Observation {
+        holds: problems.is_empty(),
+        detail: seen(status.summary(), problems, observed),
+    }
+}
+
+/// Where and how long to poll.
+#[derive(Clone)]
+pub struct PollPlan {
+    pub timing: Timing,
+    /// The scenario's deadline: no window runs past it.
+    pub scenario_deadline: Instant,
+    pub backoff: Backoff,
+    pub cancel: CancellationToken,
+}
+
+/// How an expectation ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectResult {
+    pub passed: bool,
+    pub cancelled: bool,
+    /// A one-line summary on success, the full explanation on failure.
+    pub message: String,
+    pub observed: Value,
+    pub probes: u32,
+}
+
+/// Run `probe` under `plan` and explain the result.
+pub async fn run_poll<F, Fut>(subject: &str, plan: &PollPlan, probe: F) -> ExpectResult
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Observation<Seen>>,
+{
+    let now = Instant::now();
+    let (window, consistently) = match plan.timing {
+        Timing::Within(d) => (d, false),
+        Timing::For(d) => (d, true),
+    };
+    let wanted_end = now + window;
+    let end = wanted_end.min(plan.scenario_deadline);
+    let cut_short = end < wanted_end;
+    let outcome = if consistently {
+        poll::consistently(end, plan.backoff, &plan.cancel, probe).await
+    } else {
+        poll::eventually(end, plan.backoff, &plan.cancel, probe).await
+    };
+    explain(subject, window, cut_short, outcome)
+}
+
+fn explain(
+    subject: &str,
+    window: Duration,
+    cut_short: bool,
+    outcome: PollOutcome<Seen>,
+) -> ExpectResult {
+    let window_text = humantime::format_duration(window).to_string();
+    let cut = if cut_short {
+        " (cut short by the scenario timeout)"
+    } else {
+        ""
+    };
+    let detail = |seen: &Seen| {
+        let mut text = String::new();
+        for problem in &seen.problems {
+            text.push_str(&format!("\n  {problem}"));
+        }
+        text.push_str(&format!("\n  last observed: {}", seen.summary));
+        if let Some(diff) = &seen.diff {
+            text.push('\n');
+            text.push_str(diff.trim_end());
+        }
+        text
+    };
+    let probes = outcome.probes();
+    let counted = if probes == 1 {
+        "1 probe".to_string()
+    } else {
+        format!("{probes} probes")
+    };
+    match outcome {
+        PollOutcome::Held {
+            last,
+            probes,
+            elapsed,
+        } => ExpectResult {
+            passed: true,
+            cancelled: false,
+            message: format!(
+                "{} ({counted}, {:.1}s)",
+                last.summary,
+                elapsed.as_secs_f64()
+            ),
+            observed: last.observed,
+            probes,
+        },
+        PollOutcome::TimedOut { last, elapsed, .. } => ExpectResult {
+            passed: false,
+            cancelled: false,
+            message: format!(
+                "{subject}: not met within {window_text}{cut} ({counted} over {:.1}s){}",
+                elapsed.as_secs_f64(),
+                detail(&last)
+            ),
+            observed: last.observed,
+            probes,
+        },
+        PollOutcome::Broke { last, elapsed, .. } => ExpectResult {
+            passed: false,
+            cancelled: false,
+            message: format!(
+                "{subject}: stopped holding {:.1}s into the {window_text} window (probe {probes}){}",
+                elapsed.as_secs_f64(),
+                detail(&last)
+            ),
+            observed: last.observed,
+            probes,
+        },
+        PollOutcome::Cancelled { last, .. } => ExpectResult {
+            passed: false,
+            cancelled: true,
+            message: format!(
+                "{subject}: cancelled{}",
+                last.as_ref().map(detail).unwrap_or_default()
+            ),
+            observed: last.map(|l| l.observed).unwrap_or(Value::Null),
+            probes,
+        },
+    }
+}
+
+/// Probe an Application once.
+pub async fn probe_app(argocd: &ArgoCd, wanted: &AppWanted) -> Observation<Seen> {
+    match argocd.status(&wanted.app).await {
+        Ok(status) => judge_app(wanted, status.as_ref()),
+        Err(error) => Observation::fails(unreadable(error.to_string())),
+    }
+}
+
+/// The API resource of `apiVersion` + `kind`, telling "not served" apart
+/// from "cannot ask".
+async fn discover(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+) -> Result<(ApiResource, ApiCapabilities), String> {
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
+    match kube::discovery::pinned_kind(client, &gvk).await {
+        Ok(found) => Ok(found),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(format!(
+            "the cluster does not serve {api_version} {kind} (yet): check apiVersion and kind, or that its CRD is installed"
+        )),
+        Err(kube::Error::Discovery(error)) => Err(format!(
+            "the cluster does not serve {api_version} {kind} (yet): {error}"
+        )),
+        Err(error) => Err(format!(
+            "asking the cluster about {api_version} {kind}: {error}"
+        )),
+    }
+}
+
+/// Resolves a resource's API once (discovery), then reads the object.
+pub struct ResourceProbe {
+    client: Client,
+    wanted: ResourceWanted,
+    /// Cached after the first successful discovery.
+    resolved: std::sync::Mutex<Option<Api<DynamicObject>>>,
+}
+
+impl ResourceProbe {
+    pub fn new(client: Client, wanted: ResourceWanted) -> Self {
+        ResourceProbe {
+            client,
+            wanted,
+            resolved: std::sync::Mutex::new(None),
+        }
+    }
+
+    pub fn wanted(&self) -> &ResourceWanted {
+        &self.wanted
+    }
+
+    pub async fn probe(&self) -> Observation<Seen> {
+        match self.read().await {
+            Ok(object) => judge_resource(&self.wanted, object.as_ref()),
+            // Not fatal: a CRD may be served only once Argo CD has synced it.
+            Err(problem) => Observation::fails(unreadable(problem)),
+        }
+    }
+
+    async fn read(&self) -> Result<Option<Value>, String> {
+        let cached = self.resolved.lock().ok().and_then(|guard| guard.clone());
+        let api = match cached {
+            Some(api) => api,
+            None => {
+                let (resource, capabilities) =
+                    discover(&self.client, &self.wanted.api_version, &self.wanted.kind).await?;
+                let api = match (capabilities.scope, &self.wanted.namespace) {
+                    (Scope::Cluster, _) => Api::all_with(self.client.clone(), &resource),
+                    (Scope::Namespaced, Some(ns)) => {
+                        Api::namespaced_with(self.client.clone(), ns, &resource)
+                    }
+                    (Scope::Namespaced, None) => {
+                        return Err(format!(
+                            "{} is namespaced: give `resource.namespace` (e.g. the app's destination namespace)",
+                            self.wanted.kind
+                        ));
+                    }
+                };
+                if let Ok(mut guard) = self.resolved.lock() {
+                    *guard = Some(api.clone());
+                }
+                api
+            }
+        };
+        match api.get_opt(&self.wanted.name).await {
+            Ok(object) => Ok(object.map(|o| serde_json::to_value(o).unwrap_or(Value::Null))),
+            Err(error) => Err(format!("reading {}: {error}", self.wanted.display_name())),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! `expect`: wait for an Application or object condition, or check that it
+//! holds for a while.
+
+use async_trait::async_trait;
+
+use super::{StepAction, StepContext, StepError, StepOutcome};
+use crate::expect::{
+    self, AppWanted, PollPlan, ResourceCheckWanted, ResourceProbe, ResourceWanted,
+};
+use harness_scenario::render_json;
+use harness_scenario::{Expect, ExpectTarget, ResourceCheck, Timing};
+
+#[async_trait]
+impl StepAction for Expect {
+    fn describe(&self) -> String {
+        let timing = match self.timing {
+            Timing::Within(d) => format!("within {}", humantime::format_duration(d)),
+            Timing::For(d) => format!("for {}", humantime::format_duration(d)),
+        };
+        match &self.target {
+            ExpectTarget::App(app) => {
+                let mut parts = vec![app.app.clone()];
+                parts.extend(app.sync.map(|s| s.to_string()));
+                parts.extend(app.health.map(|h| h.to_string()));
+                parts.extend(app.revision.as_ref().map(|r| format!("revision={r}")));
+                parts.extend(app.operation.map(|o| format!("operation={o}")));
+                parts.extend(
+                    app.condition
+                        .as_ref()
+                        .map(|c| format!("condition={}", c.r#type)),
+                );
+                parts.push(timing);
+                parts.join(" ")
+            }
+            ExpectTarget::Resource(resource) => {
+                let r = &resource.resource;
+                let at = r
+                    .namespace
+                    .as_ref()
+                    .map(|ns| format!("{ns}/"))
+                    .unwrap_or_default();
+                let check = match resource.check {
+                    ResourceCheck::Exists => "exists",
+                    ResourceCheck::Matches(_) => "matches",
+                    ResourceCheck::Absent => "absent",
+                };
+                format!("{} {at}{} {check} {timing}", r.kind, r.name)
+            }
+            ExpectTarget::Referrers(r) => {
+                let of_type = r
+                    .artifact_type
+                    .as_deref()
+                    .map(|t| format!(" {t}"))
+                    .unwrap_or_default();
+                format!(
+                    "{} referrer(s){of_type} of {}@{} {timing}",
+                    r.count, r.repository, r.subject
+                )
+            }
+        }
+    }
+
+    async fn run(&self, ctx: &mut StepContext) -> Result<StepOutcome, StepError> {
+        let plan = PollPlan {
+            timing: self.timing,
+            scenario_deadline: ctx.deadline,
+            backoff: ctx.backoff,
+            cancel: ctx.cancel.clone(),
+        };
+        let result = match &self.target {
+            ExpectTarget::App(app) => {
+                let wanted = AppWanted {
+                    app: ctx.isolation.app(&app.app),
+                    sync: app.sync,
+                    health: app.health,
+                    revision: app.revision.as_ref().map(|r| ctx.render(r)).transpose()?,
+                    operation: app.operation,
+                    condition: match &app.condition {
+                        Some(c) => Some((
+                            c.r#type.clone(),
+                            c.message.as_ref().map(|m| ctx.render(m)).transpose()?,
+                        )),
+                        None => None,
+                    },
+                };
+                let argocd = ctx.argocd.clone();
+                let subject = format!("Application {}", wanted.app);
+                expect::run_poll(&subject, &plan, || expect::probe_app(&argocd, &wanted)).await
+            }
+            ExpectTarget::Resource(resource) => {
+                let r = &resource.resource;
+                let check = match &resource.check {
+                    ResourceCheck::Exists => ResourceCheckWanted::Exists,
+                    ResourceCheck::Absent => ResourceCheckWanted::Absent,
+                    ResourceCheck::Matches(value) => {
+                        ResourceCheckWanted::Matches(render_json(value, &ctx.vars)?)
+                    }
+                };
+                let wanted = ResourceWanted {
+                    api_version: r.api_version.clone(),
+                    kind: r.kind.clone(),
+                    namespace: r
+                        .namespace
+                        .as_ref()
+                        .map(|ns| ctx.isolation.resource_namespace(ns)),
+                    name: r.name.clone(),
+                    check,
+                };
+                let subject = wanted.display_name();
+                let probe = ResourceProbe::new(ctx.kube.clone(), wanted);
+                expect::run_poll(&subject, &plan, || probe.probe()).await
+            }
+            ExpectTarget::Referrers(r) => {
+                let repository = ctx.isolation.repository(&r.repository);
+                let subject_digest = ctx.render(&r.subject)?;
+                let registry = ctx.registry.clone();
+                let subject = format!("referrers of {repository}@{subject_digest}");
+                expect::run_poll(&subject, &plan, || {
+                    super::attach::probe_referrers(
+                        &registry,
+                        &repository,
+                        &subject_digest,
+                        r.artifact_type.as_deref(),
+                        r.count,
+                    )
+                })
+                .await
+            }
+        };
+        if result.passed {
+            Ok(StepOutcome {
+                summary: result.message,
+                digests: vec![],
+                observed: Some(result.observed),
+            })
+        } else if result.cancelled {
+            Err(StepError::Cancelled {
+                detail: Some(result.message),
+                observed: Some(result.observed),
+            })
+        } else {
+            Err(StepError::Failed {
+                message: result.message,
+                observed: Some(result.observed),
+            })
+        }
+    }
+}

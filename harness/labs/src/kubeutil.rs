@@ -1,0 +1,111 @@
+//! Small kube-rs helpers shared by the labs: server-side apply of YAML
+//! documents of any kind, and waiting for CRDs.
+
+use std::time::Duration;
+
+use kube::Client;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope};
+
+pub use harness_engine::argocd::FIELD_MANAGER;
+
+/// Splits a multi-document YAML stream into JSON values, skipping empty
+/// documents. `origin` names the source in errors.
+pub fn parse_documents(yaml: &str, origin: &str) -> anyhow::Result<Vec<serde_json::Value>> {
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml)
+        .map_err(|e| anyhow::anyhow!("{origin}: invalid YAML: {e}"))?;
+    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// Resolves apiVersion/kind to an API resource through discovery.
+pub async fn resolve(
+    client: &Client,
+    api_version: &str,
+    kind: &str,
+) -> anyhow::Result<(ApiResource, ApiCapabilities)> {
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g, v),
+        None => ("", api_version),
+    };
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .map_err(|e| anyhow::anyhow!("the cluster does not serve {api_version} {kind}: {e}"))
+}
+
+/// Server-side applies each document (force: the lab owns these objects).
+/// Namespaced objects without a namespace go to `default_namespace`.
+pub async fn apply_documents(
+    client: &Client,
+    docs: &[serde_json::Value],
+    default_namespace: &str,
+) -> anyhow::Result<()> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for doc in docs {
+        let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+        let kind = doc["kind"].as_str().unwrap_or_default();
+        let name = doc["metadata"]["name"].as_str().unwrap_or_default();
+        if api_version.is_empty() || kind.is_empty() || name.is_empty() {
+            anyhow::bail!(
+                "a document lacks apiVersion, kind or metadata.name: {}",
+                short(doc)
+            );
+        }
+        let (ar, caps) = resolve(client, api_version, kind).await?;
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Cluster => Api::all_with(client.clone(), &ar),
+            Scope::Namespaced => {
+                let ns = doc["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or(default_namespace);
+                Api::namespaced_with(client.clone(), ns, &ar)
+            }
+        };
+        api.patch(name, &params, &Patch::Apply(doc))
+            .await
+            .map_err(|e| anyhow::anyhow!("applying {kind} {name}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Waits until every named CRD reports Established.
+pub async fn wait_crds_established(
+    client: &Client,
+    names: &[String],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let deadline = tokio::time::Instant::now() + timeout;
+    for name in names {
+        loop {
+            let established = api
+                .get_opt(name)
+                .await?
+                .and_then(|crd| crd.status)
+                .and_then(|s| s.conditions)
+                .is_some_and(|c| {
+                    c.iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                });
+            if established {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("CRD {name} not Established after {timeout:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+fn short(v: &serde_json::Value) -> String {
+    let s = v.to_string();
+    if s.len() > 120 {
+        format!("{}...", &s[..120])
+    } else {
+        s
+    }
+}

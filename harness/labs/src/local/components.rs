@@ -1,0 +1,464 @@
+//! Command lines and readiness checks of the local lab's components.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use kube::Client;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::{LabState, LocalLabConfig, bootstrap, certs};
+use harness_core::process::{SpawnSpec, Supervisor, free_port, tail_file};
+use harness_core::progress::Progress;
+
+/// Where each binary of the local lab is.
+#[derive(Debug, Clone)]
+pub struct LocalBinaries {
+    pub etcd: PathBuf,
+    pub kube_apiserver: PathBuf,
+    pub kube_controller_manager: PathBuf,
+    pub kube_scheduler: PathBuf,
+    pub kwok: PathBuf,
+    pub registry: PathBuf,
+    pub redis: PathBuf,
+    pub argocd: PathBuf,
+    /// Argo CD's `manifests/crds` of the same version.
+    pub argocd_crds: PathBuf,
+    /// `helm`, put first on the repo-server's PATH (it renders Helm charts
+    /// with `helm template`); without it chart apps fail to generate.
+    pub helm: Option<PathBuf>,
+}
+
+/// Builds a kube client from a kubeconfig file.
+pub async fn client_for(kubeconfig: &Path) -> anyhow::Result<Client> {
+    harness_core::init_crypto();
+    let kc = Kubeconfig::read_from(kubeconfig)
+        .map_err(|e| anyhow::anyhow!("cannot read kubeconfig {}: {e}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?;
+    Ok(Client::try_from(config)?)
+}
+
+/// Polls `check` until it returns Ok(true) or `timeout` passes; on timeout
+/// the error names the component and shows the tail of its log.
+async fn wait_ready<F, Fut>(
+    component: &str,
+    log: &Path,
+    timeout: Duration,
+    sup: &Supervisor,
+    mut check: F,
+) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    let crashed = sup.crashed();
+    loop {
+        if check().await {
+            return Ok(());
+        }
+        if crashed.is_cancelled() {
+            anyhow::bail!(
+                "{}",
+                sup.crash_report()
+                    .unwrap_or_else(|| format!("{component} crashed"))
+            );
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "{component} was not ready after {}s; last lines of {}:\n{}",
+                timeout.as_secs(),
+                log.display(),
+                tail_file(log, 25)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn http_ok(url: &str) -> bool {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build();
+    match client {
+        Ok(c) => c
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success()),
+        Err(_) => false,
+    }
+}
+
+async fn redis_pong(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if s.write_all(b"PING\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 16];
+    matches!(tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await, Ok(Ok(n)) if buf[..n].starts_with(b"+PONG"))
+}
+
+/// Starts every component in order; returns the lab's state and a client.
+pub async fn start_all(
+    cfg: &LocalLabConfig,
+    dir: &Path,
+    id: &str,
+    sup: &Supervisor,
+    progress: &Progress,
+) -> anyhow::Result<(LabState, Client)> {
+    let bin = &cfg.binaries;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let log = |name: &str| logs.join(format!("{name}.log"));
+
+    // PKI and kubeconfigs.
+    let pki = certs::generate(&dir.join("pki"))?;
+    let api_port = free_port()?;
+    let server = format!("https://127.0.0.1:{api_port}");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, certs::kubeconfig(&pki, &server, None))?;
+    let argo_kubeconfig = dir.join("kubeconfig-argocd");
+    std::fs::write(
+        &argo_kubeconfig,
+        certs::kubeconfig(&pki, &server, Some(super::ARGOCD_NAMESPACE)),
+    )?;
+
+    // etcd
+    let task = progress.task("starting etcd");
+    let (etcd_port, etcd_peer) = (free_port()?, free_port()?);
+    let etcd_url = format!("http://127.0.0.1:{etcd_port}");
+    let peer_url = format!("http://127.0.0.1:{etcd_peer}");
+    sup.spawn(SpawnSpec::new("etcd", &bin.etcd, log("etcd")).args([
+        "--name".into(),
+        "oci-e2e".into(),
+        format!("--data-dir={}", dir.join("etcd").display()),
+        format!("--listen-client-urls={etcd_url}"),
+        format!("--advertise-client-urls={etcd_url}"),
+        format!("--listen-peer-urls={peer_url}"),
+        format!("--initial-advertise-peer-urls={peer_url}"),
+        format!("--initial-cluster=oci-e2e={peer_url}"),
+        "--log-level=warn".into(),
+    ]))?;
+    let health = format!("{etcd_url}/health");
+    wait_ready("etcd", &log("etcd"), Duration::from_secs(30), sup, || {
+        http_ok(&health)
+    })
+    .await?;
+    task.done(format!("127.0.0.1:{etcd_port}"));
+
+    // kube-apiserver
+    let task = progress.task("starting kube-apiserver");
+    let p = |path: &Path| path.display().to_string();
+    sup.spawn(
+        SpawnSpec::new("kube-apiserver", &bin.kube_apiserver, log("kube-apiserver")).args([
+            format!("--etcd-servers={etcd_url}"),
+            format!("--secure-port={api_port}"),
+            "--bind-address=127.0.0.1".into(),
+            "--advertise-address=127.0.0.1".into(),
+            format!("--tls-cert-file={}", p(&pki.apiserver_cert)),
+            format!("--tls-private-key-file={}", p(&pki.apiserver_key)),
+            format!("--client-ca-file={}", p(&pki.ca_cert)),
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+            format!("--service-account-key-file={}", p(&pki.sa_pub)),
+            format!("--service-account-signing-key-file={}", p(&pki.sa_key)),
+            "--service-cluster-ip-range=10.0.0.0/24".into(),
+            "--authorization-mode=RBAC".into(),
+            // The only endpoint is 127.0.0.1, which Endpoints reject.
+            "--endpoint-reconciler-type=none".into(),
+            format!("--cert-dir={}", p(&dir.join("pki/apiserver"))),
+            "--v=1".into(),
+        ]),
+    )?;
+    let client = client_for(&kubeconfig).await?;
+    {
+        let client = client.clone();
+        wait_ready(
+            "kube-apiserver",
+            &log("kube-apiserver"),
+            Duration::from_secs(90),
+            sup,
+            || {
+                let client = client.clone();
+                async move {
+                    let req = http::Request::get("/readyz").body(Vec::new());
+                    match req {
+                        Ok(req) => client
+                            .request_text(req)
+                            .await
+                            .is_ok_and(|t| t.trim() == "ok"),
+                        Err(_) => false,
+                    }
+                }
+            },
+        )
+        .await?;
+    }
+    task.done(server.clone());
+
+    // controller-manager and scheduler
+    let task = progress.task("starting kube-controller-manager, kube-scheduler");
+    sup.spawn(
+        SpawnSpec::new(
+            "kube-controller-manager",
+            &bin.kube_controller_manager,
+            log("kube-controller-manager"),
+        )
+        .args([
+            format!("--kubeconfig={}", p(&kubeconfig)),
+            "--leader-elect=false".into(),
+            format!("--service-account-private-key-file={}", p(&pki.sa_key)),
+            format!("--root-ca-file={}", p(&pki.ca_cert)),
+            "--use-service-account-credentials=false".into(),
+            "--bind-address=127.0.0.1".into(),
+            "--secure-port=0".into(),
+            // No cloud and no pod network: those controllers stay off. The
+            // node-lifecycle controller stays on: it lifts the `not-ready`
+            // taint once kwok reports the fake node Ready.
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route".into(),
+            "--v=1".into(),
+        ]),
+    )?;
+    sup.spawn(
+        SpawnSpec::new("kube-scheduler", &bin.kube_scheduler, log("kube-scheduler")).args([
+            format!("--kubeconfig={}", p(&kubeconfig)),
+            "--leader-elect=false".into(),
+            "--bind-address=127.0.0.1".into(),
+            "--secure-port=0".into(),
+            "--v=1".into(),
+        ]),
+    )?;
+    {
+        // The service-account controller creating `default` proves the
+        // controller-manager works.
+        let sas: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            kube::Api::namespaced(client.clone(), "default");
+        wait_ready(
+            "kube-controller-manager",
+            &log("kube-controller-manager"),
+            Duration::from_secs(60),
+            sup,
+            || {
+                let sas = sas.clone();
+                async move { matches!(sas.get_opt("default").await, Ok(Some(_))) }
+            },
+        )
+        .await?;
+    }
+    task.done("");
+
+    // kwok and its fake node
+    let task = progress.task("starting kwok (fake nodes)");
+    sup.spawn(SpawnSpec::new("kwok", &bin.kwok, log("kwok")).args([
+        format!("--kubeconfig={}", p(&kubeconfig)),
+        "--manage-all-nodes=false".into(),
+        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
+        "--manage-nodes-with-label-selector=".into(),
+        "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom".into(),
+        "--disregard-status-with-label-selector=".into(),
+        "--cidr=10.0.1.0/24".into(),
+        "--node-ip=10.0.1.1".into(),
+        format!("--server-address=127.0.0.1:{}", free_port()?),
+    ]))?;
+    bootstrap::create_fake_node(&client).await?;
+    {
+        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+        wait_ready("kwok", &log("kwok"), Duration::from_secs(60), sup, || {
+            let nodes = nodes.clone();
+            async move {
+                nodes
+                    .get_opt(bootstrap::FAKE_NODE)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|n| n.status)
+                    .and_then(|s| s.conditions)
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            }
+        })
+        .await?;
+    }
+    task.done(bootstrap::FAKE_NODE);
+
+    // registry and redis
+    let task = progress.task("starting registry and redis");
+    let reg_port = free_port()?;
+    let reg_config = dir.join("registry.yml");
+    std::fs::write(
+        &reg_config,
+        format!(
+            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{reg_port}\n",
+            dir.join("registry").display()
+        ),
+    )?;
+    sup.spawn(
+        SpawnSpec::new("registry", &bin.registry, log("registry"))
+            .args(["serve".into(), p(&reg_config)]),
+    )?;
+    let redis_port = free_port()?;
+    let redis_dir = dir.join("redis");
+    std::fs::create_dir_all(&redis_dir)?;
+    sup.spawn(SpawnSpec::new("redis", &bin.redis, log("redis")).args([
+        "--port".into(),
+        redis_port.to_string(),
+        "--bind".into(),
+        "127.0.0.1".into(),
+        "--save".into(),
+        "".into(),
+        "--appendonly".into(),
+        "no".into(),
+        "--dir".into(),
+        p(&redis_dir),
+    ]))?;
+    let v2 = format!("http://127.0.0.1:{reg_port}/v2/");
+    wait_ready(
+        "registry",
+        &log("registry"),
+        Duration::from_secs(30),
+        sup,
+        || http_ok(&v2),
+    )
+    .await?;
+    wait_ready("redis", &log("redis"), Duration::from_secs(30), sup, || {
+        redis_pong(redis_port)
+    })
+    .await?;
+    let registry = format!("127.0.0.1:{reg_port}");
+    task.done(format!("registry {registry}, redis 127.0.0.1:{redis_port}"));
+
+    // Argo CD: CRDs and configuration, then its two components.
+    let task = progress.task(format!(
+        "installing Argo CD {} CRDs and configuration",
+        cfg.argocd_version
+    ));
+    bootstrap::install_argocd(
+        &client,
+        &bin.argocd_crds,
+        &registry,
+        cfg.reconciliation,
+        &cfg.argocd_version,
+    )
+    .await?;
+    task.done("");
+
+    let task = progress.task("starting argocd-repo-server, argocd-application-controller");
+    let home = dir.join("home");
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&home)?;
+    std::fs::create_dir_all(&tmp)?;
+    // Argo CD's images ship helm next to argocd; here it comes from the
+    // tool cache, ahead of whatever the host has.
+    let search_path = match bin.helm.as_deref().and_then(Path::parent) {
+        Some(helm_dir) => format!(
+            "{}:{}",
+            helm_dir.display(),
+            std::env::var("PATH").unwrap_or_default()
+        ),
+        None => std::env::var("PATH").unwrap_or_default(),
+    };
+    let argo = |component: &str| {
+        SpawnSpec::new(component, &bin.argocd, log(component))
+            .env("PATH", &search_path)
+            .env("ARGOCD_BINARY_NAME", component)
+            .env("ARGOCD_FAKE_IN_CLUSTER", "true")
+            .env("KUBECONFIG", p(&argo_kubeconfig))
+            .env("HOME", p(&home))
+            .env("TMPDIR", p(&tmp))
+            .env("ARGOCD_GPG_ENABLED", "false")
+            .env(
+                "ARGOCD_RECONCILIATION_TIMEOUT",
+                format!("{}s", cfg.reconciliation.as_secs().max(1)),
+            )
+            .env("ARGOCD_RECONCILIATION_JITTER", "0")
+            .cwd(&home)
+    };
+    let (repo_port, repo_metrics, ctrl_metrics) = (free_port()?, free_port()?, free_port()?);
+    let redis_addr = format!("127.0.0.1:{redis_port}");
+    sup.spawn(argo("argocd-repo-server").args([
+        "--port".into(),
+        repo_port.to_string(),
+        "--metrics-port".into(),
+        repo_metrics.to_string(),
+        "--address".into(),
+        "127.0.0.1".into(),
+        "--disable-tls".into(),
+        "--redis".into(),
+        redis_addr.clone(),
+        "--loglevel".into(),
+        "info".into(),
+    ]))?;
+    let repo_health = format!("http://127.0.0.1:{repo_metrics}/healthz");
+    wait_ready(
+        "argocd-repo-server",
+        &log("argocd-repo-server"),
+        Duration::from_secs(60),
+        sup,
+        || http_ok(&repo_health),
+    )
+    .await?;
+    sup.spawn(argo("argocd-application-controller").args([
+        "--redis".into(),
+        redis_addr,
+        "--repo-server".into(),
+        format!("127.0.0.1:{repo_port}"),
+        "--repo-server-plaintext".into(),
+        "--metrics-port".into(),
+        ctrl_metrics.to_string(),
+        "--hydrator-enabled=false".into(),
+        "--loglevel".into(),
+        "info".into(),
+    ]))?;
+    let ctrl_health = format!("http://127.0.0.1:{ctrl_metrics}/healthz");
+    wait_ready(
+        "argocd-application-controller",
+        &log("argocd-application-controller"),
+        Duration::from_secs(60),
+        sup,
+        || http_ok(&ctrl_health),
+    )
+    .await?;
+    task.done("");
+
+    let state = LabState {
+        id: id.to_string(),
+        dir: dir.to_path_buf(),
+        kubeconfig,
+        apiserver: server,
+        registry,
+        argocd_version: cfg.argocd_version.clone(),
+        detached: cfg.detached,
+        children: sup.children(),
+    };
+    Ok((state, client))
+}
+
+impl LocalBinaries {
+    /// The binaries of a provisioned toolbox (which must hold the lab's tools).
+    pub fn from_toolbox(tb: &harness_tools::Toolbox) -> anyhow::Result<Self> {
+        use harness_tools::Tool;
+        let get = |t: Tool| {
+            tb.get(t)
+                .map(Path::to_path_buf)
+                .ok_or_else(|| anyhow::anyhow!("{t} was not provisioned; run `cargo xtask tools`"))
+        };
+        Ok(Self {
+            etcd: get(Tool::Etcd)?,
+            kube_apiserver: get(Tool::KubeApiserver)?,
+            kube_controller_manager: get(Tool::KubeControllerManager)?,
+            kube_scheduler: get(Tool::KubeScheduler)?,
+            kwok: get(Tool::Kwok)?,
+            registry: get(Tool::Registry)?,
+            redis: get(Tool::Redis)?,
+            argocd: get(Tool::Argocd)?,
+            helm: tb.get(Tool::Helm).map(Path::to_path_buf),
+            argocd_crds: tb
+                .get_argocd_crds_dir()
+                .map(Path::to_path_buf)
+                .ok_or_else(|| {
+                    anyhow::anyhow!("Argo CD CRDs were not provisioned; run `cargo xtask tools`")
+                })?,
+        })
+    }
+}

@@ -1,0 +1,208 @@
+//! Choosing, starting, reusing and stopping a lab of any kind: what the
+//! CLI and the test suite call, so that neither knows lab internals.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::existing::{ExistingLab, ExistingLabConfig};
+use super::kind::{KindLab, KindLabConfig};
+use super::local::{LocalBinaries, LocalLab, LocalLabConfig};
+use super::{Lab, LabKind};
+use harness_core::progress::Progress;
+use harness_tools::{self as tools, ProvisionOptions};
+
+/// Where labs keep their directories: `$OCI_E2E_LABS`, else `<cache>/labs`.
+pub fn labs_root() -> PathBuf {
+    match std::env::var_os("OCI_E2E_LABS").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => tools::cache::default_cache_root().join("labs"),
+    }
+}
+
+/// The default lab kind and why: kind where a Docker engine and `kind`
+/// are usable, local otherwise.
+pub fn default_kind() -> (LabKind, String) {
+    match super::kind::detect() {
+        Ok(()) => (
+            LabKind::Kind,
+            "a Docker engine and `kind` are available".into(),
+        ),
+        Err(why) => (LabKind::Local, format!("kind lab unavailable: {why}")),
+    }
+}
+
+/// How to bring a lab up.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    pub kind: LabKind,
+    /// Leave it running after the command (and print how to use it).
+    pub keep: bool,
+    /// Attach to a lab that is already up instead of starting one.
+    pub reuse: bool,
+    /// Argo CD reconciliation interval for labs the harness configures.
+    pub reconciliation: Duration,
+    pub kind_config: KindLabConfig,
+    /// The cluster, Argo CD namespace and registry of `--lab existing`.
+    pub existing: ExistingLabConfig,
+}
+
+impl LabOptions {
+    pub fn new(kind: LabKind) -> Self {
+        Self {
+            kind,
+            keep: false,
+            reuse: false,
+            reconciliation: Duration::from_secs(10),
+            kind_config: KindLabConfig::default(),
+            existing: ExistingLabConfig::default(),
+        }
+    }
+}
+
+/// A lab this process is using.
+pub enum RunningLab {
+    Local(Arc<LocalLab>),
+    Kind(Arc<KindLab>),
+    Existing(Arc<ExistingLab>),
+}
+
+impl RunningLab {
+    pub fn lab(&self) -> Arc<dyn Lab> {
+        match self {
+            RunningLab::Local(l) => l.clone(),
+            RunningLab::Kind(k) => k.clone(),
+            RunningLab::Existing(e) => e.clone(),
+        }
+    }
+
+    /// Cancelled when a lab component crashes (local labs started here).
+    pub fn crashed(&self) -> Option<CancellationToken> {
+        match self {
+            RunningLab::Local(l) => l.crashed(),
+            RunningLab::Kind(_) | RunningLab::Existing(_) => None,
+        }
+    }
+
+    pub fn crash_report(&self) -> Option<String> {
+        match self {
+            RunningLab::Local(l) => l.crash_report(),
+            RunningLab::Kind(_) | RunningLab::Existing(_) => None,
+        }
+    }
+
+    /// How a person can use a kept lab.
+    pub fn usage(&self) -> String {
+        match self {
+            RunningLab::Local(l) => {
+                let s = l.state();
+                format!(
+                    "local lab {} is up (directory {}):\n  export KUBECONFIG={}\n  registry (plain HTTP): {}\n  Argo CD {} in namespace argocd (Applications: kubectl -n argocd get applications)\n  logs: {}/logs/\n  reuse it: cargo xtask e2e --lab local --reuse\n  stop it:  cargo xtask lab down --lab local",
+                    s.id,
+                    s.dir.display(),
+                    s.kubeconfig.display(),
+                    s.registry,
+                    s.argocd_version,
+                    s.dir.display()
+                )
+            }
+            RunningLab::Kind(k) => {
+                let c = k.config();
+                format!(
+                    "kind lab is up:\n  kubectl context: kind-{}\n  registry from the host: {}:{}  (from the cluster: {}:5000)\n  reuse it: cargo xtask e2e --lab kind --reuse\n  stop it:  cargo xtask lab down --lab kind",
+                    c.cluster_name, c.registry_host_ip, c.registry_host_port, c.registry_name
+                )
+            }
+            RunningLab::Existing(e) => e.usage(),
+        }
+    }
+
+    /// Stops the lab unless it was reused or is to be kept.
+    /// `keep_logs`: copy component logs there first (failed runs).
+    pub async fn shutdown(
+        self,
+        opts: &LabOptions,
+        progress: &Progress,
+        keep_logs: Option<&std::path::Path>,
+    ) -> anyhow::Result<()> {
+        if opts.keep || opts.reuse {
+            return Ok(());
+        }
+        match self {
+            RunningLab::Local(l) => {
+                let task = progress.task("stopping the local lab");
+                let lab = Arc::try_unwrap(l)
+                    .map_err(|_| anyhow::anyhow!("the local lab is still in use"))?;
+                let r = lab.shutdown(&labs_root(), keep_logs).await;
+                match &r {
+                    Ok(()) => task.done(""),
+                    Err(e) => task.fail(e.to_string()),
+                }
+                r
+            }
+            RunningLab::Kind(_) => {
+                super::kind::down(&opts.kind_config, progress).await?;
+                Ok(())
+            }
+            // Nothing to stop: only what this run created goes.
+            RunningLab::Existing(e) => {
+                if let Some(name) = e.created_secret() {
+                    let task = progress.task(format!("deleting the repo-creds secret {name}"));
+                    match e.shutdown().await {
+                        Ok(()) => task.done(""),
+                        Err(error) => {
+                            task.fail(error.to_string());
+                            return Err(error.into());
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Provisions the local lab's binaries (cheap when cached).
+pub async fn local_binaries(progress: &Progress) -> anyhow::Result<LocalBinaries> {
+    let toolbox = tools::provision(&ProvisionOptions::default(), progress).await?;
+    LocalBinaries::from_toolbox(&toolbox)
+}
+
+/// Starts (or attaches to) a lab.
+pub async fn start(opts: &LabOptions, progress: &Progress) -> anyhow::Result<RunningLab> {
+    match opts.kind {
+        LabKind::Local => {
+            if opts.reuse {
+                return Ok(RunningLab::Local(Arc::new(
+                    LocalLab::reuse(&labs_root()).await?,
+                )));
+            }
+            let binaries = local_binaries(progress).await?;
+            let cfg = LocalLabConfig {
+                binaries,
+                labs_root: labs_root(),
+                detached: opts.keep,
+                reconciliation: opts.reconciliation,
+                argocd_version: super::ARGOCD_VERSION.to_string(),
+            };
+            Ok(RunningLab::Local(Arc::new(
+                LocalLab::up(&cfg, progress).await?,
+            )))
+        }
+        LabKind::Kind => {
+            if opts.reuse {
+                return Ok(RunningLab::Kind(Arc::new(
+                    KindLab::connect(&opts.kind_config).await?,
+                )));
+            }
+            Ok(RunningLab::Kind(Arc::new(
+                super::kind::up(&opts.kind_config, progress).await?,
+            )))
+        }
+        LabKind::Existing => Ok(RunningLab::Existing(Arc::new(
+            ExistingLab::connect(&opts.existing, progress).await?,
+        ))),
+    }
+}

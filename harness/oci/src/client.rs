@@ -1,0 +1,788 @@
+//! The registry client: oci-client underneath, with pushes that skip blobs
+//! the registry already has, re-tagging without uploads, and typed errors.
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE,
+    OCI_IMAGE_MEDIA_TYPE, OciDescriptor,
+};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use super::{MANIFEST_MEDIA_TYPE, OciError, PackedArtifact, PulledArtifact, PushOutcome};
+use crate::RegistryEndpoint;
+use harness_artifact::sha256_digest;
+
+/// Manifest types asked for on every manifest request. Debian's registry
+/// 2.8 answers 404 to a HEAD without the OCI types in `Accept`.
+const ACCEPTED_MANIFEST_TYPES: &[&str] = &[
+    OCI_IMAGE_MEDIA_TYPE,
+    OCI_IMAGE_INDEX_MEDIA_TYPE,
+    IMAGE_MANIFEST_MEDIA_TYPE,
+    IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+];
+
+/// Tags asked for per page when listing.
+const TAGS_PAGE: usize = 1000;
+
+/// A tag or a digest, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReferenceKind {
+    Tag(String),
+    Digest(String),
+}
+
+/// Parse a tag or digest the way a registry would accept it, with clear
+/// errors for the usual slips (a digest without `sha256:`, a full image
+/// reference instead of a tag).
+pub fn parse_reference(reference: &str) -> Result<ReferenceKind, OciError> {
+    let invalid = |reason: String| OciError::InvalidReference {
+        reference: reference.to_string(),
+        reason,
+    };
+    let is_hex = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if let Some((algorithm, hex)) = reference.split_once(':') {
+        let expected_len = match algorithm {
+            "sha256" => 64,
+            "sha512" => 128,
+            _ => {
+                return Err(invalid(format!(
+                    "a digest is `sha256:` followed by 64 lowercase hex characters, and a tag \
+                     cannot contain ':' (algorithm {algorithm:?} is not supported)"
+                )));
+            }
+        };
+        if hex.len() != expected_len || !is_hex(hex) {
+            return Err(invalid(format!(
+                "a {algorithm} digest is `{algorithm}:` followed by {expected_len} lowercase hex \
+                 characters (got {} characters)",
+                hex.len()
+            )));
+        }
+        return Ok(ReferenceKind::Digest(reference.to_string()));
+    }
+    if (reference.len() == 64 || reference.len() == 128) && is_hex(reference) {
+        return Err(invalid(format!(
+            "this looks like a digest without its algorithm prefix; write `sha256:{reference}`"
+        )));
+    }
+    let valid_tag = !reference.is_empty()
+        && reference.len() <= 128
+        && reference
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && reference
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !valid_tag {
+        return Err(invalid(
+            "a tag is 1 to 128 characters [A-Za-z0-9_.-] not starting with '.' or '-', and a \
+             digest is `sha256:<64 hex>`"
+                .to_string(),
+        ));
+    }
+    Ok(ReferenceKind::Tag(reference.to_string()))
+}
+
+/// Check a repository name (one or more path components) as the
+/// distribution spec defines it.
+pub fn check_repository(repository: &str) -> Result<(), OciError> {
+    let invalid = |reason: &str| OciError::InvalidRepository {
+        repository: repository.to_string(),
+        reason: reason.to_string(),
+    };
+    if repository.is_empty() {
+        return Err(invalid("it is empty"));
+    }
+    if repository.len() > 255 {
+        return Err(invalid("it is longer than 255 characters"));
+    }
+    for component in repository.split('/') {
+        let bytes = component.as_bytes();
+        let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+        if bytes.is_empty() {
+            return Err(invalid("it has an empty path component"));
+        }
+        if !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+            return Err(invalid(
+                "each component must start and end with a lowercase letter or digit",
+            ));
+        }
+        if !bytes
+            .iter()
+            .all(|&b| alnum(b) || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err(invalid("it has a character other than [a-z0-9._-/]"));
+        }
+    }
+    Ok(())
+}
+
+/// A client for one registry. `repository` arguments are relative to the
+/// endpoint's prefix, if any.
+#[derive(Clone)]
+pub struct RegistryClient {
+    endpoint: RegistryEndpoint,
+    /// `host:port` part of the address.
+    registry: String,
+    /// Path after `host:port`, without slashes around it (may be empty).
+    prefix: String,
+    /// The oci-client, or why it could not be built (reported on first use,
+    /// since `new` cannot fail).
+    client: Result<Client, String>,
+    auth: RegistryAuth,
+}
+
+impl std::fmt::Debug for RegistryClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryClient")
+            .field("address", &self.endpoint.address)
+            .field("credentials", &self.credentials())
+            .finish()
+    }
+}
+
+/// What an operation was about, to turn oci-client errors into ours.
+pub(super) struct Op<'a> {
+    pub(super) name: &'a str,
+    pub(super) repository: &'a str,
+    pub(super) reference: Option<&'a str>,
+}
+
+impl RegistryClient {
+    pub fn new(endpoint: RegistryEndpoint) -> Self {
+        harness_core::init_crypto();
+        let address = endpoint.address.trim_end_matches('/');
+        let (registry, prefix) = match address.split_once('/') {
+            Some((registry, prefix)) => {
+                (registry.to_string(), prefix.trim_matches('/').to_string())
+            }
+            None => (address.to_string(), String::new()),
+        };
+        let config = ClientConfig {
+            protocol: if endpoint.plain_http {
+                ClientProtocol::Http
+            } else {
+                ClientProtocol::Https
+            },
+            accept_invalid_certificates: endpoint.insecure_tls,
+            connect_timeout: Some(std::time::Duration::from_secs(10)),
+            read_timeout: Some(std::time::Duration::from_secs(120)),
+            ..ClientConfig::default()
+        };
+        let client = Client::try_from(config).map_err(|e| e.to_string());
+        let auth = match &endpoint.auth {
+            Some(basic) => RegistryAuth::Basic(basic.username.clone(), basic.password.clone()),
+            None => RegistryAuth::Anonymous,
+        };
+        Self {
+            endpoint,
+            registry,
+            prefix,
+            client,
+            auth,
+        }
+    }
+
+    pub fn endpoint(&self) -> &RegistryEndpoint {
+        &self.endpoint
+    }
+
+    /// Which credentials are used, for messages: never the password.
+    pub fn credentials(&self) -> String {
+        match &self.endpoint.auth {
+            Some(basic) => format!("user {:?}", basic.username),
+            None => "anonymous access (no credentials)".to_string(),
+        }
+    }
+
+    /// The repository as the registry knows it (with the endpoint's prefix).
+    pub fn full_repository(&self, repository: &str) -> Result<String, OciError> {
+        let full = if self.prefix.is_empty() {
+            repository.to_string()
+        } else {
+            format!("{}/{}", self.prefix, repository)
+        };
+        check_repository(&full)?;
+        Ok(full)
+    }
+
+    pub(super) fn reference(&self, full_repository: &str, reference: &ReferenceKind) -> Reference {
+        match reference {
+            ReferenceKind::Tag(tag) => {
+                Reference::with_tag(self.registry.clone(), full_repository.into(), tag.clone())
+            }
+            ReferenceKind::Digest(digest) => Reference::with_digest(
+                self.registry.clone(),
+                full_repository.into(),
+                digest.clone(),
+            ),
+        }
+    }
+
+    pub(super) async fn client(&self) -> Result<&Client, OciError> {
+        let client = self
+            .client
+            .as_ref()
+            .map_err(|detail| OciError::ClientSetup {
+                address: self.endpoint.address.clone(),
+                detail: detail.clone(),
+            })?;
+        // Calls like `blob_exists` use stored credentials only.
+        client
+            .store_auth_if_needed(&self.registry, &self.auth)
+            .await;
+        Ok(client)
+    }
+
+    /// Push blobs the registry lacks, then the manifest under each tag (or by
+    /// digest only when `tags` is empty).
+    pub async fn push(
+        &self,
+        repository: &str,
+        artifact: &PackedArtifact,
+        tags: &[String],
+    ) -> Result<PushOutcome, OciError> {
+        let full = self.full_repository(repository)?;
+        let tags = tags
+            .iter()
+            .map(|t| match parse_reference(t)? {
+                ReferenceKind::Tag(tag) => Ok(tag),
+                ReferenceKind::Digest(_) => Err(OciError::InvalidReference {
+                    reference: t.clone(),
+                    reason: "a digest cannot be used as a tag".into(),
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let manifest_digest = sha256_digest(&artifact.manifest);
+        if manifest_digest != artifact.digest {
+            return Err(OciError::Pack(format!(
+                "the artifact's digest {} is not the digest of its manifest ({manifest_digest})",
+                artifact.digest
+            )));
+        }
+        for (name, bytes, digest) in [
+            ("config", &artifact.config, &artifact.config_digest),
+            ("layer", &artifact.layer, &artifact.layer_digest),
+        ] {
+            let actual = sha256_digest(bytes);
+            if &actual != digest {
+                return Err(OciError::Pack(format!(
+                    "the artifact's {name} digest {digest} is not the digest of its bytes ({actual})"
+                )));
+            }
+        }
+
+        let client = self.client().await?;
+        let by_digest = self.reference(&full, &ReferenceKind::Digest(artifact.digest.clone()));
+        let mut outcome = PushOutcome {
+            digest: artifact.digest.clone(),
+            blobs_uploaded: 0,
+            blobs_skipped: 0,
+        };
+        let mut blobs = vec![
+            (&artifact.config_digest, &artifact.config),
+            (&artifact.layer_digest, &artifact.layer),
+        ];
+        blobs.dedup_by(|a, b| a.0 == b.0);
+        for (digest, bytes) in blobs {
+            let op = Op {
+                name: "checking a blob",
+                repository: &full,
+                reference: None,
+            };
+            let exists = client
+                .blob_exists(&by_digest, digest)
+                .await
+                .map_err(|e| self.classify(e, &op))?;
+            if exists {
+                outcome.blobs_skipped += 1;
+                continue;
+            }
+            let op = Op {
+                name: "uploading a blob",
+                repository: &full,
+                reference: None,
+            };
+            client
+                .push_blob(&by_digest, bytes.clone(), digest)
+                .await
+                .map_err(|e| self.classify(e, &op))?;
+            outcome.blobs_uploaded += 1;
+        }
+
+        let content_type = header_value(MANIFEST_MEDIA_TYPE)?;
+        let targets: Vec<ReferenceKind> = if tags.is_empty() {
+            vec![ReferenceKind::Digest(artifact.digest.clone())]
+        } else {
+            tags.into_iter().map(ReferenceKind::Tag).collect()
+        };
+        for target in &targets {
+            let reference = self.reference(&full, target);
+            let op = Op {
+                name: "pushing the manifest",
+                repository: &full,
+                reference: Some(reference_str(target)),
+            };
+            client
+                .push_manifest_raw(&reference, artifact.manifest.clone(), content_type.clone())
+                .await
+                .map_err(|e| self.classify(e, &op))?;
+        }
+        Ok(outcome)
+    }
+
+    /// Put a manifest whose blobs (or child manifests) the registry already
+    /// has, with its own media type (e.g. an image index), under each tag,
+    /// or by digest only when `tags` is empty. Returns its digest.
+    pub async fn push_manifest_bytes(
+        &self,
+        repository: &str,
+        manifest: &[u8],
+        media_type: &str,
+        tags: &[String],
+    ) -> Result<String, OciError> {
+        let full = self.full_repository(repository)?;
+        let digest = sha256_digest(manifest);
+        let mut targets = Vec::new();
+        for tag in tags {
+            match parse_reference(tag)? {
+                ReferenceKind::Tag(tag) => targets.push(ReferenceKind::Tag(tag)),
+                ReferenceKind::Digest(_) => {
+                    return Err(OciError::InvalidReference {
+                        reference: tag.clone(),
+                        reason: "a digest cannot be used as a tag".into(),
+                    });
+                }
+            }
+        }
+        if targets.is_empty() {
+            targets.push(ReferenceKind::Digest(digest.clone()));
+        }
+        let client = self.client().await?;
+        let content_type = header_value(media_type)?;
+        for target in &targets {
+            let op = Op {
+                name: "pushing the manifest",
+                repository: &full,
+                reference: Some(reference_str(target)),
+            };
+            client
+                .push_manifest_raw(
+                    &self.reference(&full, target),
+                    manifest.to_vec(),
+                    content_type.clone(),
+                )
+                .await
+                .map_err(|e| self.classify(e, &op))?;
+        }
+        Ok(digest)
+    }
+
+    /// Point `tags` at the manifest `from` (a tag or digest) without
+    /// uploading blobs: the manifest bytes are fetched and put back as they
+    /// are, so the digest stays the same. Returns the digest.
+    pub async fn tag(
+        &self,
+        repository: &str,
+        from: &str,
+        tags: &[String],
+    ) -> Result<String, OciError> {
+        let full = self.full_repository(repository)?;
+        let from_kind = parse_reference(from)?;
+        let tags = tags
+            .iter()
+            .map(|t| match parse_reference(t)? {
+                ReferenceKind::Tag(tag) => Ok(tag),
+                ReferenceKind::Digest(_) => Err(OciError::InvalidReference {
+                    reference: t.clone(),
+                    reason: "a digest cannot be used as a tag".into(),
+                }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (manifest, digest) = self.fetch_manifest(&full, &from_kind).await?;
+        let media_type =
+            manifest_media_type(&manifest).unwrap_or_else(|| MANIFEST_MEDIA_TYPE.to_string());
+        let content_type = header_value(&media_type)?;
+        let client = self.client().await?;
+        for tag in tags {
+            let target = ReferenceKind::Tag(tag);
+            let op = Op {
+                name: "tagging the manifest",
+                repository: &full,
+                reference: Some(reference_str(&target)),
+            };
+            client
+                .push_manifest_raw(
+                    &self.reference(&full, &target),
+                    manifest.clone(),
+                    content_type.clone(),
+                )
+                .await
+                .map_err(|e| self.classify(e, &op))?;
+        }
+        Ok(digest)
+    }
+
+    /// Resolve a tag or digest to the manifest digest (a digest is checked
+    /// to exist).
+    pub async fn resolve(&self, repository: &str, reference: &str) -> Result<String, OciError> {
+        let full = self.full_repository(repository)?;
+        let kind = parse_reference(reference)?;
+        let client = self.client().await?;
+        let op = Op {
+            name: "resolving the manifest digest",
+            repository: &full,
+            reference: Some(reference),
+        };
+        // HEAD with the OCI types in Accept, GET as a fallback.
+        client
+            .fetch_manifest_digest(&self.reference(&full, &kind), &self.auth)
+            .await
+            .map_err(|e| self.classify(e, &op))
+    }
+
+    /// Every tag of the repository, as the registry orders them.
+    pub async fn list_tags(&self, repository: &str) -> Result<Vec<String>, OciError> {
+        let full = self.full_repository(repository)?;
+        let client = self.client().await?;
+        let reference = self.reference(&full, &ReferenceKind::Tag("latest".into()));
+        let op = Op {
+            name: "listing tags",
+            repository: &full,
+            reference: None,
+        };
+        let mut tags: Vec<String> = Vec::new();
+        loop {
+            let page = client
+                .list_tags(
+                    &reference,
+                    &self.auth,
+                    Some(TAGS_PAGE),
+                    tags.last().map(String::as_str),
+                )
+                .await
+                .map_err(|e| self.classify(e, &op))?;
+            let count = page.tags.len();
+            tags.extend(page.tags);
+            if count < TAGS_PAGE {
+                break;
+            }
+        }
+        Ok(tags)
+    }
+
+    /// The manifest and the bytes of each layer (digests verified).
+    pub async fn pull(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<PulledArtifact, OciError> {
+        let full = self.full_repository(repository)?;
+        let kind = parse_reference(reference)?;
+        let (manifest, digest) = self.fetch_manifest(&full, &kind).await?;
+        let invalid = |detail: String| OciError::InvalidManifest {
+            address: self.endpoint.address.clone(),
+            repository: full.clone(),
+            reference: reference.to_string(),
+            detail,
+        };
+        let parsed: ManifestLayers = serde_json::from_slice(&manifest)
+            .map_err(|e| invalid(format!("not an image manifest: {e}")))?;
+        let layers_desc = parsed.layers.ok_or_else(|| {
+            invalid("it has no `layers` (an image index?); pull one of its manifests".into())
+        })?;
+        let client = self.client().await?;
+        let by_digest = self.reference(&full, &ReferenceKind::Digest(digest.clone()));
+        let mut layers = Vec::with_capacity(layers_desc.len());
+        for layer in layers_desc {
+            let op = Op {
+                name: "downloading a layer",
+                repository: &full,
+                reference: Some(reference),
+            };
+            let descriptor = OciDescriptor {
+                media_type: layer.media_type.clone(),
+                digest: layer.digest.clone(),
+                size: layer.size,
+                ..OciDescriptor::default()
+            };
+            let mut bytes: Vec<u8> = Vec::new();
+            client
+                .pull_blob(&by_digest, &descriptor, &mut bytes)
+                .await
+                .map_err(|e| self.classify(e, &op))?;
+            layers.push((layer.media_type, bytes));
+        }
+        Ok(PulledArtifact {
+            digest,
+            manifest: manifest.to_vec(),
+            layers,
+        })
+    }
+
+    /// Raw manifest bytes and digest (verified against the body).
+    pub(super) async fn fetch_manifest(
+        &self,
+        full: &str,
+        kind: &ReferenceKind,
+    ) -> Result<(Vec<u8>, String), OciError> {
+        let client = self.client().await?;
+        let op = Op {
+            name: "fetching the manifest",
+            repository: full,
+            reference: Some(reference_str(kind)),
+        };
+        let (bytes, digest) = client
+            .pull_manifest_raw(
+                &self.reference(full, kind),
+                &self.auth,
+                ACCEPTED_MANIFEST_TYPES,
+            )
+            .await
+            .map_err(|e| self.classify(e, &op))?;
+        Ok((bytes.to_vec(), digest))
+    }
+
+    /// Turn an oci-client error into one that says what went wrong and
+    /// what to do.
+    pub(super) fn classify(&self, error: OciDistributionError, op: &Op<'_>) -> OciError {
+        let address = self.endpoint.address.clone();
+        let by_status = |status: u16| -> Option<OciError> {
+            match status {
+                401 | 403 => Some(OciError::Unauthorized {
+                    address: address.clone(),
+                    repository: op.repository.to_string(),
+                    status,
+                    credentials: self.credentials(),
+                }),
+                404 => Some(self.not_found(op)),
+                _ => None,
+            }
+        };
+        let fallback = |detail: String| OciError::Registry {
+            address: address.clone(),
+            operation: match op.reference {
+                Some(r) => format!("{} of {}:{}", op.name, op.repository, r),
+                None => format!("{} in {}", op.name, op.repository),
+            },
+            detail,
+        };
+        match error {
+            OciDistributionError::RequestError(e) => {
+                if let Some(err) = e.status().and_then(|s| by_status(s.as_u16())) {
+                    return err;
+                }
+                if e.is_connect() || e.is_timeout() {
+                    return self.unreachable(&e);
+                }
+                fallback(error_chain(&e))
+            }
+            OciDistributionError::UnauthorizedError { .. } => {
+                by_status(401).unwrap_or_else(|| fallback("unauthorized".into()))
+            }
+            OciDistributionError::AuthenticationFailure(reason) => OciError::Unauthorized {
+                address,
+                repository: op.repository.to_string(),
+                status: 401,
+                credentials: format!(
+                    "{} (token exchange failed: {})",
+                    self.credentials(),
+                    reason.trim()
+                ),
+            },
+            OciDistributionError::RegistryError { envelope, .. } => {
+                let codes: Vec<&OciErrorCode> = envelope.errors.iter().map(|e| &e.code).collect();
+                if codes
+                    .iter()
+                    .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
+                {
+                    let status = if codes.contains(&&OciErrorCode::Denied) {
+                        403
+                    } else {
+                        401
+                    };
+                    return by_status(status).unwrap_or_else(|| fallback(envelope.to_string()));
+                }
+                if codes.iter().any(|c| {
+                    matches!(
+                        c,
+                        OciErrorCode::ManifestUnknown
+                            | OciErrorCode::NameUnknown
+                            | OciErrorCode::NotFound
+                    )
+                }) {
+                    return self.not_found(op);
+                }
+                fallback(envelope.to_string())
+            }
+            OciDistributionError::ServerError { code, message, .. } => by_status(code)
+                .unwrap_or_else(|| fallback(format!("HTTP {code}: {}", message.trim()))),
+            OciDistributionError::DigestError(e) => fallback(format!(
+                "the content does not match its digest ({e}); the registry may be corrupt"
+            )),
+            other => fallback(other.to_string()),
+        }
+    }
+
+    fn not_found(&self, op: &Op<'_>) -> OciError {
+        match op.reference {
+            Some(reference) => OciError::ManifestNotFound {
+                address: self.endpoint.address.clone(),
+                repository: op.repository.to_string(),
+                reference: reference.to_string(),
+            },
+            None => OciError::RepositoryNotFound {
+                address: self.endpoint.address.clone(),
+                repository: op.repository.to_string(),
+            },
+        }
+    }
+
+    fn unreachable(&self, error: &reqwest::Error) -> OciError {
+        let scheme = if self.endpoint.plain_http {
+            "http"
+        } else {
+            "https"
+        };
+        let detail = error_chain(error);
+        let lower = detail.to_lowercase();
+        // Something answered, but not with TLS we accept: wrong scheme or
+        // an untrusted certificate, not a registry that is down.
+        let tls_trouble = ["tls", "certificate", "corrupt message", "handshake"]
+            .iter()
+            .any(|needle| lower.contains(needle));
+        let hint = if !self.endpoint.plain_http && tls_trouble {
+            "; if the registry speaks plain HTTP set plain_http, if its certificate is self-signed set insecure_tls"
+        } else {
+            ""
+        };
+        OciError::Unreachable {
+            address: self.endpoint.address.clone(),
+            scheme,
+            detail,
+            hint: hint.to_string(),
+        }
+    }
+}
+
+fn reference_str(kind: &ReferenceKind) -> &str {
+    match kind {
+        ReferenceKind::Tag(s) | ReferenceKind::Digest(s) => s,
+    }
+}
+
+fn header_value(value: &str) -> Result<reqwest::header::HeaderValue, OciError> {
+    reqwest::header::HeaderValue::from_str(value).map_err(|e| {
+        OciError::Pack(format!(
+            "media type {value:?} is not a valid HTTP header value: {e}"
+        ))
+    })
+}
+
+/// The `mediaType` field of a manifest, if it has one.
+fn manifest_media_type(manifest: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct MediaType {
+        #[serde(rename = "mediaType")]
+        media_type: Option<String>,
+    }
+    serde_json::from_slice::<MediaType>(manifest)
+        .ok()?
+        .media_type
+}
+
+#[derive(serde::Deserialize)]
+struct ManifestLayers {
+    layers: Option<Vec<LayerDescriptor>>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LayerDescriptor {
+    media_type: String,
+    digest: String,
+    size: i64,
+}
+
+/// An error and its causes on one line (reqwest's top-level message alone
+/// says only "error sending request").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_are_checked() {
+        let hex = "a".repeat(64);
+        assert_eq!(
+            parse_reference("v1.0.0").ok(),
+            Some(ReferenceKind::Tag("v1.0.0".into()))
+        );
+        assert_eq!(
+            parse_reference(&format!("sha256:{hex}")).ok(),
+            Some(ReferenceKind::Digest(format!("sha256:{hex}")))
+        );
+        for bad in [
+            hex.as_str(),
+            "sha256:abc",
+            "md5:abc",
+            "",
+            "-x",
+            "a/b",
+            "repo:tag",
+        ] {
+            assert!(
+                matches!(parse_reference(bad), Err(OciError::InvalidReference { .. })),
+                "{bad:?} should be refused"
+            );
+        }
+        let message = parse_reference(&hex).expect_err("no prefix").to_string();
+        assert!(message.contains("sha256:"), "{message}");
+    }
+
+    #[test]
+    fn repositories_are_checked() {
+        assert!(check_repository("demo-app").is_ok());
+        assert!(check_repository("team/demo_app.v2").is_ok());
+        for bad in ["", "Demo", "a//b", "-a", "a-", "a b"] {
+            assert!(check_repository(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn prefix_is_prepended_and_credentials_never_show_the_password() {
+        let client = RegistryClient::new(RegistryEndpoint {
+            address: "registry.example:5000/acme/e2e/".into(),
+            plain_http: false,
+            insecure_tls: false,
+            auth: Some(crate::BasicAuth {
+                username: "bob".into(),
+                password: "hunter2".into(),
+            }),
+        });
+        assert_eq!(
+            client.full_repository("demo").ok().as_deref(),
+            Some("acme/e2e/demo")
+        );
+        assert!(client.credentials().contains("bob"));
+        assert!(!format!("{client:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,415 @@
+//! The validated, typed form of a scenario file: what the runner executes.
+//!
+//! `load` turns YAML (with positions) into these types; nothing here knows
+//! about YAML. Every step keeps the place it came from so that runtime
+//! errors can still point at `file:line:column`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default whole-scenario timeout (contract: 5m).
+pub const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(300);
+/// Default `within` of an `expect` (contract: 2m).
+pub const DEFAULT_WITHIN: Duration = Duration::from_secs(120);
+/// Layer media type of a pushed artifact unless `layerMediaType` says otherwise.
+pub const DEFAULT_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// A place in a scenario file, 1-based.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// A string that may contain `${NAME.digest}` / `${lab.registry}`.
+/// Every variable in it was checked at load time to be defined by then.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Template(pub String);
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Scenario {
+    pub name: String,
+    pub description: Option<String>,
+    pub labels: Vec<String>,
+    pub timeout: Duration,
+    pub steps: Vec<Step>,
+    pub finally: Vec<Step>,
+    /// The file it was loaded from (as given, not canonicalised).
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Step {
+    pub name: Option<String>,
+    pub action: Action,
+    /// Where the step's map starts.
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Action {
+    Push(Push),
+    Tag(Tag),
+    App(App),
+    Sync(SyncApp),
+    Refresh(Refresh),
+    Expect(Expect),
+    Delete(Delete),
+    Sign(Sign),
+    Verify(Verify),
+    Attach(Attach),
+}
+
+impl Action {
+    /// The operation key as written in the file (`push`, `expect`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::Push(_) => "push",
+            Action::Tag(_) => "tag",
+            Action::App(_) => "app",
+            Action::Sync(_) => "sync",
+            Action::Refresh(_) => "refresh",
+            Action::Expect(_) => "expect",
+            Action::Delete(_) => "delete",
+            Action::Sign(_) => "sign",
+            Action::Verify(_) => "verify",
+            Action::Attach(_) => "attach",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Push {
+    pub content: PushContent,
+    /// Repository name as written (the runner maps it for isolation).
+    pub repository: String,
+    pub tags: Vec<Template>,
+    /// `as:` — binds `${NAME.digest}`.
+    pub bind: Option<String>,
+    pub layer_media_type: String,
+    pub annotations: BTreeMap<String, Template>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PushContent {
+    /// `source:` resolved against the scenario file's directory.
+    Directory(PathBuf),
+    /// `files:` — relative path inside the artifact -> content.
+    Files(BTreeMap<String, Template>),
+    /// `chart:` — a Helm chart directory, packed as `helm package` + `helm push`.
+    Chart(ChartSource),
+    /// `index:` — an OCI image index of variants (each `Directory` or `Files`).
+    Index(Vec<IndexVariant>),
+}
+
+/// A Helm chart directory whose `Chart.yaml` was read at load time.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ChartSource {
+    pub directory: PathBuf,
+    /// `name` in Chart.yaml (the top directory inside the chart archive).
+    pub name: String,
+    /// `version` in Chart.yaml (SemVer 2): the tag `helm push` sets.
+    pub version: String,
+}
+
+/// One manifest of an image index.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IndexVariant {
+    /// `Directory` or `Files`.
+    pub content: PushContent,
+    pub platform: Option<Platform>,
+    pub annotations: BTreeMap<String, Template>,
+    /// `as:` — binds `${NAME.digest}` to the variant's manifest digest.
+    pub bind: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
+}
+
+/// `spec.source.helm` of an Application.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmOptions {
+    pub release_name: Option<String>,
+    pub values: Option<HelmValues>,
+    pub parameters: Vec<HelmParameter>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum HelmValues {
+    /// A YAML document as text (`helm.values`).
+    Text(Template),
+    /// A map (`helm.valuesObject`); string leaves may hold variables.
+    Object(serde_json::Value),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelmParameter {
+    pub name: String,
+    pub value: Template,
+    pub force_string: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Tag {
+    pub repository: String,
+    /// A tag or a `sha256:` digest.
+    pub from: Template,
+    pub tags: Vec<Template>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SyncPolicy {
+    /// Automated sync with prune.
+    Auto,
+    Manual,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct App {
+    pub name: String,
+    pub repository: String,
+    /// Tag, digest or semver constraint.
+    pub revision: Template,
+    pub path: String,
+    /// Destination namespace (defaults to `name` at load time).
+    pub namespace: String,
+    pub sync: SyncPolicy,
+    /// Helm options (`spec.source.helm`), for a chart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub helm: Option<HelmOptions>,
+    /// Verify the revision's cosign signature with this key before applying,
+    /// and pin the Application to the verified digest.
+    pub require_signature: Option<SignatureKey>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SyncApp {
+    pub app: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Refresh {
+    pub app: String,
+    pub hard: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Delete {
+    pub app: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Timing {
+    /// Eventually, within this long.
+    Within(Duration),
+    /// Holds during the whole window.
+    For(Duration),
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Expect {
+    pub target: ExpectTarget,
+    pub timing: Timing,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ExpectTarget {
+    App(AppExpectation),
+    Resource(ResourceExpectation),
+    Referrers(ReferrersExpectation),
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub enum SyncStatus {
+    Synced,
+    OutOfSync,
+    Unknown,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub enum HealthStatus {
+    Healthy,
+    Progressing,
+    Degraded,
+    Suspended,
+    Missing,
+    Unknown,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+pub enum OperationPhase {
+    Succeeded,
+    Failed,
+    Error,
+    Running,
+}
+
+macro_rules! display_as_debug {
+    ($($t:ty),*) => {$(
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { fmt::Debug::fmt(self, f) }
+        }
+    )*};
+}
+display_as_debug!(SyncStatus, HealthStatus, OperationPhase);
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ConditionExpectation {
+    pub r#type: String,
+    /// Substring of the condition's message.
+    pub message: Option<Template>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppExpectation {
+    pub app: String,
+    pub sync: Option<SyncStatus>,
+    pub health: Option<HealthStatus>,
+    pub revision: Option<Template>,
+    pub operation: Option<OperationPhase>,
+    pub condition: Option<ConditionExpectation>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRef {
+    pub api_version: String,
+    pub kind: String,
+    /// As written; the runner maps scenario-owned namespaces.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ResourceCheck {
+    /// Only that it exists.
+    Exists,
+    /// Subset match (contract rules); string leaves may hold variables.
+    Matches(serde_json::Value),
+    Absent,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ResourceExpectation {
+    pub resource: ResourceRef,
+    pub check: ResourceCheck,
+}
+
+/// A key that signs or verifies.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SignatureKey {
+    /// A key generated for the scenario run, by name (created on first use).
+    Run(String),
+    /// A cosign public key read at load time (verifying only).
+    PublicKey {
+        /// As resolved against the scenario file's directory.
+        path: PathBuf,
+        /// The PEM text (`-----BEGIN PUBLIC KEY-----`).
+        #[serde(skip)]
+        pem: String,
+    },
+}
+
+impl fmt::Display for SignatureKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SignatureKey::Run(name) => write!(f, "run key `{name}`"),
+            SignatureKey::PublicKey { path, .. } => write!(f, "public key {}", path.display()),
+        }
+    }
+}
+
+/// `sign`: a cosign-compatible signature of `digest`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Sign {
+    pub repository: String,
+    pub digest: Template,
+    /// Name of a run key.
+    pub key: String,
+}
+
+/// What `verify` expects to find.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "camelCase")]
+pub enum SignatureState {
+    /// A signature by the key for this digest.
+    Signed,
+    /// No cosign signature at all.
+    Unsigned,
+    /// Signatures, but none by this key for this digest.
+    WrongKey,
+}
+
+/// `verify`: check the cosign signatures of `digest`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Verify {
+    pub repository: String,
+    pub digest: Template,
+    pub key: SignatureKey,
+    pub expect: SignatureState,
+}
+
+/// `attach`: a document attached to `subject` as an OCI 1.1 referrer.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attach {
+    pub repository: String,
+    pub subject: Template,
+    pub artifact_type: String,
+    pub media_type: String,
+    pub content: AttachContent,
+    pub annotations: BTreeMap<String, Template>,
+    pub bind: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AttachContent {
+    /// `source:` resolved against the scenario file's directory.
+    File(PathBuf),
+    Inline(Template),
+}
+
+/// `expect: {referrers: ...}`: how many referrers a manifest has.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReferrersExpectation {
+    pub repository: String,
+    pub subject: Template,
+    pub artifact_type: Option<String>,
+    pub count: u32,
+}

@@ -1,0 +1,540 @@
+//! A real OCI registry (the CNCF distribution registry, Debian's
+//! `docker-registry`) run as a child process: for tests and the local lab.
+//!
+//! It listens on loopback (by default) on a free port, stores blobs under a
+//! data directory, allows deletes, and optionally requires htpasswd basic
+//! auth. The process dies with its owner: `kill_on_drop`, plus
+//! `PR_SET_PDEATHSIG` so that it goes even when the owner is killed.
+//! PDEATHSIG follows the *thread* that spawned the child, so call
+//! [`RegistryProcess::start`] from a long-lived thread (a runtime worker or
+//! the main thread), not from inside `spawn_blocking`.
+
+use std::fs;
+use std::io::Read as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+
+use harness_oci::{BasicAuth, RegistryEndpoint};
+
+/// Where Debian's `docker-registry` package installs the registry.
+pub const DEFAULT_REGISTRY_BINARY: &str = "/usr/bin/docker-registry";
+
+/// How many times to pick another free port when the chosen one was taken
+/// between choosing and binding.
+const PORT_ATTEMPTS: usize = 3;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryProcessError {
+    #[error(
+        "registry binary {0} not found; install Debian's docker-registry package \
+         (apt-get install docker-registry) or pass the path of a distribution registry binary"
+    )]
+    BinaryMissing(PathBuf),
+    #[error("cannot prepare the registry in {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot find a free port on {host}: {source}")]
+    NoFreePort {
+        host: IpAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot hash the htpasswd password: {0}")]
+    Htpasswd(String),
+    #[error("cannot start {binary}: {source}")]
+    Spawn {
+        binary: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "registry {binary} exited ({status}) before it answered on {address}; its log {log}:\n{tail}"
+    )]
+    Exited {
+        binary: PathBuf,
+        status: String,
+        address: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error(
+        "registry did not answer GET {url} within {timeout:?}; last error: {last}; \
+         see its log {log}:\n{tail}"
+    )]
+    NotReady {
+        url: String,
+        timeout: Duration,
+        last: String,
+        log: PathBuf,
+        tail: String,
+    },
+}
+
+/// How to run the registry. Only `state_dir` is required; everything else
+/// has a default under it.
+#[derive(Debug, Clone)]
+pub struct RegistryOptions {
+    /// Registry binary (default [`DEFAULT_REGISTRY_BINARY`]).
+    pub binary: PathBuf,
+    /// Directory for the generated config, htpasswd file and, unless given
+    /// otherwise, the data and the log.
+    pub state_dir: PathBuf,
+    /// Storage root (default `<state_dir>/data`); kept across restarts.
+    pub data_dir: Option<PathBuf>,
+    /// Log file, appended to (default `<state_dir>/registry.log`).
+    pub log_path: Option<PathBuf>,
+    /// Interface to listen on (default 127.0.0.1). With 0.0.0.0 the
+    /// address handed out is still 127.0.0.1:PORT.
+    pub host: IpAddr,
+    /// Fixed port; `None` picks a free one.
+    pub port: Option<u16>,
+    /// Require these credentials (htpasswd, bcrypt).
+    pub auth: Option<BasicAuth>,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<RegistryTls>,
+    /// How long to wait for `GET /v2/` to answer.
+    pub startup_timeout: Duration,
+}
+
+impl RegistryOptions {
+    pub fn new(state_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            binary: PathBuf::from(DEFAULT_REGISTRY_BINARY),
+            state_dir: state_dir.into(),
+            data_dir: None,
+            log_path: None,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: None,
+            auth: None,
+            tls: None,
+            startup_timeout: Duration::from_secs(30),
+        }
+    }
+
+    pub fn with_binary(mut self, binary: impl Into<PathBuf>) -> Self {
+        self.binary = binary.into();
+        self
+    }
+
+    pub fn with_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    pub fn with_log_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.log_path = Some(path.into());
+        self
+    }
+
+    pub fn with_host(mut self, host: IpAddr) -> Self {
+        self.host = host;
+        self
+    }
+
+    pub fn with_port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    pub fn with_auth(mut self, username: impl Into<String>, password: impl Into<String>) -> Self {
+        self.auth = Some(BasicAuth {
+            username: username.into(),
+            password: password.into(),
+        });
+        self
+    }
+
+    pub fn with_tls(mut self, certificate: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls = Some(RegistryTls {
+            certificate: certificate.into(),
+            key: key.into(),
+        });
+        self
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("data"))
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.log_path
+            .clone()
+            .unwrap_or_else(|| self.state_dir.join("registry.log"))
+    }
+}
+
+/// PEM files for a registry that serves HTTPS.
+#[derive(Debug, Clone)]
+pub struct RegistryTls {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A running registry; killed when dropped.
+#[derive(Debug)]
+pub struct RegistryProcess {
+    child: Child,
+    port: u16,
+    auth: Option<BasicAuth>,
+    tls: bool,
+    log_path: PathBuf,
+    data_dir: PathBuf,
+    config_path: PathBuf,
+}
+
+impl RegistryProcess {
+    /// Write the config, start the registry and wait until it answers.
+    pub async fn start(opts: RegistryOptions) -> Result<Self, RegistryProcessError> {
+        if !opts.binary.is_file() {
+            return Err(RegistryProcessError::BinaryMissing(opts.binary.clone()));
+        }
+        let io_err = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| RegistryProcessError::Io { path, source }
+        };
+        let data_dir = opts.data_dir();
+        let log_path = opts.log_path();
+        fs::create_dir_all(&opts.state_dir).map_err(io_err(&opts.state_dir))?;
+        fs::create_dir_all(&data_dir).map_err(io_err(&data_dir))?;
+        if let Some(parent) = log_path.parent() {
+            fs::create_dir_all(parent).map_err(io_err(parent))?;
+        }
+        let htpasswd_path = match &opts.auth {
+            Some(auth) => {
+                let path = opts.state_dir.join("htpasswd");
+                fs::write(&path, htpasswd_line(auth)?).map_err(io_err(&path))?;
+                Some(path)
+            }
+            None => None,
+        };
+
+        let mut last_error = None;
+        let attempts = if opts.port.is_some() {
+            1
+        } else {
+            PORT_ATTEMPTS
+        };
+        for _ in 0..attempts {
+            let port = match opts.port {
+                Some(port) => port,
+                None => free_port(opts.host)?,
+            };
+            let config_path = opts.state_dir.join("config.yml");
+            let config = config_yaml(
+                opts.host,
+                port,
+                &data_dir,
+                htpasswd_path.as_deref(),
+                opts.tls.as_ref(),
+            );
+            fs::write(&config_path, config).map_err(io_err(&config_path))?;
+            let log_start = fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
+            let child = spawn(&opts.binary, &config_path, &log_path)?;
+            let mut process = RegistryProcess {
+                child,
+                port,
+                auth: opts.auth.clone(),
+                tls: opts.tls.is_some(),
+                log_path: log_path.clone(),
+                data_dir: data_dir.clone(),
+                config_path,
+            };
+            match process.wait_ready(&opts, log_start).await {
+                Ok(()) => return Ok(process),
+                Err(e @ RegistryProcessError::Exited { .. })
+                    if opts.port.is_none() && e.to_string().contains("address already in use") =>
+                {
+                    last_error = Some(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(
+            last_error.unwrap_or_else(|| RegistryProcessError::NoFreePort {
+                host: opts.host,
+                source: std::io::Error::other("every attempt found the port taken"),
+            }),
+        )
+    }
+
+    async fn wait_ready(
+        &mut self,
+        opts: &RegistryOptions,
+        log_start: u64,
+    ) -> Result<(), RegistryProcessError> {
+        harness_core::init_crypto();
+        let url = format!("{}://{}/v2/", self.scheme(), self.address());
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .no_proxy()
+            // The probe only asks whether it answers; the certificate is the
+            // caller's business (usually self-signed).
+            .danger_accept_invalid_certs(true)
+            .build()
+            .map_err(|e| RegistryProcessError::Spawn {
+                binary: opts.binary.clone(),
+                source: std::io::Error::other(format!("cannot build an HTTP client: {e}")),
+            })?;
+        let deadline = Instant::now() + opts.startup_timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(RegistryProcessError::Exited {
+                    binary: opts.binary.clone(),
+                    status: status.to_string(),
+                    address: self.address(),
+                    log: self.log_path.clone(),
+                    tail: log_tail(&self.log_path, log_start),
+                });
+            }
+            let last = match http.get(&url).send().await {
+                // 401 is an answer too: the registry requires auth.
+                Ok(resp) if resp.status().is_success() || resp.status().as_u16() == 401 => {
+                    return Ok(());
+                }
+                Ok(resp) => format!("HTTP {}", resp.status()),
+                Err(e) => e.to_string(),
+            };
+            if Instant::now() >= deadline {
+                return Err(RegistryProcessError::NotReady {
+                    url: url.clone(),
+                    timeout: opts.startup_timeout,
+                    last,
+                    log: self.log_path.clone(),
+                    tail: log_tail(&self.log_path, log_start),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `127.0.0.1:PORT`, as the host reaches it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// How to reach it: plain HTTP, or HTTPS without verification (the
+    /// lab's certificates are self-signed); with the htpasswd credentials
+    /// when auth is on.
+    pub fn endpoint(&self) -> RegistryEndpoint {
+        RegistryEndpoint {
+            address: self.address(),
+            plain_http: !self.tls,
+            insecure_tls: self.tls,
+            auth: self.auth.clone(),
+        }
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn config_path(&self) -> &Path {
+        &self.config_path
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Whether the process is still alive (it may have crashed; its log
+    /// says why).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Kill the registry and wait for it to exit.
+    pub async fn stop(mut self) -> Result<(), RegistryProcessError> {
+        match self.child.kill().await {
+            Ok(()) => Ok(()),
+            // Already gone: nothing left to stop.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
+            Err(source) => Err(RegistryProcessError::Io {
+                path: self.log_path.clone(),
+                source,
+            }),
+        }
+    }
+}
+
+fn spawn(binary: &Path, config: &Path, log_path: &Path) -> Result<Child, RegistryProcessError> {
+    let open_log = || {
+        fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)
+            .map_err(|source| RegistryProcessError::Io {
+                path: log_path.to_path_buf(),
+                source,
+            })
+    };
+    let (stdout, stderr) = (open_log()?, open_log()?);
+    let mut command = Command::new(binary);
+    command
+        .arg("serve")
+        .arg(config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(stdout))
+        .stderr(Stdio::from(stderr))
+        .kill_on_drop(true);
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) between
+    // fork and exec.
+    let parent = std::process::id() as libc::pid_t;
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before prctl took effect.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+    command
+        .spawn()
+        .map_err(|source| RegistryProcessError::Spawn {
+            binary: binary.to_path_buf(),
+            source,
+        })
+}
+
+fn free_port(host: IpAddr) -> Result<u16, RegistryProcessError> {
+    let listener = TcpListener::bind(SocketAddr::new(host, 0))
+        .map_err(|source| RegistryProcessError::NoFreePort { host, source })?;
+    let port = listener
+        .local_addr()
+        .map_err(|source| RegistryProcessError::NoFreePort { host, source })?
+        .port();
+    Ok(port)
+}
+
+/// One htpasswd line, bcrypt `$2y$` like Apache's `htpasswd -B`. Cost 5
+/// keeps each authenticated request fast; this guards test registries only.
+fn htpasswd_line(auth: &BasicAuth) -> Result<String, RegistryProcessError> {
+    if auth.username.is_empty() || auth.username.contains(':') || auth.username.contains('\n') {
+        return Err(RegistryProcessError::Htpasswd(format!(
+            "the username {:?} must be non-empty, without ':' or newlines",
+            auth.username
+        )));
+    }
+    let hash = bcrypt::hash_with_result(&auth.password, 5)
+        .map_err(|e| RegistryProcessError::Htpasswd(e.to_string()))?
+        .format_for_version(bcrypt::Version::TwoY);
+    Ok(format!("{}:{}\n", auth.username, hash))
+}
+
+/// The registry config. JSON is valid YAML, and serde_json quotes paths
+/// correctly whatever they contain.
+fn config_yaml(
+    host: IpAddr,
+    port: u16,
+    data_dir: &Path,
+    htpasswd: Option<&Path>,
+    tls: Option<&RegistryTls>,
+) -> String {
+    let mut config = serde_json::json!({
+        "version": "0.1",
+        "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": false}},
+        "storage": {
+            "filesystem": {"rootdirectory": data_dir.to_string_lossy()},
+            "delete": {"enabled": true},
+            "maintenance": {"uploadpurging": {"enabled": false}},
+        },
+        "http": {"addr": SocketAddr::new(host, port).to_string()},
+        "health": {"storagedriver": {"enabled": false}},
+    });
+    if let Some(path) = htpasswd {
+        config["auth"] = serde_json::json!({
+            "htpasswd": {"realm": "harness-registry", "path": path.to_string_lossy()}
+        });
+    }
+    if let Some(tls) = tls {
+        config["http"]["tls"] = serde_json::json!({
+            "certificate": tls.certificate.to_string_lossy(),
+            "key": tls.key.to_string_lossy(),
+        });
+    }
+    format!("{config:#}\n")
+}
+
+/// The last lines of the log written since `start` (this run only).
+fn log_tail(path: &Path, start: u64) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = fs::File::open(path) {
+        use std::io::Seek as _;
+        let _ = file.seek(std::io::SeekFrom::Start(start));
+        let _ = file.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_has_storage_delete_and_auth() {
+        let yaml = config_yaml(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            5000,
+            Path::new("/tmp/d\"x"),
+            Some(Path::new("/tmp/htpasswd")),
+            None,
+        );
+        let value: serde_json::Value = serde_json::from_str(&yaml).expect("config is JSON");
+        assert_eq!(value["http"]["addr"], "127.0.0.1:5000");
+        assert_eq!(value["storage"]["delete"]["enabled"], true);
+        assert_eq!(value["storage"]["filesystem"]["rootdirectory"], "/tmp/d\"x");
+        assert_eq!(value["auth"]["htpasswd"]["path"], "/tmp/htpasswd");
+    }
+
+    #[test]
+    fn htpasswd_line_verifies_and_refuses_bad_names() {
+        let auth = BasicAuth {
+            username: "alice".into(),
+            password: "s3cret".into(),
+        };
+        let line = htpasswd_line(&auth).expect("hash");
+        let (user, hash) = line.trim_end().split_once(':').expect("user:hash");
+        assert_eq!(user, "alice");
+        assert!(hash.starts_with("$2y$05$"), "{hash}");
+        assert!(bcrypt::verify("s3cret", hash).expect("verify"));
+        let bad = BasicAuth {
+            username: "a:b".into(),
+            password: "x".into(),
+        };
+        assert!(htpasswd_line(&bad).is_err());
+    }
+}

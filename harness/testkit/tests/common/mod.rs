@@ -1,0 +1,64 @@
+//! Fixtures shared by integration tests (each test file that needs them
+//! says `mod common;`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use harness_labs::{ComponentLog, Lab, LabKind, RegistryEndpoint};
+use harness_testkit::registry_process::{RegistryOptions, RegistryProcess};
+
+/// A real registry and no cluster: steps that need Kubernetes fail with a
+/// connection error, which is what these tests use as their failure.
+pub struct RegistryOnlyLab {
+    registry: RegistryProcess,
+    endpoint: RegistryEndpoint,
+    kube: kube::Client,
+}
+
+impl RegistryOnlyLab {
+    pub async fn start(dir: &Path) -> Arc<Self> {
+        harness_core::init_crypto();
+        let registry = RegistryProcess::start(RegistryOptions::new(dir.join("registry")))
+            .await
+            .expect("start docker-registry");
+        let endpoint = registry.endpoint();
+        // Port 1 on loopback: nothing listens, connections are refused at once.
+        let config = kube::Config::new("https://127.0.0.1:1".parse().unwrap());
+        let kube = kube::Client::try_from(config).expect("kube client");
+        Arc::new(RegistryOnlyLab {
+            registry,
+            endpoint,
+            kube,
+        })
+    }
+}
+
+#[async_trait]
+impl Lab for RegistryOnlyLab {
+    fn kind(&self) -> &'static str {
+        LabKind::Existing.as_str()
+    }
+    fn registry(&self) -> &RegistryEndpoint {
+        &self.endpoint
+    }
+    fn registry_for_argo(&self) -> &str {
+        &self.endpoint.address
+    }
+    fn kube(&self) -> kube::Client {
+        self.kube.clone()
+    }
+    fn argocd_namespace(&self) -> &str {
+        "argocd"
+    }
+    fn argocd_version(&self) -> &str {
+        "none"
+    }
+    async fn component_logs(&self, _lines: usize) -> Vec<ComponentLog> {
+        let tail = std::fs::read_to_string(self.registry.log_path()).unwrap_or_default();
+        vec![ComponentLog {
+            component: "docker-registry".into(),
+            tail,
+        }]
+    }
+}

@@ -1,0 +1,147 @@
+//! Every scenario in `scenarios/` on one real local lab shared by this
+//! test, in parallel, through the same runner `cargo xtask e2e` uses; plus
+//! a scenario that must fail, to prove failures are caught and diagnosed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use harness_core::progress::Progress;
+use harness_engine::runner::{self, RunOptions, ScenarioStatus};
+use harness_labs::LabKind;
+use harness_labs::session::{self, LabOptions};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// A scenario whose expectation is wrong on purpose: the ConfigMap says
+/// 1.0.0, the expectation 9.9.9.
+const WRONG_EXPECTATION: &str = r#"name: must-fail-wrong-data
+steps:
+  - push:
+      files:
+        cm.yaml: |
+          apiVersion: v1
+          kind: ConfigMap
+          metadata: {name: wrong-config}
+          data: {version: "1.0.0"}
+      repository: wrong
+      tags: [v1]
+      as: v1
+  - app: {name: wrong, repository: wrong, revision: v1}
+  - expect: {app: wrong, sync: Synced, health: Healthy, revision: "${v1.digest}"}
+  - expect:
+      resource: {apiVersion: v1, kind: ConfigMap, namespace: wrong, name: wrong-config}
+      matches: {data: {version: "9.9.9"}}
+      within: 5s
+finally:
+  - delete: {app: wrong}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scenarios_pass_on_the_local_lab_and_a_wrong_expectation_fails() {
+    harness_core::init_crypto();
+    let progress = Progress::new();
+    let mut scenarios = harness_scenario::load_paths(&[repo_root().join("scenarios")])
+        .unwrap_or_else(|d| {
+            panic!(
+                "scenarios/ must load: {}",
+                d.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        });
+    let expected_passing: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
+    assert!(
+        expected_passing.len() >= 8,
+        "the design's scenarios are all there: {expected_passing:?}"
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("must-fail.yaml");
+    std::fs::write(&bad, WRONG_EXPECTATION).unwrap();
+    scenarios.push(harness_scenario::load_file(&bad).expect("the failing scenario is valid"));
+
+    let opts = LabOptions::new(LabKind::Local);
+    let lab = session::start(&opts, &progress)
+        .await
+        .expect("local lab starts");
+    let report_dir = tmp.path().join("report");
+    let mut run_opts = RunOptions::new(runner::new_run_id(), &report_dir);
+    run_opts.jobs = 4;
+    run_opts.progress = progress.clone();
+    let summary = runner::run(lab.lab(), scenarios, run_opts).await;
+    let lab_dir = lab.lab().state_dir();
+    lab.shutdown(&opts, &progress, None)
+        .await
+        .expect("lab stops");
+
+    // Every scenario of the project passes...
+    let failures: Vec<String> = summary
+        .scenarios
+        .iter()
+        .filter(|s| expected_passing.contains(&s.name) && s.status != ScenarioStatus::Passed)
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s.name,
+                s.failure.as_ref().map(|f| f.headline()).unwrap_or_default()
+            )
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "scenarios failed on the local lab:\n{}",
+        failures.join("\n")
+    );
+
+    // ...and the wrong expectation fails, at its step, with a diff and diagnostics.
+    let bad = summary
+        .scenarios
+        .iter()
+        .find(|s| s.name == "must-fail-wrong-data")
+        .expect("reported");
+    assert_eq!(bad.status, ScenarioStatus::Failed);
+    let failure = bad.failure.as_ref().expect("a failure");
+    assert_eq!(
+        (failure.index, failure.kind.as_str()),
+        (4, "expect"),
+        "{}",
+        failure.headline()
+    );
+    assert!(
+        failure.message.contains("9.9.9") && failure.message.contains("1.0.0"),
+        "diff shows both values: {}",
+        failure.message
+    );
+    let diag = bad.diagnostics.as_ref().expect("diagnostics folder");
+    for file in ["applications.yaml", "events.txt", "registry.txt"] {
+        assert!(diag.join(file).is_file(), "{file} in {}", diag.display());
+    }
+    let apps = std::fs::read_to_string(diag.join("applications.yaml")).unwrap();
+    assert!(
+        apps.contains("oci://"),
+        "the Application's OCI source is in the diagnostics"
+    );
+
+    // Reports: JUnit with a testcase per scenario and the JSON summary.
+    let junit = std::fs::read_to_string(report_dir.join("junit.xml")).expect("junit.xml");
+    assert_eq!(junit.matches("<testcase").count(), summary.scenarios.len());
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(report_dir.join("summary.json")).expect("summary.json"),
+    )
+    .unwrap();
+    assert_eq!(json["lab"], "local");
+    assert_eq!(json["failed"], 1);
+
+    // Nothing of the lab is left running.
+    if let Some(dir) = lab_dir {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(
+            harness_core::process::find_by_cmdline(&dir).is_empty(),
+            "lab processes left behind"
+        );
+        assert!(!dir.exists());
+    }
+}

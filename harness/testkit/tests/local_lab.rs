@@ -1,0 +1,163 @@
+//! The local lab for real: real etcd, kube-apiserver, kwok, registry,
+//! redis and Argo CD processes. Binaries come from the tool cache
+//! (`cargo xtask test` provisions them first).
+
+use std::path::Path;
+use std::time::Duration;
+
+use harness_core::process;
+use harness_core::progress::Progress;
+use harness_engine::lab::Lab;
+use harness_labs::local::{self, LocalLab, LocalLabConfig};
+use harness_labs::session;
+
+async fn config(root: &Path, detached: bool) -> LocalLabConfig {
+    harness_core::init_crypto();
+    let binaries = session::local_binaries(&Progress::new())
+        .await
+        .expect("provision the local lab's tools");
+    LocalLabConfig {
+        binaries,
+        labs_root: root.to_path_buf(),
+        detached,
+        reconciliation: Duration::from_secs(10),
+        argocd_version: harness_labs::ARGOCD_VERSION.to_string(),
+    }
+}
+
+fn leftovers(root: &Path) -> Vec<(u32, String)> {
+    process::find_by_cmdline(root)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lab_comes_up_detects_a_crash_and_leaves_nothing_behind() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = config(root.path(), false).await;
+    let lab = LocalLab::up(&cfg, &Progress::new())
+        .await
+        .expect("local lab starts");
+
+    // The real apiserver, at the pinned version.
+    let version = lab
+        .kube()
+        .apiserver_version()
+        .await
+        .expect("apiserver answers");
+    assert_eq!(
+        version.git_version,
+        harness_tools::versions::KUBERNETES_VERSION
+    );
+    // Argo CD's default project exists (we create it: no argocd-server here).
+    let projects = kube::Api::<kube::api::DynamicObject>::namespaced_with(
+        lab.kube(),
+        "argocd",
+        &kube::discovery::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+            "argoproj.io",
+            "v1alpha1",
+            "AppProject",
+        )),
+    );
+    assert!(
+        projects.get_opt("default").await.unwrap().is_some(),
+        "AppProject default exists"
+    );
+    // The registry answers where the lab says it is.
+    let v2 = reqwest::get(format!("http://{}/v2/", lab.registry().address))
+        .await
+        .expect("registry answers");
+    assert!(v2.status().is_success());
+
+    // `lab down` leaves a lab that a live harness (this test) is using alone.
+    let stopped = local::down(root.path(), &Progress::new())
+        .await
+        .expect("lab down");
+    assert!(
+        stopped.is_empty(),
+        "lab down touched a lab in use: {stopped:?}"
+    );
+    assert!(lab.state().children.iter().all(|c| process::alive(c.pid)));
+    assert_eq!(local::status(root.path()).in_use.len(), 1);
+
+    // A component that dies is noticed and named.
+    let children = lab.state().children.clone();
+    let repo = children
+        .iter()
+        .find(|c| c.name == "argocd-repo-server")
+        .expect("repo-server child");
+    unsafe {
+        libc::kill(repo.pid as i32, libc::SIGKILL);
+    }
+    let crashed = lab.crashed().expect("started here, so supervised");
+    tokio::time::timeout(Duration::from_secs(10), crashed.cancelled())
+        .await
+        .expect("crash noticed");
+    let report = lab.crash_report().expect("crash report");
+    assert!(report.contains("argocd-repo-server"), "{report}");
+
+    let dir = lab.state().dir.clone();
+    lab.shutdown(root.path(), None).await.expect("shutdown");
+    for c in &children {
+        assert!(
+            !process::alive(c.pid),
+            "{} (pid {}) still running",
+            c.name,
+            c.pid
+        );
+    }
+    assert!(
+        leftovers(root.path()).is_empty(),
+        "{:?}",
+        leftovers(root.path())
+    );
+    assert!(!dir.exists(), "lab directory removed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_lab_is_reused_and_lab_down_stops_it() {
+    let root = tempfile::tempdir().unwrap();
+    let cfg = config(root.path(), true).await;
+    let lab = LocalLab::up(&cfg, &Progress::new())
+        .await
+        .expect("local lab starts");
+    let children = lab.state().children.clone();
+    // Forget it, as a `lab up` process that has exited would.
+    drop(lab);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        children.iter().all(|c| process::alive(c.pid)),
+        "a kept lab survives its starter"
+    );
+
+    let st = local::status(root.path());
+    assert!(st.current.is_some(), "status finds the kept lab");
+    assert!(st.components.iter().all(|(_, _, alive)| *alive));
+
+    let reused = LocalLab::reuse(root.path())
+        .await
+        .expect("reuse the kept lab");
+    reused
+        .kube()
+        .apiserver_version()
+        .await
+        .expect("reused lab answers");
+
+    let stopped = local::down(root.path(), &Progress::new())
+        .await
+        .expect("lab down");
+    assert!(!stopped.is_empty());
+    for c in &children {
+        assert!(
+            !process::alive(c.pid),
+            "{} (pid {}) still running after lab down",
+            c.name,
+            c.pid
+        );
+    }
+    assert!(leftovers(root.path()).is_empty());
+    assert!(local::status(root.path()).current.is_none());
+    let err = LocalLab::reuse(root.path())
+        .await
+        .err()
+        .expect("nothing to reuse after down");
+    assert!(err.to_string().contains("lab up"), "{err}");
+}

@@ -1,0 +1,435 @@
+//! The poller behind `expect`: eventually / consistently with backoff, driven
+//! by a scripted probe closure under paused tokio time (no real waiting).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use harness_engine::expect::poll::{Backoff, Observation, PollOutcome, consistently, eventually};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// A probe that answers from a script (the last answer repeats) and records
+/// when it was called, relative to the start.
+#[derive(Clone)]
+struct Script {
+    answers: Vec<bool>,
+    calls: Arc<Mutex<Vec<Duration>>>,
+    start: Instant,
+}
+
+impl Script {
+    fn new(answers: &[bool]) -> Self {
+        Script {
+            answers: answers.to_vec(),
+            calls: Arc::default(),
+            start: Instant::now(),
+        }
+    }
+
+    fn probe(&self) -> impl Future<Output = Observation<usize>> + use<> {
+        let mut calls = self.calls.lock().unwrap();
+        let n = calls.len();
+        calls.push(self.start.elapsed());
+        let holds = *self.answers.get(n).or(self.answers.last()).unwrap();
+        async move { Observation { holds, detail: n } }
+    }
+
+    fn call_times_ms(&self) -> Vec<u128> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Duration::as_millis)
+            .collect()
+    }
+}
+
+/// Whole-millisecond delays (tokio's timer rounds sub-millisecond deadlines up).
+fn doubling() -> Backoff {
+    Backoff {
+        initial: Duration::from_millis(100),
+        factor: 2.0,
+        max: Duration::from_secs(1),
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s)
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_holds_on_first_probe() {
+    let script = Script::new(&[true]);
+    let outcome = eventually(
+        Instant::now() + secs(10.0),
+        Backoff::default(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    assert_eq!(
+        outcome,
+        PollOutcome::Held {
+            last: 0,
+            probes: 1,
+            elapsed: Duration::ZERO
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_backs_off_until_it_holds() {
+    let script = Script::new(&[false, false, false, false, false, false, true]);
+    let outcome = eventually(
+        Instant::now() + secs(60.0),
+        doubling(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    // Delays 100, 200, 400, 800, then capped at 1000 ms.
+    assert_eq!(
+        script.call_times_ms(),
+        vec![0, 100, 300, 700, 1500, 2500, 3500]
+    );
+    assert_eq!(
+        outcome,
+        PollOutcome::Held {
+            last: 6,
+            probes: 7,
+            elapsed: secs(3.5)
+        }
+    );
+}
+
+#[test]
+fn default_backoff_is_100ms_growing_by_half_up_to_500ms() {
+    let backoff = Backoff::default();
+    assert_eq!(
+        (backoff.initial, backoff.factor, backoff.max),
+        (Duration::from_millis(100), 1.5, Duration::from_millis(500))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_delay_is_capped() {
+    let script = Script::new(&[false]);
+    let backoff = Backoff {
+        initial: Duration::from_millis(250),
+        factor: 1.5,
+        max: Duration::from_secs(2),
+    };
+    let _ = eventually(
+        Instant::now() + secs(12.0),
+        backoff,
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    let times = script.call_times_ms();
+    let gaps: Vec<u128> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| *g <= 2000), "{gaps:?}");
+    assert!(gaps.iter().filter(|g| **g == 2000).count() >= 3, "{gaps:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_times_out_with_the_last_observation_and_probes_at_the_deadline() {
+    let script = Script::new(&[false]);
+    let outcome = eventually(
+        Instant::now() + secs(3.0),
+        Backoff::default(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    let times = script.call_times_ms();
+    assert_eq!(*times.last().unwrap(), 3000, "{times:?}");
+    match outcome {
+        PollOutcome::TimedOut {
+            last,
+            probes,
+            elapsed,
+        } => {
+            assert_eq!(last as u32 + 1, probes);
+            assert_eq!(probes as usize, times.len());
+            assert_eq!(elapsed, secs(3.0));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_with_a_past_deadline_probes_once() {
+    let script = Script::new(&[false]);
+    let outcome = eventually(
+        Instant::now(),
+        Backoff::default(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    assert!(
+        matches!(outcome, PollOutcome::TimedOut { probes: 1, .. }),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn consistently_holds_through_the_window_and_probes_at_its_end() {
+    let script = Script::new(&[true]);
+    let outcome = consistently(
+        Instant::now() + secs(5.0),
+        Backoff::default(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    let times = script.call_times_ms();
+    assert_eq!(times.first(), Some(&0));
+    assert_eq!(times.last(), Some(&5000));
+    assert!(
+        matches!(outcome, PollOutcome::Held { elapsed, .. } if elapsed == secs(5.0)),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn consistently_fails_at_the_first_observation_that_does_not_hold() {
+    let script = Script::new(&[true, true, true, false, true]);
+    let outcome = consistently(
+        Instant::now() + secs(30.0),
+        doubling(),
+        &CancellationToken::new(),
+        || script.probe(),
+    )
+    .await;
+    assert_eq!(
+        script.call_times_ms(),
+        vec![0, 100, 300, 700],
+        "no probe after the failure"
+    );
+    assert_eq!(
+        outcome,
+        PollOutcome::Broke {
+            last: 3,
+            probes: 4,
+            elapsed: secs(0.7)
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancellation_stops_polling_and_keeps_the_last_observation() {
+    let script = Script::new(&[false]);
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(secs(1.0)).await;
+        trigger.cancel();
+    });
+    let outcome = eventually(
+        Instant::now() + secs(60.0),
+        Backoff::default(),
+        &cancel,
+        || script.probe(),
+    )
+    .await;
+    match outcome {
+        PollOutcome::Cancelled {
+            last,
+            probes,
+            elapsed,
+        } => {
+            assert_eq!(probes, 5, "probes at 0, 100, 250, 475 and 812.5 ms");
+            assert_eq!(last, Some(4));
+            assert_eq!(elapsed, secs(1.0));
+        }
+        other => panic!("expected cancellation, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn already_cancelled_token_stops_before_the_first_probe_finishes() {
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let outcome = consistently(
+        Instant::now() + secs(5.0),
+        Backoff::default(),
+        &cancel,
+        || async {
+            tokio::time::sleep(secs(1.0)).await;
+            Observation::holds(())
+        },
+    )
+    .await;
+    assert!(
+        matches!(
+            outcome,
+            PollOutcome::Cancelled {
+                last: None,
+                probes: 0,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+}
+
+mod explained {
+    //! What a failed expect says: the last observation, the failing paths
+    //! and the diff; and that the scenario deadline cuts a window short.
+
+    use super::*;
+    use harness_engine::expect::{
+        PollPlan, ResourceCheckWanted, ResourceWanted, judge_resource, run_poll,
+    };
+    use harness_scenario::Timing;
+    use serde_json::json;
+
+    fn wanted() -> ResourceWanted {
+        ResourceWanted {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            namespace: Some("demo-x".into()),
+            name: "demo-config".into(),
+            check: ResourceCheckWanted::Matches(json!({"data": {"version": "2.0.0"}})),
+        }
+    }
+
+    fn plan(timing: Timing, scenario_left: Duration) -> PollPlan {
+        PollPlan {
+            timing,
+            scenario_deadline: Instant::now() + scenario_left,
+            backoff: doubling(),
+            cancel: CancellationToken::new(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn eventually_reports_the_last_observation_with_a_diff() {
+        // The object moves from 0.9.0 to 1.0.0 but never reaches 2.0.0.
+        let versions = Mutex::new(vec!["1.0.0", "0.9.0"]);
+        let wanted = wanted();
+        let result = run_poll(
+            "ConfigMap demo-x/demo-config",
+            &plan(Timing::Within(secs(2.0)), secs(300.0)),
+            || {
+                let version = {
+                    let mut v = versions.lock().unwrap();
+                    if v.len() > 1 { v.pop().unwrap() } else { v[0] }
+                };
+                let object =
+                    json!({"metadata": {"name": "demo-config"}, "data": {"version": version}});
+                let observation = judge_resource(&wanted, Some(&object));
+                async move { observation }
+            },
+        )
+        .await;
+        assert!(!result.passed && !result.cancelled);
+        assert_eq!(
+            result.observed,
+            json!({"present": true, "matched": {"data": {"version": "1.0.0"}}})
+        );
+        insta::assert_snapshot!(result.message, @r#"
+        ConfigMap demo-x/demo-config: not met within 2s (6 probes over 2.0s)
+          data.version: expected "2.0.0", found "1.0.0"
+          last observed: ConfigMap demo-x/demo-config does not match
+        --- expected
+        +++ observed
+        @@ -1,2 +1,2 @@
+         data:
+        -  version: "2.0.0"
+        +  version: "1.0.0"
+        "#);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn consistently_reports_when_it_stopped_holding() {
+        let probes = Mutex::new(0);
+        let wanted = ResourceWanted {
+            check: ResourceCheckWanted::Absent,
+            ..wanted()
+        };
+        let result = run_poll(
+            "ConfigMap demo-x/demo-config",
+            &plan(Timing::For(secs(30.0)), secs(300.0)),
+            || {
+                let n = {
+                    let mut n = probes.lock().unwrap();
+                    *n += 1;
+                    *n
+                };
+                let object = json!({"metadata": {"name": "demo-config"}});
+                let observation = judge_resource(&wanted, (n >= 3).then_some(&object));
+                async move { observation }
+            },
+        )
+        .await;
+        assert!(!result.passed);
+        insta::assert_snapshot!(result.message, @r"
+        ConfigMap demo-x/demo-config: stopped holding 0.3s into the 30s window (probe 3)
+          ConfigMap demo-x/demo-config still exists
+          last observed: ConfigMap demo-x/demo-config exists
+        ");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_scenario_deadline_cuts_the_window_short() {
+        let wanted = wanted();
+        let start = Instant::now();
+        let result = run_poll(
+            "ConfigMap demo-x/demo-config",
+            &plan(Timing::Within(secs(120.0)), secs(5.0)),
+            || {
+                let observation = judge_resource(&wanted, None);
+                async move { observation }
+            },
+        )
+        .await;
+        assert_eq!(start.elapsed(), secs(5.0));
+        assert!(result.message.starts_with("ConfigMap demo-x/demo-config: not met within 2m (cut short by the scenario timeout)"), "{}", result.message);
+        assert!(
+            result
+                .message
+                .contains("last observed: ConfigMap demo-x/demo-config does not exist"),
+            "{}",
+            result.message
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_abandons_a_probe_that_hangs_past_the_deadline() {
+    let calls = Mutex::new(0);
+    let start = Instant::now();
+    let outcome = eventually(
+        Instant::now() + secs(3.0),
+        doubling(),
+        &CancellationToken::new(),
+        || {
+            let n = {
+                let mut calls = calls.lock().unwrap();
+                *calls += 1;
+                *calls
+            };
+            async move {
+                if n >= 4 {
+                    // Hangs (an API call that never answers).
+                    tokio::time::sleep(secs(3600.0)).await;
+                }
+                Observation::fails(n)
+            }
+        },
+    )
+    .await;
+    // Probes at 0, 100, 300 ms answer; the one at 700 ms hangs.
+    assert_eq!(
+        outcome,
+        PollOutcome::TimedOut {
+            last: 3,
+            probes: 3,
+            elapsed: secs(4.0)
+        }
+    );
+    assert_eq!(start.elapsed(), secs(4.0), "deadline (3s) + overrun (1s)");
+}

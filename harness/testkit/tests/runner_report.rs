@@ -1,0 +1,244 @@
+//! JUnit XML and JSON summary of a synthetic run (one passed, one failed,
+//! one cancelled scenario), snapshot-tested with times redacted.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use harness_engine::runner::{
+    Failure, RunSummary, ScenarioReport, ScenarioStatus, StepRecord, StepStatus,
+};
+use harness_engine::steps::StepDigest;
+use harness_scenario::Location;
+use serde_json::json;
+
+fn location(line: u32) -> Location {
+    Location {
+        file: PathBuf::from("scenarios/latest.yaml"),
+        line,
+        column: 5,
+    }
+}
+
+fn step(
+    index: usize,
+    kind: &str,
+    description: &str,
+    outcome: StepStatus,
+    message: &str,
+) -> StepRecord {
+    StepRecord {
+        index,
+        kind: kind.into(),
+        name: None,
+        description: description.into(),
+        location: location(4 + 6 * index as u32),
+        duration: Duration::from_millis(1200 * index as u64),
+        outcome,
+        message: message.into(),
+        digests: vec![],
+        observed: None,
+    }
+}
+
+fn summary() -> RunSummary {
+    let digest = "sha256:5f4c0e1b2d3a4958677685a4b3c2d1e0f9e8d7c6b5a49382716051f4e3d2c1b0";
+    let mut push = step(
+        1,
+        "push",
+        "demo-app:v1.0.0,latest",
+        StepStatus::Passed,
+        &format!("pushed {digest} as v1 (2 blobs uploaded, 0 skipped)"),
+    );
+    push.digests = vec![StepDigest {
+        repository: "e2e-run/latest-follows-digest-k3x9q2a/demo-app".into(),
+        digest: digest.into(),
+        tags: vec!["v1.0.0".into(), "latest".into()],
+        binding: Some("v1".into()),
+        blobs_uploaded: Some(2),
+        blobs_skipped: Some(0),
+    }];
+    let mut expect_ok = step(
+        3,
+        "expect",
+        "demo Synced Healthy within 2m",
+        StepStatus::Passed,
+        "sync=Synced health=Healthy (4 probes, 3.1s)",
+    );
+    expect_ok.observed = Some(json!({"sync": "Synced", "health": "Healthy", "revision": digest}));
+    let failure_message = "ConfigMap demo-k3x9q2a/demo-config: not met within 1m (23 probes over 60.0s)\n  data.version: expected \"2.0.0\", found \"1.0.0\"\n  last observed: ConfigMap demo-k3x9q2a/demo-config does not match";
+    let mut expect_failed = step(
+        4,
+        "expect",
+        "ConfigMap demo/demo-config matches within 1m",
+        StepStatus::Failed,
+        failure_message,
+    );
+    expect_failed.observed =
+        Some(json!({"present": true, "matched": {"data": {"version": "1.0.0"}}}));
+    let failed = ScenarioReport {
+        name: "latest-follows-digest".into(),
+        file: PathBuf::from("scenarios/latest.yaml"),
+        status: ScenarioStatus::Failed,
+        suffix: "k3x9q2a".into(),
+        started: "2026-11-29T10:00:01Z".into(),
+        duration: Duration::from_millis(71234),
+        failure: Some(Failure {
+            phase: "steps".into(),
+            index: 4,
+            kind: "expect".into(),
+            location: Some(location(28)),
+            message: failure_message.into(),
+        }),
+        steps: vec![
+            push,
+            step(
+                2,
+                "app",
+                "demo demo-app@latest -> demo (auto)",
+                StepStatus::Passed,
+                "applied Application demo-k3x9q2a",
+            ),
+            expect_ok,
+            expect_failed,
+            step(
+                5,
+                "delete",
+                "demo",
+                StepStatus::Skipped,
+                "not run: an earlier step failed",
+            ),
+        ],
+        finally: vec![step(
+            1,
+            "delete",
+            "demo",
+            StepStatus::Passed,
+            "deleted Application demo-k3x9q2a",
+        )],
+        cleanup_problems: vec![],
+        diagnostics: Some(PathBuf::from(
+            "target/e2e/run/diagnostics/latest-follows-digest",
+        )),
+        log: vec![
+            "scenario latest-follows-digest (names suffixed -k3x9q2a)".into(),
+            "step 1/5 push demo-app:v1.0.0,latest: ok (1.2s)".into(),
+            "step 4/5 expect ConfigMap demo/demo-config matches within 1m: FAILED (60.0s)".into(),
+        ],
+    };
+    let passed = ScenarioReport {
+        name: "pinned-digest".into(),
+        file: PathBuf::from("scenarios/pinned.yaml"),
+        status: ScenarioStatus::Passed,
+        suffix: "a8b7c6d".into(),
+        started: "2026-11-29T10:00:01Z".into(),
+        duration: Duration::from_millis(12345),
+        failure: None,
+        steps: vec![step(1, "push", "demo-app:v1", StepStatus::Passed, "pushed")],
+        finally: vec![],
+        cleanup_problems: vec![],
+        diagnostics: None,
+        log: vec!["step 1/1 push demo-app:v1: ok (1.2s)".into()],
+    };
+    let cancelled = ScenarioReport {
+        name: "semver-range".into(),
+        file: PathBuf::from("scenarios/semver.yaml"),
+        status: ScenarioStatus::Cancelled,
+        suffix: "zz00yy1".into(),
+        started: String::new(),
+        duration: Duration::ZERO,
+        failure: Some(Failure {
+            phase: String::new(),
+            index: 0,
+            kind: String::new(),
+            location: None,
+            message: "the run was cancelled before this scenario started".into(),
+        }),
+        steps: vec![step(
+            1,
+            "push",
+            "demo-app:v1",
+            StepStatus::Skipped,
+            "not run: the run was cancelled before this scenario started",
+        )],
+        finally: vec![],
+        cleanup_problems: vec![],
+        diagnostics: None,
+        log: vec![],
+    };
+    let mut summary = RunSummary {
+        run_id: "20261129-100000-ab12".into(),
+        lab: "local".into(),
+        argocd_version: "v3.3.10".into(),
+        started: "2026-11-29T10:00:00Z".into(),
+        finished: "2026-11-29T10:01:13Z".into(),
+        duration: Duration::from_millis(73456),
+        passed: 0,
+        failed: 0,
+        cancelled: 0,
+        flaky: 0,
+        shard: None,
+        scenarios: vec![passed, failed, cancelled],
+        report_problems: vec![],
+    };
+    summary.count();
+    summary
+}
+
+#[test]
+fn counts_and_exit_code() {
+    let summary = summary();
+    assert_eq!(
+        (summary.passed, summary.failed, summary.cancelled),
+        (1, 1, 1)
+    );
+    assert_eq!(summary.exit_code(), 1);
+    let mut only_passed = summary.clone();
+    only_passed.scenarios.truncate(1);
+    assert_eq!(only_passed.exit_code(), 0);
+    only_passed.scenarios.clear();
+    assert_eq!(
+        only_passed.exit_code(),
+        1,
+        "a run that ran nothing did not pass"
+    );
+}
+
+#[test]
+fn json_summary() {
+    let text = harness_engine::report::json_summary(&summary()).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    insta::assert_json_snapshot!(value, {
+        ".started" => "[time]",
+        ".finished" => "[time]",
+        ".duration" => "[duration]",
+        ".scenarios[].started" => "[time]",
+        ".scenarios[].duration" => "[duration]",
+        ".scenarios[].steps[].duration" => "[duration]",
+        ".scenarios[].finally[].duration" => "[duration]",
+    });
+}
+
+#[test]
+fn junit_xml() {
+    let xml = harness_engine::report::junit_xml(&summary()).unwrap();
+    insta::with_settings!({filters => vec![
+        (r#"time="[0-9.]+""#, r#"time="[time]""#),
+        (r#"timestamp="[^"]+""#, r#"timestamp="[timestamp]""#),
+    ]}, {
+        insta::assert_snapshot!(xml);
+    });
+}
+
+#[test]
+fn reports_are_written_to_a_new_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("nested/report");
+    harness_engine::report::write_reports(&summary(), &target).unwrap();
+    let junit = std::fs::read_to_string(target.join(harness_engine::report::JUNIT_FILE)).unwrap();
+    assert!(junit.contains("scenarios/latest.yaml:28:5"), "{junit}");
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(target.join(harness_engine::report::SUMMARY_FILE)).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["runId"], "20261129-100000-ab12");
+}
