@@ -273,6 +273,28 @@ fn lab_kind(arg: Option<LabArg>, progress: &Progress) -> LabKind {
     }
 }
 
+/// Ctrl-C: the first one cancels the returned token (steps stop; `finally`,
+/// cleanup and the lab's shutdown still run); a second one exits at once,
+/// and children that are not kept die with us (PDEATHSIG).
+fn interrupt_cancels(progress: &Progress) -> tokio_util::sync::CancellationToken {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let token = cancel.clone();
+    let progress = progress.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            progress.warn(
+                "interrupted: stopping scenarios, running finally steps and cleanup (Ctrl-C again to quit now)",
+            );
+            token.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("interrupted twice: exiting now");
+                std::process::exit(130);
+            }
+        }
+    });
+    cancel
+}
+
 async fn run(cli: Cli) -> u8 {
     let progress = Progress::new();
     match cli.command {
@@ -303,8 +325,16 @@ async fn run(cli: Cli) -> u8 {
                 retries: a.retries,
                 repeat: a.repeat,
                 existing: a.existing.config(),
+                cancel: interrupt_cancels(&progress),
             };
-            harness_e2e::run(opts, &progress).await
+            let outcome = harness_e2e::run(opts, &progress).await;
+            for line in &outcome.output {
+                println!("{line}");
+            }
+            for line in &outcome.errors {
+                eprintln!("{line}");
+            }
+            outcome.code
         }
         Command::Report {
             action: ReportAction::Merge { inputs, out },
@@ -367,7 +397,10 @@ async fn run(cli: Cli) -> u8 {
             )
             .await
             {
-                Ok(()) => 0,
+                Ok(text) => {
+                    print!("{text}");
+                    0
+                }
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     2

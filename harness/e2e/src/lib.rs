@@ -37,6 +37,36 @@ pub struct E2eOptions {
     pub repeat: u32,
     /// The cluster and registry of `--lab existing`.
     pub existing: ExistingLabConfig,
+    /// Cancels the run (the CLI's Ctrl-C): steps stop, `finally`, cleanup
+    /// and the lab's shutdown still run.
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+/// What a run ends with, for the CLI to print: the library itself neither
+/// prints results nor exits (progress goes through [`Progress`]).
+#[derive(Debug, Clone, Default)]
+pub struct E2eOutcome {
+    /// The exit code of the contract ([`EXIT_PASSED`], [`EXIT_FAILED`],
+    /// [`EXIT_BAD_INPUT`]).
+    pub code: u8,
+    /// Lines for standard output, in order: a kept lab's usage, one line
+    /// per scenario, the totals with the report folder.
+    pub output: Vec<String>,
+    /// Lines for standard error, after the output: bad input, a lab that
+    /// could not start, a component that crashed.
+    pub errors: Vec<String>,
+    /// The run's summary, when scenarios ran.
+    pub summary: Option<RunSummary>,
+}
+
+impl E2eOutcome {
+    fn bad_input(errors: Vec<String>) -> Self {
+        E2eOutcome {
+            code: EXIT_BAD_INPUT,
+            errors,
+            ..Default::default()
+        }
+    }
 }
 
 /// One shard of a suite: `index` of `count`, 1-based (`--shard 2/4`).
@@ -120,46 +150,44 @@ pub async fn lab_command(
     down: bool,
     dry_run: bool,
     progress: &Progress,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let mut opts = LabOptions::new(kind);
     opts.keep = true;
     if kind == LabKind::Kind {
         opts.kind_config = harness_labs::kind::KindLabConfig::from_env()?;
     }
-    match kind {
+    // What to print on standard output (the CLI prints it).
+    let text = match kind {
         LabKind::Local => {
             let root = session::labs_root();
             if up && dry_run {
-                print!("{}", harness_labs::local::plan_text(&root));
+                harness_labs::local::plan_text(&root)
             } else if up {
                 let lab = session::start(&opts, progress).await?;
-                println!("{}", lab.usage());
+                format!("{}\n", lab.usage())
             } else if down {
                 let done = harness_labs::local::down(&root, progress).await?;
                 if done.is_empty() {
-                    println!("no local lab was running");
-                }
-                for line in done {
-                    println!("{line}");
+                    "no local lab was running\n".to_string()
+                } else {
+                    done.iter().map(|line| format!("{line}\n")).collect()
                 }
             } else {
-                print!(
-                    "{}",
-                    harness_labs::local::status_text(&harness_labs::local::status(&root))
-                );
+                harness_labs::local::status_text(&harness_labs::local::status(&root))
             }
         }
         LabKind::Kind => {
             let cfg = &opts.kind_config;
             if up && dry_run {
-                print!("{}", harness_labs::kind::plan(cfg)?);
+                harness_labs::kind::plan(cfg)?.to_string()
             } else if up {
                 let lab = session::start(&opts, progress).await?;
-                println!("{}", lab.usage());
+                format!("{}\n", lab.usage())
             } else if down {
                 harness_labs::kind::down(cfg, progress).await?;
+                String::new()
             } else {
-                print!("{}", harness_labs::kind::status(cfg).await);
+                harness_labs::kind::status(cfg).await.to_string()
             }
         }
         LabKind::Existing => {
@@ -167,8 +195,8 @@ pub async fn lab_command(
                 "the harness neither starts nor stops an existing cluster: run scenarios on it with `cargo xtask e2e --lab existing --registry HOST[/PREFIX]` (see docs/labs/existing.md)"
             )
         }
-    }
-    Ok(())
+    };
+    Ok(text)
 }
 
 /// Keeps the scenarios that carry any of `labels` (all when empty).
@@ -185,41 +213,37 @@ pub fn select(
         .collect()
 }
 
-/// `cargo xtask e2e`: returns the exit code of the contract.
-pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
+/// `cargo xtask e2e`: what to print and the exit code of the contract.
+pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
     use harness_engine::runner::{self, RunOptions};
 
     // Bad input is found before any lab starts.
     let scenarios = match harness_scenario::load_paths(&opts.paths) {
         Ok(s) => s,
         Err(diagnostics) => {
-            for d in &diagnostics {
-                eprintln!("{d}");
-            }
-            eprintln!(
+            let mut errors: Vec<String> = diagnostics.iter().map(|d| d.to_string()).collect();
+            errors.push(format!(
                 "{} error(s) in the scenario files; nothing was run",
                 diagnostics.len()
-            );
-            return EXIT_BAD_INPUT;
+            ));
+            return E2eOutcome::bad_input(errors);
         }
     };
     let total = scenarios.len();
     let scenarios = select(scenarios, &opts.select);
     if scenarios.is_empty() {
-        eprintln!(
+        return E2eOutcome::bad_input(vec![format!(
             "error: none of the {total} scenario(s) has a label among --select {}",
             opts.select.join(", ")
-        );
-        return EXIT_BAD_INPUT;
+        )]);
     }
     let labelled = scenarios.len();
     let scenarios = filter_names(scenarios, &opts.names);
     if scenarios.is_empty() {
-        eprintln!(
+        return E2eOutcome::bad_input(vec![format!(
             "error: none of the {labelled} selected scenario(s) has a name matching --name {} (a pattern with * or ? is a glob on the whole name, otherwise a substring)",
             opts.names.join(", ")
-        );
-        return EXIT_BAD_INPUT;
+        )]);
     }
     let selected = scenarios.len();
     let scenarios = match opts.shard {
@@ -235,15 +259,21 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
     if scenarios.is_empty() {
         // More shards than scenarios: this shard has nothing to do, which is not a failure.
         let shard = opts.shard.map(|s| s.to_string()).unwrap_or_default();
-        println!(
+        let output = vec![format!(
             "shard {shard} has no scenarios ({selected} selected over more shards than that); report: {}",
             report_dir.display()
-        );
+        )];
         let summary = empty_summary(&run_id, opts.lab.as_str(), opts.shard);
-        if let Err(e) = harness_engine::report::write_reports(&summary, &report_dir) {
-            eprintln!("error: {e}");
-        }
-        return EXIT_PASSED;
+        let errors = match harness_engine::report::write_reports(&summary, &report_dir) {
+            Ok(()) => vec![],
+            Err(e) => vec![format!("error: {e}")],
+        };
+        return E2eOutcome {
+            code: EXIT_PASSED,
+            output,
+            errors,
+            summary: Some(summary),
+        };
     }
     let shard_note = opts
         .shard
@@ -256,33 +286,13 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
         report_dir.display()
     ));
 
-    // Ctrl-C: the first one cancels (finally steps, cleanup and lab
-    // shutdown still run); a second one exits at once — children that
-    // are not kept die with us (PDEATHSIG).
-    let cancel = tokio_util::sync::CancellationToken::new();
-    {
-        let cancel = cancel.clone();
-        let progress = progress.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                progress.warn("interrupted: stopping scenarios, running finally steps and cleanup (Ctrl-C again to quit now)");
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    eprintln!("interrupted twice: exiting now");
-                    std::process::exit(130);
-                }
-            }
-        });
-    }
+    let cancel = opts.cancel.clone();
 
     let mut lab_opts = LabOptions::new(opts.lab);
     if opts.lab == LabKind::Kind {
         match harness_labs::kind::KindLabConfig::from_env() {
             Ok(cfg) => lab_opts.kind_config = cfg,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return EXIT_BAD_INPUT;
-            }
+            Err(e) => return E2eOutcome::bad_input(vec![format!("error: {e}")]),
         }
     }
     lab_opts.keep = opts.keep;
@@ -295,13 +305,14 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
         lab = session::start(&lab_opts, progress) => match lab {
             Ok(lab) => lab,
             Err(e) => {
-                eprintln!("error: the {} lab could not start: {e:#}", opts.lab);
-                return EXIT_BAD_INPUT;
+                return E2eOutcome::bad_input(vec![format!(
+                    "error: the {} lab could not start: {e:#}",
+                    opts.lab
+                )]);
             }
         },
         _ = cancel.cancelled() => {
-            eprintln!("interrupted while the lab was starting");
-            return EXIT_BAD_INPUT;
+            return E2eOutcome::bad_input(vec!["interrupted while the lab was starting".into()]);
         }
     };
 
@@ -331,8 +342,9 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
 
     let crash = lab.crash_report();
     let failed = !summary.all_passed();
+    let mut output = Vec::new();
     if opts.keep && crash.is_none() {
-        println!("{}", lab.usage());
+        output.push(lab.usage());
     }
     let logs = failed.then(|| report_dir.join("lab-logs"));
     if let Err(e) = lab.shutdown(&lab_opts, progress, logs.as_deref()).await {
@@ -355,7 +367,7 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
                 s.duration.as_secs_f64()
             ),
         };
-        println!("{line}");
+        output.push(line);
     }
     let flaky = if summary.flaky > 0 {
         format!(
@@ -365,22 +377,27 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> u8 {
     } else {
         String::new()
     };
-    println!(
+    output.push(format!(
         "{} passed, {flaky}{} failed, {} cancelled in {:.1}s; report: {}",
         summary.passed,
         summary.failed,
         summary.cancelled,
         summary.duration.as_secs_f64(),
         report_dir.display()
-    );
-    if let Some(crash) = crash {
-        eprintln!("error: a lab component crashed during the run:\n{crash}");
-        return EXIT_BAD_INPUT;
-    }
-    if summary.all_passed() {
-        EXIT_PASSED
-    } else {
-        EXIT_FAILED
+    ));
+    let (code, errors) = match crash {
+        Some(crash) => (
+            EXIT_BAD_INPUT,
+            vec![format!("error: a lab component crashed during the run:\n{crash}")],
+        ),
+        None if summary.all_passed() => (EXIT_PASSED, vec![]),
+        None => (EXIT_FAILED, vec![]),
+    };
+    E2eOutcome {
+        code,
+        output,
+        errors,
+        summary: Some(summary),
     }
 }
 

@@ -8,7 +8,6 @@
 use std::fmt;
 
 use super::plan::Template;
-use super::vars::Vars;
 
 /// A variable a template refers to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -171,32 +170,6 @@ impl Template {
             })
     }
 
-    /// The text with every variable replaced by its value.
-    pub fn render(&self, vars: &Vars) -> Result<String, UndefinedVariable> {
-        let (segments, problems) = parse(&self.0);
-        if let Some(problem) = problems.first() {
-            let (start, end) = problem.range();
-            return Err(UndefinedVariable {
-                variable: self.0[start..end].to_string(),
-            });
-        }
-        let mut rendered = String::with_capacity(self.0.len());
-        for segment in segments {
-            match segment {
-                Segment::Text(text) => rendered.push_str(text),
-                Segment::Var { var, .. } => match vars.get(&var) {
-                    Some(value) => rendered.push_str(value),
-                    None => {
-                        return Err(UndefinedVariable {
-                            variable: var.to_string(),
-                        });
-                    }
-                },
-            }
-        }
-        Ok(rendered)
-    }
-
     /// The text if it holds no variables (escapes resolved), else `None`.
     pub fn as_literal(&self) -> Option<String> {
         let (segments, problems) = parse(&self.0);
@@ -291,36 +264,6 @@ mod tests {
                     "{text}: {}",
                     problem.message(text)
                 );
-            }
-        }
-    }
-
-    #[test]
-    fn renders_with_bound_values() {
-        let mut vars = Vars::new("127.0.0.1:5001".to_string());
-        vars.bind_digest("v1", "sha256:aaa");
-        let table: &[(&str, Result<&str, &str>)] = &[
-            ("latest", Ok("latest")),
-            ("${v1.digest}", Ok("sha256:aaa")),
-            (
-                "${lab.registry}/demo@${v1.digest}!",
-                Ok("127.0.0.1:5001/demo@sha256:aaa!"),
-            ),
-            ("price: $5, $${v1.digest}", Ok("price: $5, ${v1.digest}")),
-            ("$$", Ok("$$")),
-            ("${v2.digest}", Err("${v2.digest}")),
-            ("${v1.foo}", Err("${v1.foo}")),
-            ("x ${v1.digest", Err("${v1.digest")),
-        ];
-        for (text, expected) in table {
-            let rendered = Template(text.to_string()).render(&vars);
-            match expected {
-                Ok(value) => assert_eq!(rendered.as_deref(), Ok(*value), "{text}"),
-                Err(variable) => assert_eq!(
-                    rendered.map_err(|e| e.variable),
-                    Err(variable.to_string()),
-                    "{text}"
-                ),
             }
         }
     }

@@ -62,6 +62,7 @@ fn options(config: ExistingLabConfig, report: PathBuf) -> E2eOptions {
         retries: 0,
         repeat: 1,
         existing: config,
+        cancel: Default::default(),
     }
 }
 
@@ -142,10 +143,11 @@ async fn check_on_kept_lab(state: &LabState, client: kube::Client, tmp: &Path) {
     let mut options_b = options(second, report_b.clone());
     options_b.repeat = 2;
     let progress = Progress::new();
-    let (code_a, code_b) = tokio::join!(
+    let (out_a, out_b) = tokio::join!(
         e2e::run(options(first, report_a.clone()), &progress),
         e2e::run(options_b, &progress),
     );
+    let (code_a, code_b) = (out_a.code, out_b.code);
     let (a, b) = (summary(&report_a), summary(&report_b));
     assert_eq!((code_a, code_b), (0, 0), "both pass:\n{a:#}\n{b:#}");
     for s in [&a, &b] {
