@@ -15,8 +15,7 @@ use std::process::Stdio;
 use harness_core::progress::Progress;
 use tokio::process::Command;
 
-/// nextest version installed when none is present.
-const NEXTEST_VERSION: &str = "0.9.114";
+use harness_tools::versions::NEXTEST_VERSION;
 
 /// Debian packages the suite needs: a program looked up on PATH (or an
 /// absolute path checked as it is), and the package that installs it.

@@ -373,7 +373,7 @@ pub fn findings(r: &BenchReport) -> Vec<Finding> {
                 fmt_bytes(b.layer_bytes_level1),
                 fmt_bytes(b.layer_bytes_level6)
             ),
-            proposal: "in harness/src/oci/pack.rs, `gzip_deterministic`: deflate at level 1 when the tar is larger than 8 MiB, level 6 below (still a pure function of the files, so packing stays reproducible; artifacts of manifest size, and so GOLDEN_DIGEST in harness/tests/oci_registry.rs and every digest users pinned, keep their digests); and in harness/src/steps/push.rs run `ArtifactFiles::from_dir` + `oci::pack` inside `tokio::task::spawn_blocking`. Scenario fixtures are small: this matters for large artifacts only.".into(),
+            proposal: "in harness/artifact/src/pack.rs, `gzip_deterministic`: deflate at level 1 when the tar is larger than 8 MiB, level 6 below (still a pure function of the files, so packing stays reproducible; artifacts of manifest size, and so GOLDEN_DIGEST in harness/testkit/tests/oci_registry.rs and every digest users pinned, keep their digests); and in harness/engine/src/steps/push.rs run `ArtifactFiles::from_dir` + `oci::pack` inside `tokio::task::spawn_blocking`. Scenario fixtures are small: this matters for large artifacts only.".into(),
         });
     }
     if let Some(s) = &r.push_to_synced {
@@ -398,7 +398,7 @@ pub fn findings(r: &BenchReport) -> Vec<Finding> {
                     s.tight_backoff,
                     fmt_seconds(tight.median)
                 ),
-                proposal: "in harness/src/expect/poll.rs, `impl Default for Backoff`: `initial: Duration::from_millis(100)` and `max: Duration::from_millis(500)` (keep `factor: 1.5`). A probe is one GET of one object from the lab's apiserver; at most two a second per running expect. The runner takes its backoff from `RunOptions::backoff` (= `Backoff::default()`), so nothing else changes.".into(),
+                proposal: "in harness/engine/src/expect/poll.rs, `impl Default for Backoff`: `initial: Duration::from_millis(100)` and `max: Duration::from_millis(500)` (keep `factor: 1.5`). A probe is one GET of one object from the lab's apiserver; at most two a second per running expect. The runner takes its backoff from `RunOptions::backoff` (= `Backoff::default()`), so nothing else changes.".into(),
             });
         }
         if let Some(d) = &s.delete
@@ -412,7 +412,7 @@ pub fn findings(r: &BenchReport) -> Vec<Finding> {
                     fmt_seconds(floor.median),
                     fmt_seconds(harness.median)
                 ),
-                proposal: "in harness/src/argocd/mod.rs, `ArgoCd::delete`: replace `tokio::time::sleep(Duration::from_millis(500))` with a growing delay (start at 50 ms, ×1.5, at most 500 ms), e.g. `let mut delay = Duration::from_millis(50);` before the loop and `tokio::time::sleep(delay).await; delay = (delay * 3 / 2).min(Duration::from_millis(500));` in it. The same applies to the 500 ms sleep in `ArgoCd::sync` (waiting for a running operation).".into(),
+                proposal: "in harness/engine/src/argocd/mod.rs, `ArgoCd::delete`: replace `tokio::time::sleep(Duration::from_millis(500))` with a growing delay (start at 50 ms, ×1.5, at most 500 ms), e.g. `let mut delay = Duration::from_millis(50);` before the loop and `tokio::time::sleep(delay).await; delay = (delay * 3 / 2).min(Duration::from_millis(500));` in it. The same applies to the 500 ms sleep in `ArgoCd::sync` (waiting for a running operation).".into(),
             });
         }
     }
@@ -445,7 +445,7 @@ pub fn findings(r: &BenchReport) -> Vec<Finding> {
                 "kwok.log has {} warnings that the apiserver cannot serve watch progress requests (`RequestWatchProgress is disabled`: etcd {etcd} lacks them); kwok acts on a pod (ready, deleted) only right after such a warning, when its watch restarts, so pods become ready and go away tens of seconds late. Deployments' health and every cascade deletion of a pod wait for it.{slowest} Compare with `OCI_E2E_ETCD=go cargo xtask bench --only suite` (etcd 3.6).",
                 logs.kwok_watch_progress_warnings
             ),
-            proposal: "in harness/src/tools/versions.rs, make the Go-built etcd 3.6.8 the default (`DEFAULT_ETCD_SOURCE`), since Debian's etcd 3.4.23 lacks watch progress requests (etcd 3.4.31+/3.5.13+ have them); the build is cached once (~3 min cold, 43 s with a warm Go cache).".into(),
+            proposal: "in harness/tools/src/versions.rs, make the Go-built etcd 3.6.8 the default (`DEFAULT_ETCD_SOURCE`), since Debian's etcd 3.4.23 lacks watch progress requests (etcd 3.4.31+/3.5.13+ have them); the build is cached once (~3 min cold, 43 s with a warm Go cache).".into(),
         });
     }
     out
@@ -541,7 +541,11 @@ mod tests {
             "{}",
             found[0].evidence
         );
-        assert!(found[0].proposal.contains("harness/src/expect/poll.rs"));
+        assert!(
+            found[0]
+                .proposal
+                .contains("harness/engine/src/expect/poll.rs")
+        );
         // The findings are rendered into the Markdown.
         r.findings = found;
         assert!(markdown(&r).contains("## Where the harness adds time"));

@@ -165,19 +165,7 @@ impl Supervisor {
             cmd.current_dir(dir);
         }
         if !self.detached {
-            // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    // The parent may already be gone: then die now.
-                    if libc::getppid() == 1 {
-                        libc::_exit(1);
-                    }
-                    Ok(())
-                });
-            }
+            die_with_parent(cmd.as_std_mut());
         }
         let mut child = cmd.spawn().map_err(|source| ProcessError::Spawn {
             name: spec.name.clone(),
@@ -230,6 +218,37 @@ impl Supervisor {
         for child in children.iter().rev() {
             terminate(child.pid, grace).await;
         }
+    }
+}
+
+/// Makes the child of `cmd` die (SIGKILL) when this process dies, however
+/// it dies: PR_SET_PDEATHSIG, then a check that the parent is still the
+/// process that forked it (it may have died before prctl took effect; the
+/// child would then have been re-parented, to init or to a subreaper, so
+/// comparing with 1 is not enough). The one orphan check of the harness:
+/// every child that must not outlive it goes through here.
+pub fn die_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: only async-signal-safe calls (prctl, getppid, _exit) run
+    // between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGKILL as libc::c_ulong,
+                0,
+                0,
+                0,
+            ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
     }
 }
 

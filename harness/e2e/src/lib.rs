@@ -388,7 +388,9 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
     let (code, errors) = match crash {
         Some(crash) => (
             EXIT_BAD_INPUT,
-            vec![format!("error: a lab component crashed during the run:\n{crash}")],
+            vec![format!(
+                "error: a lab component crashed during the run:\n{crash}"
+            )],
         ),
         None if summary.all_passed() => (EXIT_PASSED, vec![]),
         None => (EXIT_FAILED, vec![]),

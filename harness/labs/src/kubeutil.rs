@@ -101,11 +101,31 @@ pub async fn wait_crds_established(
     Ok(())
 }
 
+/// The value as JSON, cut to about 120 bytes for a message (at a character
+/// boundary: a manifest may hold any UTF-8).
 fn short(v: &serde_json::Value) -> String {
     let s = v.to_string();
-    if s.len() > 120 {
-        format!("{}...", &s[..120])
-    } else {
-        s
+    if s.len() <= 120 {
+        return s;
+    }
+    let mut end = 120;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &s[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short;
+
+    #[test]
+    fn short_cuts_multi_byte_text_at_a_character_boundary() {
+        // 119 ASCII bytes, then a 3-byte character across byte 120.
+        let text = format!("{}€€€", "a".repeat(118));
+        let cut = short(&serde_json::Value::String(text.clone()));
+        assert_eq!(cut, format!("\"{}...", "a".repeat(118)));
+        let whole = serde_json::Value::String("ünïcödé".into());
+        assert_eq!(short(&whole), "\"ünïcödé\"");
     }
 }

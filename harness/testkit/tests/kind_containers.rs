@@ -310,6 +310,68 @@ async fn a_missing_image_is_reported_with_the_fix() {
     );
 }
 
+/// The KIND lab's pre-flight check sees this engine as it is: podman
+/// (which these machines run) with its network backend, and, on the CNI
+/// backend, the dnsname plugin `cargo xtask test` installs; so the check
+/// passes here, and names resolve (the test below proves they do).
+#[tokio::test]
+async fn name_resolution_check_reads_the_real_engine() {
+    let (engine, _) = setup().await;
+    let found = container::name_resolution(&engine)
+        .await
+        .expect("ask the engine for its network backend");
+    match &found {
+        container::NameResolution::Podman { backend, dnsname } => {
+            assert!(
+                backend == "cni" || backend == "netavark",
+                "unexpected podman network backend {backend:?}"
+            );
+            if backend == "cni" {
+                assert_eq!(
+                    dnsname.as_deref(),
+                    Some(std::path::Path::new(container::DNSNAME_PLUGIN)),
+                    "the dnsname plugin is installed by the test command"
+                );
+            }
+        }
+        container::NameResolution::Docker => {}
+    }
+    found.check().expect("names resolve on this engine");
+}
+
+/// Without the plugin on the CNI backend the check refuses, naming the
+/// package and the other backend; netavark and Docker need no plugin.
+#[test]
+fn name_resolution_check_names_the_missing_plugin() {
+    let missing = container::NameResolution::Podman {
+        backend: "cni".into(),
+        dnsname: None,
+    };
+    let err = missing
+        .check()
+        .expect_err("CNI without dnsname cannot resolve names");
+    let text = err.to_string();
+    assert!(
+        text.contains("golang-github-containernetworking-plugin-dnsname"),
+        "{text}"
+    );
+    assert!(text.contains("netavark"), "{text}");
+    assert!(text.contains("kind-registry"), "{text}");
+    for fine in [
+        container::NameResolution::Docker,
+        container::NameResolution::Podman {
+            backend: "netavark".into(),
+            dnsname: None,
+        },
+        container::NameResolution::Podman {
+            backend: "cni".into(),
+            dnsname: Some(container::DNSNAME_PLUGIN.into()),
+        },
+    ] {
+        assert!(fine.check().is_ok(), "{fine:?}");
+    }
+}
+
 #[tokio::test]
 async fn network_create_connect_and_name_resolution_like_the_kind_network() {
     let (engine, image) = setup().await;

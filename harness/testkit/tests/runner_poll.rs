@@ -433,3 +433,41 @@ async fn eventually_abandons_a_probe_that_hangs_past_the_deadline() {
     );
     assert_eq!(start.elapsed(), secs(4.0), "deadline (3s) + overrun (1s)");
 }
+
+/// The hung-probe guard holds for `consistently` too: a probe that never
+/// answers must not let the window pass as held (a stopped apiserver would
+/// otherwise "hold" any condition for ever).
+#[tokio::test(start_paused = true)]
+async fn consistently_does_not_pass_a_window_whose_last_probe_hangs() {
+    let calls = Mutex::new(0);
+    let start = Instant::now();
+    let outcome = consistently(
+        Instant::now() + secs(3.0),
+        doubling(),
+        &CancellationToken::new(),
+        || {
+            let n = {
+                let mut calls = calls.lock().unwrap();
+                *calls += 1;
+                *calls
+            };
+            async move {
+                if n >= 4 {
+                    tokio::time::sleep(secs(3600.0)).await;
+                }
+                Observation::holds(n)
+            }
+        },
+    )
+    .await;
+    assert!(!outcome.is_success(), "{outcome:?}");
+    assert_eq!(
+        outcome,
+        PollOutcome::Unanswered {
+            last: 3,
+            probes: 3,
+            elapsed: secs(4.0)
+        }
+    );
+    assert_eq!(start.elapsed(), secs(4.0), "window (3s) + overrun (1s)");
+}

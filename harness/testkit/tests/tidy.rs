@@ -31,7 +31,14 @@ const FORBIDDEN: &[(&str, &[&str], &str)] = &[
     ),
     (
         "harness-artifact",
-        &["tokio", "kube", "bollard", "reqwest", "oci-client", "harness-core"],
+        &[
+            "tokio",
+            "kube",
+            "bollard",
+            "reqwest",
+            "oci-client",
+            "harness-core",
+        ],
         "artifact formats are pure: no runtime, no network",
     ),
     (
@@ -142,7 +149,9 @@ fn metadata() -> Graph {
             })
             .map(|d| names[d["pkg"].as_str().unwrap()].to_string())
             .collect();
-        deps.entry(name).or_insert_with(BTreeSet::new).extend(normal);
+        deps.entry(name)
+            .or_insert_with(BTreeSet::new)
+            .extend(normal);
     }
     Graph { deps }
 }
@@ -182,7 +191,10 @@ fn crates_keep_their_dependency_directions() {
         );
         for target in *forbidden {
             if let Some(path) = graph.path(krate, target) {
-                violations.push(format!("{krate} -> {target} ({why}): {}", path.join(" -> ")));
+                violations.push(format!(
+                    "{krate} -> {target} ({why}): {}",
+                    path.join(" -> ")
+                ));
             }
         }
     }

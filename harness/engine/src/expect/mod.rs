@@ -331,6 +331,19 @@ fn explain(
             observed: last.observed,
             probes,
         },
+        PollOutcome::Unanswered { last, elapsed, .. } => ExpectResult {
+            passed: false,
+            cancelled: false,
+            message: format!(
+                "{subject}: held for {:.1}s, then a probe did not answer by the end of the \
+                 {window_text} window (probe {}), so holding to the end is not shown{}",
+                elapsed.as_secs_f64(),
+                probes + 1,
+                detail(&last)
+            ),
+            observed: last.observed,
+            probes,
+        },
         PollOutcome::Cancelled { last, .. } => ExpectResult {
             passed: false,
             cancelled: true,

@@ -83,6 +83,13 @@ pub enum PollOutcome<D> {
         probes: u32,
         elapsed: Duration,
     },
+    /// `consistently`: a probe was still running [`PROBE_OVERRUN`] after
+    /// the window ended; `last` is the observation before it (which held).
+    Unanswered {
+        last: D,
+        probes: u32,
+        elapsed: Duration,
+    },
     /// The run was cancelled; `last` is the latest observation, if any.
     Cancelled {
         last: Option<D>,
@@ -100,9 +107,19 @@ impl<D> PollOutcome<D> {
             PollOutcome::Held { probes, .. }
             | PollOutcome::TimedOut { probes, .. }
             | PollOutcome::Broke { probes, .. }
+            | PollOutcome::Unanswered { probes, .. }
             | PollOutcome::Cancelled { probes, .. } => *probes,
         }
     }
+}
+
+/// What a poll waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// `eventually`: the first observation that holds ends the poll.
+    Holds,
+    /// `consistently`: the first observation that does not hold ends it.
+    KeepsHolding,
 }
 
 /// Probe until the condition holds or `deadline` passes. The probe always
@@ -111,6 +128,42 @@ impl<D> PollOutcome<D> {
 /// is abandoned (the first one is awaited, so there is something to report).
 pub async fn eventually<D, F, Fut>(
     deadline: Instant,
+    backoff: Backoff,
+    cancel: &CancellationToken,
+    probe: F,
+) -> PollOutcome<D>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Observation<D>>,
+{
+    poll(Goal::Holds, deadline, backoff, cancel, probe).await
+}
+
+/// Probe through the window ending at `until`; fail at the first observation
+/// that does not hold. The probe runs at the start and at the end of the
+/// window, and in between with the backoff delays. A probe still running
+/// [`PROBE_OVERRUN`] after the window ends is abandoned and the poll is
+/// [`PollOutcome::Unanswered`]: what the condition was at the end is not
+/// known, so it is not reported as held.
+pub async fn consistently<D, F, Fut>(
+    until: Instant,
+    backoff: Backoff,
+    cancel: &CancellationToken,
+    probe: F,
+) -> PollOutcome<D>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Observation<D>>,
+{
+    poll(Goal::KeepsHolding, until, backoff, cancel, probe).await
+}
+
+/// The one polling loop behind [`eventually`] and [`consistently`]: probes
+/// with backoff until `goal` decides or `end` passes, with the same
+/// cancellation and hung-probe guard for both.
+async fn poll<D, F, Fut>(
+    goal: Goal,
+    end: Instant,
     backoff: Backoff,
     cancel: &CancellationToken,
     mut probe: F,
@@ -128,77 +181,54 @@ where
             observation = probe() => observation,
             _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
             // A probe that hangs past the window ends it with what was seen before.
-            _ = tokio::time::sleep_until(deadline + PROBE_OVERRUN), if last.is_some() => match last {
-                Some(last) => return PollOutcome::TimedOut { last, probes, elapsed: started.elapsed() },
+            _ = tokio::time::sleep_until(end + PROBE_OVERRUN), if last.is_some() => match last {
+                Some(last) => {
+                    let elapsed = started.elapsed();
+                    return match goal {
+                        Goal::Holds => PollOutcome::TimedOut { last, probes, elapsed },
+                        Goal::KeepsHolding => PollOutcome::Unanswered { last, probes, elapsed },
+                    };
+                }
                 None => continue,
             },
         };
         probes += 1;
-        if observation.holds {
-            return PollOutcome::Held {
-                last: observation.detail,
-                probes,
-                elapsed: started.elapsed(),
-            };
+        let elapsed = started.elapsed();
+        match (goal, observation.holds) {
+            (Goal::Holds, true) => {
+                return PollOutcome::Held {
+                    last: observation.detail,
+                    probes,
+                    elapsed,
+                };
+            }
+            (Goal::KeepsHolding, false) => {
+                return PollOutcome::Broke {
+                    last: observation.detail,
+                    probes,
+                    elapsed,
+                };
+            }
+            _ => {}
         }
         let now = Instant::now();
-        if now >= deadline {
-            return PollOutcome::TimedOut {
-                last: observation.detail,
-                probes,
-                elapsed: started.elapsed(),
+        if now >= end {
+            let last = observation.detail;
+            return match goal {
+                Goal::Holds => PollOutcome::TimedOut {
+                    last,
+                    probes,
+                    elapsed,
+                },
+                Goal::KeepsHolding => PollOutcome::Held {
+                    last,
+                    probes,
+                    elapsed,
+                },
             };
         }
         last = Some(observation.detail);
-        let wake = (now + delay).min(deadline);
-        delay = backoff.next(delay);
-        tokio::select! {
-            _ = tokio::time::sleep_until(wake) => {}
-            _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
-        }
-    }
-}
-
-/// Probe through the window ending at `until`; fail at the first observation
-/// that does not hold. The probe runs at the start and at the end of the
-/// window, and in between with the backoff delays.
-pub async fn consistently<D, F, Fut>(
-    until: Instant,
-    backoff: Backoff,
-    cancel: &CancellationToken,
-    mut probe: F,
-) -> PollOutcome<D>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Observation<D>>,
-{
-    let started = Instant::now();
-    let mut delay = backoff.initial;
-    let mut probes = 0;
-    let mut last = None;
-    loop {
-        let observation = tokio::select! {
-            observation = probe() => observation,
-            _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
-        };
-        probes += 1;
-        if !observation.holds {
-            return PollOutcome::Broke {
-                last: observation.detail,
-                probes,
-                elapsed: started.elapsed(),
-            };
-        }
-        let now = Instant::now();
-        if now >= until {
-            return PollOutcome::Held {
-                last: observation.detail,
-                probes,
-                elapsed: started.elapsed(),
-            };
-        }
-        last = Some(observation.detail);
-        let wake = (now + delay).min(until);
+        let wake = (now + delay).min(end);
         delay = backoff.next(delay);
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => {}

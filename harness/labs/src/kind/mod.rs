@@ -33,14 +33,7 @@ pub use run::{KindStatus, down, provision_in_cluster, status, up};
 use crate::container::ContainerError;
 use crate::{ComponentLog, Lab, LabKind, RegistryEndpoint};
 
-/// The kind release this lab is pinned to; nightly CI installs it.
-pub const KIND_VERSION: &str = "v0.31.0";
-/// kind v0.31.0's default node image (Kubernetes v1.35.0, the newest that
-/// Argo CD 3.3 is tested against), pinned by digest.
-pub const DEFAULT_NODE_IMAGE: &str =
-    "kindest/node:v1.35.0@sha256:452d707d4862f52530247495d180205e029056831160e22870e37e3f6c1ac31f";
-/// kind's recipe uses the distribution registry v3.
-pub const DEFAULT_REGISTRY_IMAGE: &str = "registry:3";
+pub use harness_tools::versions::{DEFAULT_NODE_IMAGE, DEFAULT_REGISTRY_IMAGE, KIND_VERSION};
 /// The registry listens on this port inside its container.
 pub const REGISTRY_CONTAINER_PORT: u16 = 5000;
 /// Namespace install.yaml is written for (its ClusterRoleBindings name it).
@@ -220,7 +213,7 @@ pub enum KindError {
     InvalidConfig(String),
     #[error(
         "Argo CD {version} has no pinned install.yaml checksum (pinned: {known}): pick a pinned \
-         version, or add its SHA-256 to harness/src/lab/kind/manifest.rs"
+         version, or add its SHA-256 to harness/tools/src/versions.rs"
     )]
     UnpinnedArgoCd { version: String, known: String },
     #[error(
@@ -247,7 +240,7 @@ pub enum KindError {
     #[error(
         "Argo CD {version} install.yaml from {origin} has SHA-256 {actual}, but {expected} is \
          pinned: the file was changed or corrupted; delete the cached copy and retry, and if it \
-         persists check the pin in harness/src/lab/kind/manifest.rs"
+         persists check the pin in harness/tools/src/versions.rs"
     )]
     ChecksumMismatch {
         origin: String,
