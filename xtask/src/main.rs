@@ -262,11 +262,11 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-fn lab_kind(arg: Option<LabArg>, progress: &Progress) -> LabKind {
+async fn lab_kind(arg: Option<LabArg>, progress: &Progress) -> LabKind {
     match arg {
         Some(l) => l.into(),
         None => {
-            let (kind, why) = harness_labs::session::default_kind();
+            let (kind, why) = harness_labs::session::default_kind().await;
             progress.info(format!("lab: {kind} ({why}; choose with --lab)"));
             kind
         }
@@ -299,7 +299,7 @@ async fn run(cli: Cli) -> u8 {
     let progress = Progress::new();
     match cli.command {
         Command::E2e(a) => {
-            let kind = lab_kind(a.lab, &progress);
+            let kind = lab_kind(a.lab, &progress).await;
             let given = a.existing.given();
             if kind != LabKind::Existing && !given.is_empty() {
                 eprintln!(
@@ -387,7 +387,7 @@ async fn run(cli: Cli) -> u8 {
             lab,
             dry_run,
         } => {
-            let kind = lab_kind(lab, &progress);
+            let kind = lab_kind(lab, &progress).await;
             match harness_e2e::lab_command(
                 kind,
                 matches!(action, LabAction::Up),

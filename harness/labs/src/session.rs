@@ -24,8 +24,8 @@ pub fn labs_root() -> PathBuf {
 
 /// The default lab kind and why: kind where a Docker engine and `kind`
 /// are usable, local otherwise.
-pub fn default_kind() -> (LabKind, String) {
-    match super::kind::detect() {
+pub async fn default_kind() -> (LabKind, String) {
+    match super::kind::detect().await {
         Ok(()) => (
             LabKind::Kind,
             "a Docker engine and `kind` are available".into(),

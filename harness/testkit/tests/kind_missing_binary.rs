@@ -17,7 +17,7 @@ async fn without_kind_up_down_and_detect_say_what_to_install_and_create_nothing(
         .expect("a Docker API (podman service)");
     let engine = container::connect_to(&host).await.expect("connect");
 
-    let detected = kind::detect().expect_err("kind is missing");
+    let detected = kind::detect().await.expect_err("kind is missing");
     assert!(detected.contains("/nonexistent/oci-e2e/kind"), "{detected}");
 
     let registry_name = format!("oci-e2e-test-nokind-{}", std::process::id());

@@ -373,7 +373,9 @@ fn an_unpinned_argo_cd_version_is_refused_with_the_fix() {
     assert!(matches!(err, KindError::UnpinnedArgoCd { .. }), "{err:?}");
     let msg = err.to_string();
     assert!(
-        msg.contains("v9.9.9") && msg.contains("v3.3.10") && msg.contains("manifest.rs"),
+        msg.contains("v9.9.9")
+            && msg.contains("v3.3.10")
+            && msg.contains("harness/tools/src/versions.rs"),
         "{msg}"
     );
 }

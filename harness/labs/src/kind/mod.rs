@@ -295,8 +295,8 @@ pub fn kind_version_blocking() -> Result<String, String> {
 
 /// Whether the KIND lab can run here, and if not why: a Docker API must
 /// answer and `kind` must run. The CLI uses it to pick the default lab.
-pub fn detect() -> Result<(), String> {
-    let engine = crate::container::find_engine_blocking();
+pub async fn detect() -> Result<(), String> {
+    let engine = crate::container::connect().await.map_err(|e| e.to_string());
     let kind = kind_version_blocking();
     match (engine, kind) {
         (Ok(_), Ok(_)) => Ok(()),
