@@ -1,0 +1,142 @@
+//! podman as a Docker engine: its Docker-API service, started when no
+//! engine answers (as root), with the settings these machines need.
+
+use super::*;
+
+fn podman_on_path() -> bool {
+    std::process::Command::new("podman")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Holds an exclusive `flock` on a file for as long as it lives; tests run
+/// as separate processes (nextest) and must not start two services.
+pub(super) struct FileLock {
+    _file: std::fs::File,
+}
+
+impl FileLock {
+    pub(super) fn acquire(path: &Path) -> Result<Self, ContainerError> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(io(format!("open lock file {}", path.display())))?;
+        // SAFETY: flock on a file descriptor we own; released when it closes.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc != 0 {
+            return Err(io(format!("lock {}", path.display()))(
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(Self { _file: file })
+    }
+}
+
+/// Returns a DOCKER_HOST that answers, starting podman's Docker-compatible
+/// service when needed: if no engine answers, podman is installed and we
+/// are root, writes `/etc/containers/containers.conf` (when absent) and
+/// starts `podman system service --time=60 unix:///run/podman/podman.sock`
+/// detached. The idle timeout makes it exit by itself after the last use.
+pub async fn ensure_podman_service() -> Result<String, ContainerError> {
+    if let Ok(engine) = connect().await {
+        return Ok(engine.host);
+    }
+    if !podman_on_path() {
+        return Err(ContainerError::NoEngine {
+            tried: format!(
+                "{} (podman is not installed either)",
+                candidate_hosts().join(", ")
+            ),
+        });
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(ContainerError::Other(
+            "no Docker engine answers and starting podman's system service needs root: run \
+             `podman system service --time=0 unix:///run/podman/podman.sock &` as root and set \
+             DOCKER_HOST=unix:///run/podman/podman.sock"
+                .into(),
+        ));
+    }
+    let run_dir = Path::new("/run/podman");
+    std::fs::create_dir_all(run_dir).map_err(io("create /run/podman"))?;
+    let _lock =
+        tokio::task::spawn_blocking(|| FileLock::acquire(Path::new("/run/podman/oci-e2e.lock")))
+            .await
+            .map_err(|e| ContainerError::Other(format!("lock task failed: {e}")))??;
+    // Another process may have started it while we waited for the lock.
+    if let Ok(engine) = connect_to(PODMAN_SOCKET).await {
+        return Ok(engine.host);
+    }
+    let conf = Path::new("/etc/containers/containers.conf");
+    if !conf.exists() {
+        std::fs::create_dir_all("/etc/containers").map_err(io("create /etc/containers"))?;
+        std::fs::write(conf, PODMAN_CONTAINERS_CONF)
+            .map_err(io(format!("write {}", conf.display())))?;
+    }
+    // A stale socket from a service that timed out keeps the new one from binding.
+    let sock = Path::new("/run/podman/podman.sock");
+    if sock.exists() {
+        let _ = std::fs::remove_file(sock);
+    }
+    let log_path = run_dir.join("oci-e2e-service.log");
+    let log =
+        std::fs::File::create(&log_path).map_err(io(format!("create {}", log_path.display())))?;
+    let log_err = log.try_clone().map_err(io("dup log file"))?;
+    let mut cmd = std::process::Command::new("podman");
+    cmd.args([
+        "system",
+        "service",
+        &format!("--time={PODMAN_SERVICE_IDLE_SECS}"),
+        PODMAN_SOCKET,
+    ])
+    .stdin(std::process::Stdio::null())
+    .stdout(log)
+    .stderr(log_err);
+    // Its own session: the service must outlive the test process that
+    // started it (other tests reuse it) and ends by its idle timeout.
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: setsid is async-signal-safe and touches no shared state.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().map_err(io("start `podman system service`"))?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(engine) = connect_to(PODMAN_SOCKET).await {
+            // Reap it in the background so it does not become a zombie.
+            std::thread::spawn(move || {
+                let _ = child.wait();
+            });
+            return Ok(engine.host);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(ContainerError::Other(format!(
+                "`podman system service` exited with {status}: {}",
+                log.trim()
+            )));
+        }
+        if tokio::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(ContainerError::Other(format!(
+                "`podman system service` did not answer on {PODMAN_SOCKET} within 30s (log: {})",
+                log_path.display()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
