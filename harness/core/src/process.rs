@@ -95,6 +95,8 @@ struct Shared {
     children: Vec<ChildInfo>,
     stopping: bool,
     crash: Option<String>,
+    /// pid -> how it exited, for every child that has.
+    exited: std::collections::HashMap<u32, String>,
 }
 
 /// Owns the children of one lab.
@@ -106,6 +108,15 @@ pub struct Supervisor {
     detached: bool,
 }
 
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Supervisor")
+            .field("children", &self.children())
+            .field("detached", &self.detached)
+            .finish()
+    }
+}
+
 impl Supervisor {
     /// `detached`: children survive the harness (no PDEATHSIG); used for
     /// labs that are kept up after the command ends.
@@ -115,6 +126,7 @@ impl Supervisor {
                 children: Vec::new(),
                 stopping: false,
                 crash: None,
+                exited: std::collections::HashMap::new(),
             })),
             crashed: CancellationToken::new(),
             detached,
@@ -185,14 +197,15 @@ impl Supervisor {
         let log = spec.log.clone();
         tokio::spawn(async move {
             let status = child.wait().await;
-            let mut shared = this.lock();
-            if shared.stopping {
-                return;
-            }
             let status = match status {
                 Ok(s) => s.to_string(),
                 Err(e) => format!("wait failed: {e}"),
             };
+            let mut shared = this.lock();
+            shared.exited.insert(pid, status.clone());
+            if shared.stopping {
+                return;
+            }
             let report = format!(
                 "{name} (pid {pid}) exited unexpectedly ({status}); last lines of {}:\n{}",
                 log.display(),
@@ -205,6 +218,30 @@ impl Supervisor {
             this.crashed.cancel();
         });
         Ok(info)
+    }
+
+    /// How the child `pid` exited (`exit status: 1`...), once it has; `None`
+    /// while it runs.
+    pub fn exit_status(&self, pid: u32) -> Option<String> {
+        self.lock().exited.get(&pid).cloned()
+    }
+
+    /// Kills every child's process group at once (SIGKILL), without
+    /// waiting: for `Drop` of an owner that was not stopped in order.
+    pub fn kill_all_now(&self) {
+        let children = {
+            let mut shared = self.lock();
+            shared.stopping = true;
+            std::mem::take(&mut shared.children)
+        };
+        for child in &children {
+            if child.pid != 0 {
+                // SAFETY: plain kill(2) on process groups we started.
+                unsafe {
+                    libc::kill(-(child.pid as i32), libc::SIGKILL);
+                }
+            }
+        }
     }
 
     /// Stops every child, last started first: SIGTERM to its process group,

@@ -3,8 +3,10 @@
 //!
 //! It listens on loopback (by default) on a free port, stores blobs under a
 //! data directory, allows deletes, and optionally requires htpasswd basic
-//! auth. The process dies with its owner: `kill_on_drop`, plus
-//! `PR_SET_PDEATHSIG` so that it goes even when the owner is killed.
+//! auth. It is a child of a [`Supervisor`], the same owner the local lab's
+//! components have: its own process group, killed when the
+//! [`RegistryProcess`] is dropped, and `PR_SET_PDEATHSIG` so that it goes
+//! even when the owner is killed.
 //! PDEATHSIG follows the *thread* that spawned the child, so call
 //! [`RegistryProcess::start`] from a long-lived thread (a runtime worker or
 //! the main thread), not from inside `spawn_blocking`.
@@ -13,10 +15,9 @@ use std::fs;
 use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::process::{Child, Command};
+use harness_core::process::{ChildInfo, SpawnSpec, Supervisor};
 
 use harness_oci::{BasicAuth, RegistryEndpoint};
 
@@ -182,7 +183,8 @@ pub struct RegistryTls {
 /// A running registry; killed when dropped.
 #[derive(Debug)]
 pub struct RegistryProcess {
-    child: Child,
+    supervisor: Supervisor,
+    child: ChildInfo,
     port: u16,
     auth: Option<BasicAuth>,
     tls: bool,
@@ -238,8 +240,10 @@ impl RegistryProcess {
             );
             fs::write(&config_path, config).map_err(io_err(&config_path))?;
             let log_start = fs::metadata(&log_path).map(|m| m.len()).unwrap_or(0);
-            let child = spawn(&opts.binary, &config_path, &log_path)?;
+            let supervisor = Supervisor::new(false);
+            let child = spawn(&supervisor, &opts.binary, &config_path, &log_path)?;
             let mut process = RegistryProcess {
+                supervisor,
                 child,
                 port,
                 auth: opts.auth.clone(),
@@ -286,7 +290,7 @@ impl RegistryProcess {
             })?;
         let deadline = Instant::now() + opts.startup_timeout;
         loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
+            if let Some(status) = self.supervisor.exit_status(self.child.pid) {
                 return Err(RegistryProcessError::Exited {
                     binary: opts.binary.clone(),
                     status: status.to_string(),
@@ -356,56 +360,63 @@ impl RegistryProcess {
 
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.is_running().then_some(self.child.pid)
     }
 
     /// Whether the process is still alive (it may have crashed; its log
     /// says why).
-    pub fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+    pub fn is_running(&self) -> bool {
+        self.supervisor.exit_status(self.child.pid).is_none()
+            && harness_core::process::alive(self.child.pid)
     }
 
-    /// Kill the registry and wait for it to exit.
-    pub async fn stop(mut self) -> Result<(), RegistryProcessError> {
-        match self.child.kill().await {
-            Ok(()) => Ok(()),
-            // Already gone: nothing left to stop.
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => Ok(()),
-            Err(source) => Err(RegistryProcessError::Io {
-                path: self.log_path.clone(),
-                source,
-            }),
+    /// Stop the registry (SIGTERM, SIGKILL after 2 s) and wait for it.
+    pub async fn stop(self) -> Result<(), RegistryProcessError> {
+        self.supervisor.stop_all(Duration::from_secs(2)).await;
+        // Reaped by the supervisor, not left as a zombie.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while self.supervisor.exit_status(self.child.pid).is_none() {
+            if Instant::now() >= deadline {
+                return Err(RegistryProcessError::Io {
+                    path: self.log_path.clone(),
+                    source: std::io::Error::other(format!(
+                        "registry (pid {}) was signalled but not reaped within 5s",
+                        self.child.pid
+                    )),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        Ok(())
     }
 }
 
-fn spawn(binary: &Path, config: &Path, log_path: &Path) -> Result<Child, RegistryProcessError> {
-    let open_log = || {
-        fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log_path)
-            .map_err(|source| RegistryProcessError::Io {
-                path: log_path.to_path_buf(),
-                source,
-            })
-    };
-    let (stdout, stderr) = (open_log()?, open_log()?);
-    let mut command = Command::new(binary);
-    command
+impl Drop for RegistryProcess {
+    fn drop(&mut self) {
+        // Stopped in order already (`stop`), or dropped: kill what is left.
+        self.supervisor.kill_all_now();
+    }
+}
+
+fn spawn(
+    supervisor: &Supervisor,
+    binary: &Path,
+    config: &Path,
+    log_path: &Path,
+) -> Result<ChildInfo, RegistryProcessError> {
+    let spec = SpawnSpec::new("registry", binary, log_path)
         .arg("serve")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(stdout))
-        .stderr(Stdio::from(stderr))
-        .kill_on_drop(true);
-    harness_core::process::die_with_parent(command.as_std_mut());
-    command
-        .spawn()
-        .map_err(|source| RegistryProcessError::Spawn {
+        .arg(config);
+    supervisor.spawn(spec).map_err(|e| match e {
+        harness_core::process::ProcessError::Spawn { source, .. } => RegistryProcessError::Spawn {
             binary: binary.to_path_buf(),
             source,
-        })
+        },
+        harness_core::process::ProcessError::Log { source, .. } => RegistryProcessError::Io {
+            path: log_path.to_path_buf(),
+            source,
+        },
+    })
 }
 
 fn free_port(host: IpAddr) -> Result<u16, RegistryProcessError> {

@@ -268,7 +268,6 @@ async fn push_then_pull_gives_back_the_same_bytes() {
             vec![(DEFAULT_LAYER_MEDIA_TYPE.to_string(), artifact.layer.clone())]
         );
     }
-    let mut registry = registry;
     assert!(registry.is_running());
     let pid = registry.pid().expect("pid while running");
     registry.stop().await.expect("stop");
