@@ -1,8 +1,10 @@
 //! The cross-cutting jobs every other crate of the harness shares:
-//! owning child processes ([`process`]), showing progress on long work
+//! owning child processes ([`process`]), running a program to completion
+//! with a useful error ([`command`]), showing progress on long work
 //! ([`progress`]), and choosing the one TLS crypto provider
 //! ([`init_crypto`]).
 
+pub mod command;
 pub mod process;
 pub mod progress;
 

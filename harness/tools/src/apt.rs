@@ -1,7 +1,5 @@
 //! Debian packages, when running as root.
 
-use std::process::Stdio;
-
 use tokio::process::Command;
 
 use super::ToolsError;
@@ -42,28 +40,14 @@ impl Apt {
 
 async fn run(args: &[&str]) -> Result<(), ToolsError> {
     let what = format!("apt-get {}", args.join(" "));
-    let out = Command::new("apt-get")
-        .args(args)
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output()
+    let mut cmd = Command::new("apt-get");
+    cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    harness_core::command::run(&mut cmd, &what, 5)
         .await
-        .map_err(|e| ToolsError::Command {
-            what: what.clone(),
-            detail: e.to_string(),
-            log: None,
-        })?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let last: Vec<&str> = stderr.lines().rev().take(5).collect();
-        let detail = last.into_iter().rev().collect::<Vec<_>>().join("\n");
-        Err(ToolsError::Command {
-            what,
-            detail: format!("{}: {detail}", out.status),
+        .map(|_| ())
+        .map_err(|f| ToolsError::Command {
+            what: f.command,
+            detail: f.detail,
             log: None,
         })
-    }
 }

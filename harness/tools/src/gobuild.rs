@@ -282,6 +282,14 @@ pub async fn wrapper_go_mod_for(
     ))
 }
 
+fn command_error(failure: harness_core::command::CommandFailure) -> ToolsError {
+    ToolsError::Command {
+        what: failure.command,
+        detail: failure.detail,
+        log: None,
+    }
+}
+
 /// Runs `go mod download -json module@version` and returns where it is.
 pub async fn mod_download(
     go: &Path,
@@ -290,15 +298,11 @@ pub async fn mod_download(
     version: &str,
 ) -> Result<GoModDownload, ToolsError> {
     let what = format!("go mod download -json {module}@{version}");
-    let out = go_command(go, cwd)
-        .args(["mod", "download", "-json", &format!("{module}@{version}")])
-        .output()
+    let mut cmd = go_command(go, cwd);
+    cmd.args(["mod", "download", "-json", &format!("{module}@{version}")]);
+    let out = harness_core::command::output(&mut cmd, &what)
         .await
-        .map_err(|e| ToolsError::Command {
-            what: what.clone(),
-            detail: e.to_string(),
-            log: None,
-        })?;
+        .map_err(command_error)?;
     // On failure go still prints the JSON, with an Error field.
     let parsed: Option<GoModDownload> = serde_json::from_slice(&out.stdout).ok();
     match parsed {
@@ -324,23 +328,11 @@ pub async fn mod_download(
 
 async fn read_go_mod(go: &Path, cwd: &Path, go_mod: &Path) -> Result<GoModFile, ToolsError> {
     let what = format!("go mod edit -json {}", go_mod.display());
-    let out = go_command(go, cwd)
-        .args(["mod", "edit", "-json"])
-        .arg(go_mod)
-        .output()
+    let mut cmd = go_command(go, cwd);
+    cmd.args(["mod", "edit", "-json"]).arg(go_mod);
+    let out = harness_core::command::run(&mut cmd, &what, 20)
         .await
-        .map_err(|e| ToolsError::Command {
-            what: what.clone(),
-            detail: e.to_string(),
-            log: None,
-        })?;
-    if !out.status.success() {
-        return Err(ToolsError::Command {
-            what,
-            detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            log: None,
-        });
-    }
+        .map_err(command_error)?;
     serde_json::from_slice(&out.stdout).map_err(|e| ToolsError::Command {
         what,
         detail: e.to_string(),
