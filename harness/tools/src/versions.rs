@@ -143,7 +143,7 @@ pub const DEFAULT_REGISTRY_IMAGE: &str = "registry:3";
 /// raw.githubusercontent.com serves. Computed from the git blobs of the
 /// tags in argoproj/argo-cd (`git show <tag>:manifests/install.yaml |
 /// sha256sum`); v3.3.10 and v3.3.19 cross-checked against the file in the
-/// Go module zips (proxy.golang.org, github.com/argoproj/argo-cd/v3).
+/// Go module zips (from the Go module proxy, github.com/argoproj/argo-cd/v3).
 /// Native `oci://` sources need v3.1.0 or later, so the table starts there.
 pub const PINNED_INSTALL_SHA256: &[(&str, &str)] = &[
     (
