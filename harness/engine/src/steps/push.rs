@@ -35,17 +35,23 @@ impl StepAction for Push {
                 return push_index(self, ctx, variants, &annotations, tags, repository).await;
             }
             PushContent::Chart(chart) => {
-                let read = Chart::from_dir(&chart.directory).map_err(|e| {
-                    StepError::failed(format!(
-                        "reading the chart to push from {}: {e}",
-                        chart.directory.display()
-                    ))
-                })?;
-                helm::pack_chart(&read, &annotations)?
+                let directory = chart.directory.clone();
+                off_the_runtime(move || {
+                    let read = Chart::from_dir(&directory).map_err(|e| {
+                        StepError::failed(format!(
+                            "reading the chart to push from {}: {e}",
+                            directory.display()
+                        ))
+                    })?;
+                    Ok(helm::pack_chart(&read, &annotations)?)
+                })
+                .await?
             }
             content => {
-                let files = artifact_files(ctx, content)?;
-                oci::pack(&files, &self.layer_media_type, &annotations)?
+                let source = FilesSource::of(ctx, content)?;
+                let media_type = self.layer_media_type.clone();
+                off_the_runtime(move || Ok(oci::pack(&source.read()?, &media_type, &annotations)?))
+                    .await?
             }
         };
         ctx.repositories.insert(repository.clone());
@@ -88,14 +94,18 @@ async fn push_index(
 ) -> Result<StepOutcome, StepError> {
     let mut entries = Vec::with_capacity(variants.len());
     for variant in variants {
-        let files = artifact_files(ctx, &variant.content)?;
+        let source = FilesSource::of(ctx, &variant.content)?;
+        let media_type = push.layer_media_type.clone();
+        let artifact =
+            off_the_runtime(move || Ok(oci::pack(&source.read()?, &media_type, &BTreeMap::new())?))
+                .await?;
         let variant_annotations: BTreeMap<String, String> = variant
             .annotations
             .iter()
             .map(|(k, v)| Ok((k.clone(), ctx.render(v)?)))
             .collect::<Result<_, StepError>>()?;
         entries.push(IndexEntry {
-            artifact: oci::pack(&files, &push.layer_media_type, &BTreeMap::new())?,
+            artifact,
             platform: variant.platform.as_ref().map(|p| OciPlatform {
                 architecture: p.architecture.clone(),
                 os: p.os.clone(),
@@ -147,24 +157,54 @@ async fn push_index(
     })
 }
 
-/// The files of a `source` directory or inline `files` (rendered).
-fn artifact_files(ctx: &StepContext, content: &PushContent) -> Result<ArtifactFiles, StepError> {
-    match content {
-        PushContent::Directory(dir) => ArtifactFiles::from_dir(dir).map_err(|e| {
-            StepError::failed(format!(
-                "reading the files to push from {}: {e}",
-                dir.display()
-            ))
-        }),
-        PushContent::Files(files) => {
-            let mut rendered = BTreeMap::new();
-            for (path, content) in files {
-                rendered.insert(path.clone(), ctx.render(content)?.into_bytes());
+/// Reading and packing files is blocking work (a directory walk, tar and
+/// deflate of up to many MiB): it runs on the blocking pool, never on the
+/// async runtime's workers.
+async fn off_the_runtime<T, F>(work: F) -> Result<T, StepError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StepError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StepError::failed(format!("packing the artifact failed: {e}")))?
+}
+
+/// Where a push's files come from: a `source` directory (read when packed,
+/// off the runtime) or inline `files`, rendered now (templates need the
+/// step's variables).
+enum FilesSource {
+    Directory(std::path::PathBuf),
+    Rendered(ArtifactFiles),
+}
+
+impl FilesSource {
+    fn of(ctx: &StepContext, content: &PushContent) -> Result<Self, StepError> {
+        match content {
+            PushContent::Directory(dir) => Ok(FilesSource::Directory(dir.clone())),
+            PushContent::Files(files) => {
+                let mut rendered = BTreeMap::new();
+                for (path, content) in files {
+                    rendered.insert(path.clone(), ctx.render(content)?.into_bytes());
+                }
+                Ok(FilesSource::Rendered(ArtifactFiles(rendered)))
             }
-            Ok(ArtifactFiles(rendered))
+            PushContent::Chart(_) | PushContent::Index(_) => Err(StepError::failed(
+                "a chart or an index cannot be a variant's content (the scenario loader rejects this)",
+            )),
         }
-        PushContent::Chart(_) | PushContent::Index(_) => Err(StepError::failed(
-            "a chart or an index cannot be a variant's content (the scenario loader rejects this)",
-        )),
+    }
+
+    /// The files (blocking: reads a directory).
+    fn read(self) -> Result<ArtifactFiles, StepError> {
+        match self {
+            FilesSource::Directory(dir) => ArtifactFiles::from_dir(&dir).map_err(|e| {
+                StepError::failed(format!(
+                    "reading the files to push from {}: {e}",
+                    dir.display()
+                ))
+            }),
+            FilesSource::Rendered(files) => Ok(files),
+        }
     }
 }

@@ -278,18 +278,24 @@ pub fn kind_binary() -> PathBuf {
 }
 
 /// `kind version` output, or why kind cannot be run.
-pub fn kind_version_blocking() -> Result<String, String> {
+pub async fn kind_version() -> Result<String, String> {
     let bin = kind_binary();
-    match std::process::Command::new(&bin).arg("version").output() {
+    let command = format!("{} version", bin.display());
+    let mut cmd = tokio::process::Command::new(&bin);
+    cmd.arg("version");
+    match harness_core::command::output(&mut cmd, &command).await {
         Ok(out) if out.status.success() => {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
         }
         Ok(out) => Err(format!(
-            "`{} version` failed: {}",
-            bin.display(),
+            "`{command}` failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )),
-        Err(e) => Err(format!("`{}` not found on PATH: {e}", bin.display())),
+        Err(e) => Err(format!(
+            "`{}` not found on PATH: {}",
+            bin.display(),
+            e.detail
+        )),
     }
 }
 
@@ -297,7 +303,7 @@ pub fn kind_version_blocking() -> Result<String, String> {
 /// answer and `kind` must run. The CLI uses it to pick the default lab.
 pub async fn detect() -> Result<(), String> {
     let engine = crate::container::connect().await.map_err(|e| e.to_string());
-    let kind = kind_version_blocking();
+    let kind = kind_version().await;
     match (engine, kind) {
         (Ok(_), Ok(_)) => Ok(()),
         (Err(e), Ok(_)) => Err(e),

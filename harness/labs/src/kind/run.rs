@@ -155,7 +155,7 @@ pub async fn kube_client(cfg: &KindLabConfig) -> Result<kube::Client, KindError>
 pub async fn up(cfg: &KindLabConfig, progress: &Progress) -> Result<KindLab, KindError> {
     let plan = super::plan(cfg)?;
     let engine = engine().await?;
-    let kind_version = super::kind_version_blocking().map_err(KindError::NoKind)?;
+    let kind_version = super::kind_version().await.map_err(KindError::NoKind)?;
     // Other kind releases usually work with the pinned node image, but
     // that is not what nightly CI checks: say so.
     if !kind_version.contains(&format!("{} ", cfg.kind_version)) {
@@ -668,7 +668,7 @@ async fn wait_ready(
 pub async fn down(cfg: &KindLabConfig, progress: &Progress) -> Result<(), KindError> {
     cfg.validate()?;
     let engine = engine().await?;
-    super::kind_version_blocking().map_err(KindError::NoKind)?;
+    super::kind_version().await.map_err(KindError::NoKind)?;
     let host = Some(engine.host.as_str());
     let task = progress.task(format!("kind cluster {}", cfg.cluster_name));
     if cluster_exists(host, &cfg.cluster_name).await? {
@@ -778,7 +778,7 @@ pub async fn status(cfg: &KindLabConfig) -> KindStatus {
     let mut st = KindStatus {
         cluster_name: cfg.cluster_name.clone(),
         engine: Err("not checked".into()),
-        kind: super::kind_version_blocking(),
+        kind: super::kind_version().await,
         registry: None,
         registry_name: cfg.registry_name.clone(),
         cluster_exists: false,
