@@ -298,3 +298,36 @@ fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+/// ARCHITECTURE.md's code map keeps up with the tree: every crate has its
+/// section, and every source file (but `lib.rs` and `mod.rs`) is named.
+#[test]
+fn the_code_map_names_every_crate_and_file() {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let map = std::fs::read_to_string(harness.join("../ARCHITECTURE.md")).unwrap();
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&harness).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("Cargo.toml").is_file() {
+            continue;
+        }
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        if !map.contains(&format!("### `harness/{name}`")) {
+            missing.push(format!("section for harness/{name}"));
+        }
+        for file in rust_files(&dir.join("src")) {
+            let base = file.file_name().unwrap().to_string_lossy().into_owned();
+            if base == "lib.rs" || base == "mod.rs" {
+                continue;
+            }
+            if !map.contains(&format!("`{base}`")) && !map.contains(&base) {
+                missing.push(file.display().to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "ARCHITECTURE.md's code map does not name:\n{}",
+        missing.join("\n")
+    );
+}
