@@ -1,10 +1,13 @@
 //! The cross-cutting jobs every other crate of the harness shares:
 //! owning child processes ([`process`]), running a program to completion
-//! with a useful error ([`command`]), showing progress on long work
+//! with a useful error ([`command`]), waiting for a condition
+//! ([`poll`]: the one polling loop, for expectations and lab readiness
+//! alike), showing progress on long work
 //! ([`progress`]), and choosing the one TLS crypto provider
 //! ([`init_crypto`]).
 
 pub mod command;
+pub mod poll;
 pub mod process;
 pub mod progress;
 

@@ -69,33 +69,54 @@ pub async fn apply_documents(
     Ok(())
 }
 
-/// Waits until every named CRD reports Established.
+/// Waits (the harness's one polling loop) until every named CRD reports
+/// Established; an API error is retried until the deadline and reported
+/// if it is the last thing seen.
 pub async fn wait_crds_established(
     client: &Client,
     names: &[String],
     timeout: Duration,
 ) -> anyhow::Result<()> {
+    use harness_core::poll::{self, Backoff, Observation, PollOutcome};
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let deadline = tokio::time::Instant::now() + timeout;
+    let backoff = Backoff {
+        initial: Duration::from_millis(25),
+        factor: 2.0,
+        max: Duration::from_millis(200),
+    };
+    let never = tokio_util::sync::CancellationToken::new();
     for name in names {
-        loop {
-            let established = api
-                .get_opt(name)
-                .await?
-                .and_then(|crd| crd.status)
-                .and_then(|s| s.conditions)
-                .is_some_and(|c| {
-                    c.iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                });
-            if established {
-                break;
+        let outcome = poll::eventually(deadline, backoff, &never, || {
+            let api = api.clone();
+            async move {
+                match api.get_opt(name).await {
+                    Ok(crd) => {
+                        let established = crd
+                            .and_then(|crd| crd.status)
+                            .and_then(|s| s.conditions)
+                            .is_some_and(|c| {
+                                c.iter()
+                                    .any(|c| c.type_ == "Established" && c.status == "True")
+                            });
+                        if established {
+                            Observation::holds(String::new())
+                        } else {
+                            Observation::fails("not Established yet".to_string())
+                        }
+                    }
+                    Err(e) => Observation::fails(format!("reading it failed: {e}")),
+                }
             }
-            if tokio::time::Instant::now() > deadline {
-                anyhow::bail!("CRD {name} not Established after {timeout:?}");
+        })
+        .await;
+        match outcome {
+            PollOutcome::Held { .. } => {}
+            PollOutcome::TimedOut { last, .. } => {
+                anyhow::bail!("CRD {name} not Established after {timeout:?}: {last}")
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            other => anyhow::bail!("waiting for CRD {name}: {other:?}"),
         }
     }
     Ok(())

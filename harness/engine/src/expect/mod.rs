@@ -3,7 +3,7 @@
 //! (`for`), and explains failures with the last observed values.
 
 pub mod matcher;
-pub mod poll;
+pub use harness_core::poll;
 
 use std::time::Duration;
 

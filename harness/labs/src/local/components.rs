@@ -37,8 +37,9 @@ pub async fn client_for(kubeconfig: &Path) -> anyhow::Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
-/// Polls `check` until it returns Ok(true) or `timeout` passes; on timeout
-/// the error names the component and shows the tail of its log.
+/// Waits (the harness's one polling loop) until `check` holds or
+/// `timeout` passes; a crash of any lab component ends the wait at once.
+/// On timeout the error names the component and shows the tail of its log.
 async fn wait_ready<F, Fut>(
     component: &str,
     log: &Path,
@@ -50,30 +51,43 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
+    use harness_core::poll::{self, Observation, PollOutcome};
     let deadline = tokio::time::Instant::now() + timeout;
     let crashed = sup.crashed();
-    loop {
-        if check().await {
-            return Ok(());
+    let outcome = poll::eventually(deadline, READINESS_BACKOFF, &crashed, || {
+        let probe = check();
+        async move {
+            if probe.await {
+                Observation::holds(())
+            } else {
+                Observation::fails(())
+            }
         }
-        if crashed.is_cancelled() {
-            anyhow::bail!(
-                "{}",
-                sup.crash_report()
-                    .unwrap_or_else(|| format!("{component} crashed"))
-            );
-        }
-        if tokio::time::Instant::now() > deadline {
-            anyhow::bail!(
-                "{component} was not ready after {}s; last lines of {}:\n{}",
-                timeout.as_secs(),
-                log.display(),
-                tail_file(log, 25)
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    })
+    .await;
+    match outcome {
+        PollOutcome::Held { .. } => Ok(()),
+        PollOutcome::Cancelled { .. } => anyhow::bail!(
+            "{}",
+            sup.crash_report()
+                .unwrap_or_else(|| format!("{component} crashed"))
+        ),
+        _ => anyhow::bail!(
+            "{component} was not ready after {}s; last lines of {}:\n{}",
+            timeout.as_secs(),
+            log.display(),
+            tail_file(log, 25)
+        ),
     }
 }
+
+/// Readiness probes are cheap local requests: start fast, settle at the
+/// 200 ms the lab always used.
+const READINESS_BACKOFF: harness_core::poll::Backoff = harness_core::poll::Backoff {
+    initial: Duration::from_millis(25),
+    factor: 2.0,
+    max: Duration::from_millis(200),
+};
 
 async fn http_ok(url: &str) -> bool {
     let client = reqwest::Client::builder()

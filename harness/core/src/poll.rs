@@ -1,5 +1,7 @@
 //! Polling a condition: `eventually` (until it holds, within a window) and
-//! `consistently` (it must hold through a whole window).
+//! `consistently` (it must hold through a whole window). The one polling
+//! loop of the harness: expectations (`harness_engine::expect`) and lab
+//! readiness (`harness_labs`) both wait through it.
 //!
 //! Time is `tokio::time`, so tests run these with paused time.
 
