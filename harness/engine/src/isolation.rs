@@ -38,14 +38,22 @@ impl Isolation {
     ) -> Self {
         let suffix = suffix(run_id, scenario_name, attempt);
         let run_label = label_value(run_id);
-        let run_component = repository_component(run_id, "run");
         let scenario_component = repository_component(scenario_name, "scenario");
         Isolation {
-            repository_prefix: format!("e2e-{run_component}/{scenario_component}-{suffix}"),
+            repository_prefix: format!(
+                "{}/{scenario_component}-{suffix}",
+                Self::run_repository_component(run_id)
+            ),
             suffix,
             run_label,
             app_namespaces: app_namespaces.into_iter().collect(),
         }
+    }
+
+    /// The first path component of every repository of run `run_id`
+    /// (`e2e-<run>`): what a registry cleanup of the whole run deletes.
+    pub fn run_repository_component(run_id: &str) -> String {
+        format!("e2e-{}", repository_component(run_id, "run"))
     }
 
     /// The mapping for a whole scenario: its destination namespaces are read

@@ -353,7 +353,7 @@ pub fn repo_creds_secret(
     registry_for_argo: &str,
     endpoint: &RegistryEndpoint,
 ) -> Secret {
-    let run_component = run_repository_component(run_id);
+    let run_component = Isolation::run_repository_component(run_id);
     let name = secret_name(run_id);
     let mut data = serde_json::Map::new();
     data.insert(
@@ -399,17 +399,6 @@ pub fn secret_name(run_id: &str) -> String {
         name.pop();
     }
     name
-}
-
-/// The first path component of every repository of the run (`e2e-<run>`).
-fn run_repository_component(run_id: &str) -> String {
-    let isolation = Isolation::new(run_id, "scenario", 1, []);
-    isolation
-        .repository_prefix()
-        .split('/')
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }
 
 impl ExistingLab {
