@@ -398,28 +398,35 @@ mod explained {
     }
 }
 
+/// A probe that observes `holds` with its call number, and whose fourth
+/// call hangs (an API call that never answers).
+fn hangs_from_the_fourth_probe(
+    holds: bool,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn std::future::Future<Output = Observation<u32>> + Send>> {
+    let calls = Arc::new(Mutex::new(0u32));
+    move || {
+        let n = {
+            let mut calls = calls.lock().unwrap();
+            *calls += 1;
+            *calls
+        };
+        Box::pin(async move {
+            if n >= 4 {
+                tokio::time::sleep(secs(3600.0)).await;
+            }
+            Observation { holds, detail: n }
+        })
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn eventually_abandons_a_probe_that_hangs_past_the_deadline() {
-    let calls = Mutex::new(0);
     let start = Instant::now();
     let outcome = eventually(
         Instant::now() + secs(3.0),
         doubling(),
         &CancellationToken::new(),
-        || {
-            let n = {
-                let mut calls = calls.lock().unwrap();
-                *calls += 1;
-                *calls
-            };
-            async move {
-                if n >= 4 {
-                    // Hangs (an API call that never answers).
-                    tokio::time::sleep(secs(3600.0)).await;
-                }
-                Observation::fails(n)
-            }
-        },
+        hangs_from_the_fourth_probe(false),
     )
     .await;
     // Probes at 0, 100, 300 ms answer; the one at 700 ms hangs.
@@ -439,25 +446,12 @@ async fn eventually_abandons_a_probe_that_hangs_past_the_deadline() {
 /// otherwise "hold" any condition for ever).
 #[tokio::test(start_paused = true)]
 async fn consistently_does_not_pass_a_window_whose_last_probe_hangs() {
-    let calls = Mutex::new(0);
     let start = Instant::now();
     let outcome = consistently(
         Instant::now() + secs(3.0),
         doubling(),
         &CancellationToken::new(),
-        || {
-            let n = {
-                let mut calls = calls.lock().unwrap();
-                *calls += 1;
-                *calls
-            };
-            async move {
-                if n >= 4 {
-                    tokio::time::sleep(secs(3600.0)).await;
-                }
-                Observation::holds(n)
-            }
-        },
+        hangs_from_the_fourth_probe(true),
     )
     .await;
     assert!(!outcome.is_success(), "{outcome:?}");
