@@ -9,10 +9,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use harness_core::progress::Progress;
+use harness_oci::RegistryClient;
 use harness_oci::RegistryEndpoint;
 use harness_oci::referrers::{Attachment, ReferrersSupport, referrers_tag};
-use harness_oci::{DEFAULT_LAYER_MEDIA_TYPE, RegistryClient, pack};
 use harness_tools::{self as tools, ProvisionOptions, Tool};
+
+mod common;
 
 const SPDX: &str = "application/spdx+json";
 
@@ -74,18 +76,7 @@ async fn attaching_on_a_registry_with_the_api_leaves_the_index_to_it() {
         insecure_tls: false,
         auth: None,
     });
-    let files = [(
-        "cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
-    )]
-    .into_iter()
-    .collect();
-    let packed = pack(&files, DEFAULT_LAYER_MEDIA_TYPE, &BTreeMap::new()).unwrap();
-    let subject = client
-        .push("app", &packed, &["v1".to_string()])
-        .await
-        .unwrap()
-        .digest;
+    let subject = common::push_subject(&client, "app").await;
     assert_eq!(
         client.referrers_support("app", &subject).await.unwrap(),
         ReferrersSupport::Api

@@ -9,6 +9,8 @@ use harness_oci::referrers::{Attachment, ReferrersSupport, referrers_tag};
 use harness_oci::{DEFAULT_LAYER_MEDIA_TYPE, RegistryClient, pack};
 use harness_testkit::registry_process::{RegistryOptions, RegistryProcess};
 
+mod common;
+
 const SPDX: &str = "application/spdx+json";
 const CYCLONEDX: &str = "application/vnd.cyclonedx+json";
 
@@ -40,18 +42,7 @@ async fn attaching_on_a_registry_without_the_api_uses_the_fallback_tag() {
     let dir = tempfile::tempdir().unwrap();
     let registry = registry(dir.path()).await;
     let client = RegistryClient::new(registry.endpoint());
-    let files = [(
-        "cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
-    )]
-    .into_iter()
-    .collect();
-    let packed = pack(&files, DEFAULT_LAYER_MEDIA_TYPE, &BTreeMap::new()).unwrap();
-    let subject = client
-        .push("app", &packed, &["v1".to_string()])
-        .await
-        .unwrap()
-        .digest;
+    let subject = common::push_subject(&client, "app").await;
 
     assert_eq!(
         client.referrers_support("app", &subject).await.unwrap(),

@@ -4,15 +4,16 @@
 //! one `cosign sign --key` makes verifies in the harness. Offline: no
 //! Fulcio, no Rekor (`--tlog-upload=false`, `--insecure-ignore-tlog`).
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harness_core::progress::Progress;
+use harness_oci::RegistryClient;
 use harness_oci::sign::{PublicKey, SigningKey, Verification};
-use harness_oci::{DEFAULT_LAYER_MEDIA_TYPE, RegistryClient, pack};
 use harness_testkit::registry_process::{RegistryOptions, RegistryProcess};
 use harness_tools::{self as tools, ProvisionOptions, Tool};
+
+mod common;
 
 async fn cosign_binary() -> PathBuf {
     let opts = ProvisionOptions {
@@ -55,18 +56,7 @@ async fn setup() -> (tempfile::TempDir, RegistryProcess, RegistryClient, String)
         .await
         .expect("start docker-registry");
     let client = RegistryClient::new(registry.endpoint());
-    let files = [(
-        "cm.yaml",
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
-    )]
-    .into_iter()
-    .collect();
-    let packed = pack(&files, DEFAULT_LAYER_MEDIA_TYPE, &BTreeMap::new()).unwrap();
-    let digest = client
-        .push("interop", &packed, &["v1".to_string()])
-        .await
-        .unwrap()
-        .digest;
+    let digest = common::push_subject(&client, "interop").await;
     (dir, registry, client, digest)
 }
 

@@ -1,5 +1,6 @@
 //! Fixtures shared by integration tests (each test file that needs them
-//! says `mod common;`).
+//! says `mod common;`; each uses only some of them).
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::Arc;
@@ -61,4 +62,26 @@ impl Lab for RegistryOnlyLab {
             tail,
         }]
     }
+}
+
+/// Pushes a one-ConfigMap artifact to `repository` under `v1` and returns
+/// its digest: the subject that signature and referrer tests attach to.
+pub async fn push_subject(client: &harness_oci::RegistryClient, repository: &str) -> String {
+    let files = [(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    )]
+    .into_iter()
+    .collect();
+    let packed = harness_oci::pack(
+        &files,
+        harness_oci::DEFAULT_LAYER_MEDIA_TYPE,
+        &std::collections::BTreeMap::new(),
+    )
+    .unwrap();
+    client
+        .push(repository, &packed, &["v1".to_string()])
+        .await
+        .unwrap()
+        .digest
 }
