@@ -257,7 +257,10 @@ fn only_the_cli_prints_or_exits() {
         "core", "scenario", "artifact", "oci", "engine", "tools", "labs", "e2e",
     ] {
         let src = root.join(krate).join("src");
-        for file in rust_files(&src) {
+        let files = rust_files(&src);
+        // A walk that finds nothing would pass vacuously.
+        assert!(!files.is_empty(), "no Rust files under {}", src.display());
+        for file in files {
             let text = std::fs::read_to_string(&file).unwrap();
             // Only the code before a file's unit tests counts.
             let code = text.split("#[cfg(test)]").next().unwrap_or("");
@@ -306,11 +309,13 @@ fn the_code_map_names_every_crate_and_file() {
     let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let map = std::fs::read_to_string(harness.join("../ARCHITECTURE.md")).unwrap();
     let mut missing = Vec::new();
+    let mut crates = 0;
     for entry in std::fs::read_dir(&harness).unwrap() {
         let dir = entry.unwrap().path();
         if !dir.join("Cargo.toml").is_file() {
             continue;
         }
+        crates += 1;
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         if !map.contains(&format!("### `harness/{name}`")) {
             missing.push(format!("section for harness/{name}"));
@@ -325,6 +330,9 @@ fn the_code_map_names_every_crate_and_file() {
             }
         }
     }
+    // Every rule-bearing crate plus testkit and bench: a walk that found
+    // fewer would pass vacuously.
+    assert_eq!(crates, FORBIDDEN.len() + 2, "crates found under harness/");
     assert!(
         missing.is_empty(),
         "ARCHITECTURE.md's code map does not name:\n{}",
