@@ -68,6 +68,10 @@ enum Command {
         /// Print what would be done, touch nothing.
         #[arg(long)]
         dry_run: bool,
+        /// KIND lab: build and run the offline node and component images
+        /// (docs/labs/kind.md) even where kind's can be pulled.
+        #[arg(long)]
+        build_images: bool,
     },
     /// Work with reports of earlier runs.
     Report {
@@ -139,6 +143,10 @@ struct E2eArgs {
     /// Run on a lab that is already up (`cargo xtask lab up`).
     #[arg(long)]
     reuse: bool,
+    /// KIND lab: run the node and component images built here from Debian
+    /// packages and Go modules (cached), even where kind's can be pulled.
+    #[arg(long)]
+    build_images: bool,
     /// Only scenarios with this label (repeatable: any of them).
     #[arg(long)]
     select: Vec<String>,
@@ -326,6 +334,7 @@ async fn run(cli: Cli) -> u8 {
                 repeat: a.repeat,
                 existing: a.existing.config(),
                 cancel: interrupt_cancels(&progress),
+                build_images: a.build_images,
             };
             let outcome = harness_e2e::run(opts, &progress).await;
             for line in &outcome.output {
@@ -386,6 +395,7 @@ async fn run(cli: Cli) -> u8 {
             action,
             lab,
             dry_run,
+            build_images,
         } => {
             let kind = lab_kind(lab, &progress).await;
             match harness_e2e::lab_command(
@@ -393,6 +403,7 @@ async fn run(cli: Cli) -> u8 {
                 matches!(action, LabAction::Up),
                 matches!(action, LabAction::Down),
                 dry_run,
+                build_images,
                 &progress,
             )
             .await

@@ -40,6 +40,9 @@ pub struct E2eOptions {
     /// Cancels the run (the CLI's Ctrl-C): steps stop, `finally`, cleanup
     /// and the lab's shutdown still run.
     pub cancel: tokio_util::sync::CancellationToken,
+    /// `--build-images`: the KIND lab runs the node and component images
+    /// built here (docs/labs/kind.md) even where kind's could be pulled.
+    pub build_images: bool,
 }
 
 /// What a run ends with, for the CLI to print: the library itself neither
@@ -149,12 +152,18 @@ pub async fn lab_command(
     up: bool,
     down: bool,
     dry_run: bool,
+    build_images: bool,
     progress: &Progress,
 ) -> anyhow::Result<String> {
     let mut opts = LabOptions::new(kind);
     opts.keep = true;
     if kind == LabKind::Kind {
         opts.kind_config = harness_labs::kind::KindLabConfig::from_env()?;
+        if build_images {
+            opts.kind_config = opts.kind_config.with_offline_images();
+        }
+    } else if build_images {
+        anyhow::bail!("--build-images applies to --lab kind only");
     }
     // What to print on standard output (the CLI prints it).
     let text = match kind {
@@ -291,9 +300,14 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
     let mut lab_opts = LabOptions::new(opts.lab);
     if opts.lab == LabKind::Kind {
         match harness_labs::kind::KindLabConfig::from_env() {
+            Ok(cfg) if opts.build_images => lab_opts.kind_config = cfg.with_offline_images(),
             Ok(cfg) => lab_opts.kind_config = cfg,
             Err(e) => return E2eOutcome::bad_input(vec![format!("error: {e}")]),
         }
+    } else if opts.build_images {
+        return E2eOutcome::bad_input(vec![
+            "error: --build-images applies to --lab kind only".to_string(),
+        ]);
     }
     lab_opts.keep = opts.keep;
     lab_opts.reuse = opts.reuse;

@@ -63,6 +63,7 @@ fn options(config: ExistingLabConfig, report: PathBuf) -> E2eOptions {
         repeat: 1,
         existing: config,
         cancel: Default::default(),
+        build_images: false,
     }
 }
 

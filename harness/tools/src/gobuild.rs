@@ -369,7 +369,7 @@ fn squash_spaces(s: &str) -> String {
 
 /// Runs `cmd` with stdout and stderr appended to `log`, showing the log's
 /// latest line as progress every few seconds.
-async fn run_logged(
+pub async fn run_logged(
     mut cmd: Command,
     log: &Path,
     task: &Task,

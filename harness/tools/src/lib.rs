@@ -48,10 +48,22 @@ pub enum Tool {
     Helm,
     /// go-containerregistry's registry with the OCI 1.1 referrers API (tests only, on demand).
     ReferrersRegistry,
+    /// kind itself, for the KIND lab where no `kind` is on PATH.
+    Kind,
+    /// The node side of Kubernetes, for the offline KIND node image.
+    Kubelet,
+    Kubeadm,
+    Kubectl,
+    /// The kube-proxy image of the offline KIND lab.
+    KubeProxy,
+    /// The CRI client kind runs in nodes (`kind load`, `kind export logs`).
+    Crictl,
+    /// The cluster DNS image of the offline KIND lab.
+    Coredns,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 12] = [
+    pub const ALL: [Tool; 19] = [
         Tool::Etcd,
         Tool::KubeApiserver,
         Tool::KubeControllerManager,
@@ -64,15 +76,38 @@ impl Tool {
         Tool::Cosign,
         Tool::Helm,
         Tool::ReferrersRegistry,
+        Tool::Kind,
+        Tool::Kubelet,
+        Tool::Kubeadm,
+        Tool::Kubectl,
+        Tool::KubeProxy,
+        Tool::Crictl,
+        Tool::Coredns,
     ];
 
-    /// What the local lab needs: everything but oras (benchmarks only).
+    /// What the local lab needs: none of the test-only, benchmark-only or
+    /// KIND-only tools.
     pub fn lab_default() -> BTreeSet<Tool> {
         Self::ALL
             .into_iter()
-            .filter(|t| !matches!(t, Tool::Oras | Tool::Cosign | Tool::ReferrersRegistry))
+            .filter(|t| {
+                !matches!(t, Tool::Oras | Tool::Cosign | Tool::ReferrersRegistry)
+                    && !Self::KIND_OFFLINE.contains(t)
+            })
             .collect()
     }
+
+    /// What the offline KIND images are made of beyond the local lab's
+    /// binaries (which they reuse): kind, the node binaries, CoreDNS.
+    pub const KIND_OFFLINE: [Tool; 7] = [
+        Tool::Kind,
+        Tool::Kubelet,
+        Tool::Kubeadm,
+        Tool::Kubectl,
+        Tool::KubeProxy,
+        Tool::Crictl,
+        Tool::Coredns,
+    ];
 
     /// Short name, as in reports and on the command line.
     pub fn name(self) -> &'static str {
@@ -89,6 +124,13 @@ impl Tool {
             Tool::Cosign => "cosign",
             Tool::Helm => "helm",
             Tool::ReferrersRegistry => "referrers-registry",
+            Tool::Kind => "kind",
+            Tool::Kubelet => "kubelet",
+            Tool::Kubeadm => "kubeadm",
+            Tool::Kubectl => "kubectl",
+            Tool::KubeProxy => "kube-proxy",
+            Tool::Crictl => "crictl",
+            Tool::Coredns => "coredns",
         }
     }
 
@@ -116,6 +158,13 @@ impl Tool {
             Tool::Cosign => &["cosign"],
             Tool::Helm => &["helm"],
             Tool::ReferrersRegistry => &["referrers-registry"],
+            Tool::Kind => &["kind"],
+            Tool::Kubelet => &["kubelet"],
+            Tool::Kubeadm => &["kubeadm"],
+            Tool::Kubectl => &["kubectl"],
+            Tool::KubeProxy => &["kube-proxy"],
+            Tool::Crictl => &["crictl"],
+            Tool::Coredns => &["coredns"],
         }
     }
 }

@@ -13,6 +13,10 @@ pub fn version_args(tool: Tool) -> &'static [&'static str] {
         Tool::ReferrersRegistry => &["--version"],
         Tool::Helm => &["version", "--short"],
         Tool::Kwok => &["--version"],
+        Tool::Kind => &["version"],
+        Tool::Kubeadm => &["version", "-o", "short"],
+        Tool::Kubectl => &["version", "--client"],
+        Tool::Coredns => &["-version"],
         _ => &["--version"],
     }
 }
@@ -25,9 +29,25 @@ pub fn parse_version(tool: Tool, output: &str) -> Option<String> {
         // "etcd Version: 3.4.23"
         Tool::Etcd => after_marker(output, "etcd Version:"),
         // "Kubernetes v1.34.4"
-        Tool::KubeApiserver | Tool::KubeControllerManager | Tool::KubeScheduler => {
-            after_marker(output, "Kubernetes ")
-        }
+        Tool::KubeApiserver
+        | Tool::KubeControllerManager
+        | Tool::KubeScheduler
+        | Tool::Kubelet
+        | Tool::KubeProxy => after_marker(output, "Kubernetes "),
+        // `kubeadm version -o short`: "v1.34.4"
+        Tool::Kubeadm => output
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with('v'))
+            .map(str::to_owned),
+        // `kubectl version --client`: "Client Version: v1.34.4"
+        Tool::Kubectl => after_marker(output, "Client Version:"),
+        // "kind v0.31.0 go1.26.8 linux/amd64"
+        Tool::Kind => after_marker(output, "kind "),
+        // "crictl version v1.34.0"
+        Tool::Crictl => after_marker(output, "crictl version"),
+        // "CoreDNS-1.12.1"
+        Tool::Coredns => after_marker(output, "CoreDNS-"),
         // "kwok version v0.7.0 go1.26.8 (linux/amd64)"
         Tool::Kwok => after_marker(output, "kwok version"),
         // Debian: "/usr/bin/docker-registry github.com/docker/distribution 2.8.2+ds1"

@@ -139,6 +139,88 @@ pub const DEFAULT_NODE_IMAGE: &str =
 /// kind's recipe uses the distribution registry v3.
 pub const DEFAULT_REGISTRY_IMAGE: &str = "registry:3";
 
+/// kind itself, built from its Go module where no `kind` is on PATH
+/// (no replace directives: a plain `go install`).
+pub const KIND: Component = Component {
+    name: "kind",
+    version: KIND_VERSION,
+    tools: &[Tool::Kind],
+    accept: VersionReq::Exact("0.31.0"),
+    downloads: &[],
+    go: Some(GoRecipe::Install {
+        package: "sigs.k8s.io/kind",
+    }),
+    apt: None,
+    release_page: "https://github.com/kubernetes-sigs/kind/releases/tag/v0.31.0",
+    cold_build_minutes: 1,
+};
+
+/// The node side of [`KUBERNETES`]'s release, for the offline KIND node
+/// image and its kube-proxy: the same wrapper module and ldflags, so the Go
+/// build cache the local lab's build left is reused (about a minute warm).
+/// The node must run Kubernetes 1.34: kubelet 1.35+ refuses cgroup v1
+/// hosts by default.
+pub const KUBERNETES_NODE: Component = Component {
+    name: "kubernetes-node",
+    version: KUBERNETES_VERSION,
+    tools: &[Tool::Kubelet, Tool::Kubeadm, Tool::Kubectl, Tool::KubeProxy],
+    accept: VersionReq::Exact("1.34.4"),
+    downloads: &[],
+    go: Some(GoRecipe::Wrapper {
+        module: "k8s.io/kubernetes",
+        local_replace_version: Some("v0.34.4"),
+        packages: &[
+            "k8s.io/kubernetes/cmd/kubelet",
+            "k8s.io/kubernetes/cmd/kubeadm",
+            "k8s.io/kubernetes/cmd/kubectl",
+            "k8s.io/kubernetes/cmd/kube-proxy",
+        ],
+        ldflags: KUBERNETES_LDFLAGS,
+    }),
+    apt: None,
+    release_page: "https://dl.k8s.io/release/v1.34.4/bin/linux/amd64/",
+    cold_build_minutes: 6,
+};
+
+/// crictl, which kind runs in nodes. A wrapper module only to stamp the
+/// version (`go install` leaves it "unknown").
+pub const CRICTL: Component = Component {
+    name: "crictl",
+    version: "v1.34.0",
+    tools: &[Tool::Crictl],
+    accept: VersionReq::Exact("1.34.0"),
+    downloads: &[],
+    go: Some(GoRecipe::Wrapper {
+        module: "sigs.k8s.io/cri-tools",
+        local_replace_version: None,
+        packages: &["sigs.k8s.io/cri-tools/cmd/crictl"],
+        ldflags: "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v1.34.0",
+    }),
+    apt: None,
+    release_page: "https://github.com/kubernetes-sigs/cri-tools/releases/tag/v1.34.0",
+    cold_build_minutes: 1,
+};
+
+/// CoreDNS at the version kubeadm 1.34 deploys (`CoreDNSVersion` in
+/// cmd/kubeadm/app/constants).
+pub const COREDNS: Component = Component {
+    name: "coredns",
+    version: "v1.12.1",
+    tools: &[Tool::Coredns],
+    accept: VersionReq::Exact("1.12.1"),
+    downloads: &[],
+    go: Some(GoRecipe::Install {
+        package: "github.com/coredns/coredns",
+    }),
+    apt: None,
+    release_page: "https://github.com/coredns/coredns/releases/tag/v1.12.1",
+    cold_build_minutes: 3,
+};
+
+/// The pause image tag kubeadm 1.34 asks for (`PauseVersion`); the offline
+/// node's containerd uses it as its sandbox image.
+pub const PAUSE_VERSION: &str = "3.10.1";
+
 /// SHA-256 of `manifests/install.yaml` at each Argo CD tag, the bytes
 /// raw.githubusercontent.com serves. Computed from the git blobs of the
 /// tags in argoproj/argo-cd (`git show <tag>:manifests/install.yaml |
@@ -342,6 +424,15 @@ pub const NEXTEST_VERSION: &str = "0.9.114";
 pub const KUBERNETES_VERSION: &str = "v1.34.4";
 pub const ARGOCD_VERSION: &str = "v3.3.10";
 
+/// Stamped into every Kubernetes binary: kubeadm checks the requested
+/// version against its own.
+const KUBERNETES_LDFLAGS: &str = "-s -w \
+    -X k8s.io/component-base/version.gitVersion=v1.34.4 \
+    -X k8s.io/component-base/version.gitMajor=1 \
+    -X k8s.io/component-base/version.gitMinor=34 \
+    -X k8s.io/component-base/version.gitTreeState=clean \
+    -X k8s.io/component-base/version.buildDate=2026-01-01T00:00:00Z";
+
 pub const KUBERNETES: Component = Component {
     name: "kubernetes",
     version: KUBERNETES_VERSION,
@@ -363,12 +454,7 @@ pub const KUBERNETES: Component = Component {
             "k8s.io/kubernetes/cmd/kube-controller-manager",
             "k8s.io/kubernetes/cmd/kube-scheduler",
         ],
-        ldflags: "-s -w \
-            -X k8s.io/component-base/version.gitVersion=v1.34.4 \
-            -X k8s.io/component-base/version.gitMajor=1 \
-            -X k8s.io/component-base/version.gitMinor=34 \
-            -X k8s.io/component-base/version.gitTreeState=clean \
-            -X k8s.io/component-base/version.buildDate=2026-01-01T00:00:00Z",
+        ldflags: KUBERNETES_LDFLAGS,
     }),
     apt: None,
     release_page: "https://dl.k8s.io/release/v1.34.4/bin/linux/amd64/",
@@ -581,6 +667,10 @@ pub fn component_for(tool: Tool, etcd: EtcdSource) -> &'static Component {
         Tool::Cosign => &COSIGN,
         Tool::ReferrersRegistry => &REFERRERS_REGISTRY,
         Tool::Helm => &HELM,
+        Tool::Kind => &KIND,
+        Tool::Kubelet | Tool::Kubeadm | Tool::Kubectl | Tool::KubeProxy => &KUBERNETES_NODE,
+        Tool::Crictl => &CRICTL,
+        Tool::Coredns => &COREDNS,
     }
 }
 
@@ -598,4 +688,8 @@ pub const ALL_COMPONENTS: &[&Component] = &[
     &COSIGN,
     &REFERRERS_REGISTRY,
     &HELM,
+    &KIND,
+    &KUBERNETES_NODE,
+    &CRICTL,
+    &COREDNS,
 ];

@@ -13,6 +13,32 @@ pub async fn image_exists(engine: &Engine, image: &str) -> Result<bool, Containe
     }
 }
 
+/// Pulls `image` through the engine, giving up after `timeout` (a machine
+/// without a registry may take long to fail).
+pub async fn pull_image(
+    engine: &Engine,
+    image: &str,
+    timeout: Duration,
+) -> Result<(), ContainerError> {
+    let options = bollard::query_parameters::CreateImageOptions {
+        from_image: Some(image.to_string()),
+        ..Default::default()
+    };
+    let pull = async {
+        let mut stream = engine.docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            item.map_err(api(format!("pull {image}")))?;
+        }
+        Ok::<(), ContainerError>(())
+    };
+    match tokio::time::timeout(timeout, pull).await {
+        Ok(result) => result,
+        Err(_) => Err(ContainerError::Other(format!(
+            "pull {image}: no answer within {timeout:?}"
+        ))),
+    }
+}
+
 /// Registry config for the test image: Debian's, minus htpasswd auth.
 const TEST_REGISTRY_CONFIG: &str = "version: 0.1
 log:

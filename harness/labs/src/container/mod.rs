@@ -36,7 +36,7 @@ pub use dns::*;
 pub use exec::*;
 pub use image::*;
 pub use network::*;
-use podman::FileLock;
+pub(crate) use podman::FileLock;
 pub use podman::*;
 use raw::raw_get;
 pub use registry::*;

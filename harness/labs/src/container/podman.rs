@@ -15,12 +15,12 @@ fn podman_on_path() -> bool {
 
 /// Holds an exclusive `flock` on a file for as long as it lives; tests run
 /// as separate processes (nextest) and must not start two services.
-pub(super) struct FileLock {
+pub(crate) struct FileLock {
     _file: std::fs::File,
 }
 
 impl FileLock {
-    pub(super) fn acquire(path: &Path) -> Result<Self, ContainerError> {
+    pub(crate) fn acquire(path: &Path) -> Result<Self, ContainerError> {
         use std::os::fd::AsRawFd;
         let file = std::fs::OpenOptions::new()
             .create(true)

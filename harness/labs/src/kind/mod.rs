@@ -9,6 +9,7 @@
 //!
 //! [`plan`] lists every action; [`up`] executes that same plan.
 
+pub mod image;
 mod manifest;
 mod plan;
 mod run;
@@ -66,6 +67,11 @@ pub struct KindLabConfig {
     pub cache_dir: PathBuf,
     /// How long to wait for Argo CD to become ready.
     pub ready_timeout: Duration,
+    /// Run the node and component images built here from Debian packages
+    /// and Go modules (see [`image`]) instead of pulling kind's: `lab up
+    /// --build-images`, or chosen by [`resolve_images`] when the node
+    /// image cannot be had.
+    pub offline_images: bool,
 }
 
 impl Default for KindLabConfig {
@@ -83,6 +89,7 @@ impl Default for KindLabConfig {
             reconciliation: Duration::from_secs(10),
             cache_dir: harness_tools::cache::default_cache_root(),
             ready_timeout: Duration::from_secs(600),
+            offline_images: false,
         }
     }
 }
@@ -201,6 +208,19 @@ impl KindLabConfig {
         self.cache_dir.join("kind").join(&self.cluster_name)
     }
 
+    /// This configuration with the offline images: the node image built
+    /// here, and the registry image from Debian's package unless another
+    /// than kind's default was asked for.
+    pub fn with_offline_images(&self) -> Self {
+        let mut cfg = self.clone();
+        cfg.offline_images = true;
+        cfg.node_image = image::node_image(&plan::network_registry(self));
+        if cfg.registry_image == DEFAULT_REGISTRY_IMAGE {
+            cfg.registry_image = crate::container::TEST_REGISTRY_IMAGE.into();
+        }
+        cfg
+    }
+
     /// The kubeconfig context kind creates.
     pub fn kube_context(&self) -> String {
         format!("kind-{}", self.cluster_name)
@@ -269,17 +289,41 @@ pub fn plan(cfg: &KindLabConfig) -> Result<KindPlan, KindError> {
     plan::plan(cfg)
 }
 
-/// The `kind` binary to run: `$KIND` when set, else `kind` from PATH.
-pub fn kind_binary() -> PathBuf {
+/// The `kind` the user provides: `$KIND` when set, else `kind` from PATH.
+pub fn user_kind_binary() -> PathBuf {
     std::env::var_os("KIND")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("kind"))
 }
 
+/// The `kind` binary to run: the user's ([`user_kind_binary`]) when it is
+/// there, else the one `lab up` built into the tool cache.
+pub fn kind_binary() -> PathBuf {
+    let user = user_kind_binary();
+    let on_path = user.is_absolute() && user.is_file()
+        || harness_tools::find_executable(
+            &user.to_string_lossy(),
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )
+        .is_some();
+    if on_path || std::env::var_os("KIND").is_some_and(|v| !v.is_empty()) {
+        return user;
+    }
+    let cached = harness_tools::cache::default_cache_root()
+        .join("tools")
+        .join(harness_tools::versions::KIND.key())
+        .join("bin")
+        .join("kind");
+    if cached.is_file() { cached } else { user }
+}
+
 /// `kind version` output, or why kind cannot be run.
 pub async fn kind_version() -> Result<String, String> {
-    let bin = kind_binary();
+    version_of(kind_binary()).await
+}
+
+async fn version_of(bin: PathBuf) -> Result<String, String> {
     let command = format!("{} version", bin.display());
     let mut cmd = tokio::process::Command::new(&bin);
     cmd.arg("version");
@@ -303,7 +347,9 @@ pub async fn kind_version() -> Result<String, String> {
 /// answer and `kind` must run. The CLI uses it to pick the default lab.
 pub async fn detect() -> Result<(), String> {
     let engine = crate::container::connect().await.map_err(|e| e.to_string());
-    let kind = kind_version().await;
+    // Only a kind the user installed makes KIND the default lab; the one
+    // `lab up --lab kind` may have built into the tool cache does not.
+    let kind = version_of(user_kind_binary()).await;
     match (engine, kind) {
         (Ok(_), Ok(_)) => Ok(()),
         (Err(e), Ok(_)) => Err(e),

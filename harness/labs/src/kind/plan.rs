@@ -13,6 +13,10 @@ use crate::container::RegistryContainerSpec;
 
 /// The kind cluster config template (`kind/cluster.yaml.tmpl`).
 pub const CLUSTER_TEMPLATE: &str = include_str!("../../../../kind/cluster.yaml.tmpl");
+/// What the offline node image adds to the cluster config.
+pub const CLUSTER_OFFLINE: &str = include_str!("../../../../kind/node/cluster-offline.yaml");
+/// The Argo CD component the offline lab has no image for.
+pub const OFFLINE_LEFT_OUT: &str = "deployment/argocd-dex-server";
 
 /// containerd's per-registry config directory inside a node.
 pub const CERTS_D: &str = "/etc/containerd/certs.d";
@@ -41,6 +45,26 @@ pub struct KindPlan {
 /// One provisioning action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KindAction {
+    /// What kind's podman provider needs from the host: `/lib/modules`
+    /// (it bind-mounts it; podman refuses a missing source) and inotify
+    /// instances for the node's systemd and kubelet (kind's known issues
+    /// page asks for 512). Each is changed only when short, and said.
+    HostPrepare,
+    /// Create the network unless it exists (the offline lab puts the
+    /// registry on it before the cluster, whose nodes pull through it).
+    EnsureNetwork { name: String },
+    /// Build the registry image from Debian's docker-registry (once).
+    RegistryImage { image: String },
+    /// Build (once, cached by key) the offline node and component images,
+    /// then push the component images into the lab registry.
+    OfflineImages {
+        node_image: String,
+        mirror: String,
+        argocd_version: String,
+        install_url: String,
+        install_sha256: String,
+        install_cache_path: PathBuf,
+    },
     /// Create the registry container, or reuse it (start it if stopped).
     RegistryContainer { spec: RegistryContainerSpec },
     /// `kind create cluster --config <config>` unless `kind get clusters`
@@ -58,6 +82,9 @@ pub enum KindAction {
     },
     /// `docker network connect <network> <container>` unless connected.
     ConnectNetwork { network: String, container: String },
+    /// Write the ptp + host-local CNI config on a node (offline image: no
+    /// kindnetd), from the node's `spec.podCIDR`.
+    NodeCni { node: String },
     /// Server-side apply a ConfigMap.
     ConfigMap {
         namespace: String,
@@ -92,6 +119,22 @@ pub enum KindAction {
         labels: BTreeMap<String, String>,
         string_data: BTreeMap<String, String>,
     },
+    /// CoreDNS asks the node's nameservers in order instead of at random.
+    /// On podman a node's resolv.conf lists the network's dnsname server
+    /// (which knows `kind-registry`) and then the host's (which does not):
+    /// at random, Argo CD's registry lookups fail now and then with "no
+    /// such host". Docker nodes list one server; the change is harmless.
+    CoreDnsInOrder {
+        namespace: String,
+        configmap: String,
+    },
+    /// Scale a Deployment to zero replicas: a component the offline lab
+    /// has no image for and the scenarios do not use.
+    ScaleToZero {
+        namespace: String,
+        workload: String,
+        why: String,
+    },
     /// Wait until the workloads are ready and the AppProject exists.
     WaitReady {
         namespace: String,
@@ -107,10 +150,15 @@ impl KindAction {
     pub fn in_cluster(&self) -> bool {
         !matches!(
             self,
-            KindAction::RegistryContainer { .. }
+            KindAction::HostPrepare
+                | KindAction::EnsureNetwork { .. }
+                | KindAction::RegistryImage { .. }
+                | KindAction::OfflineImages { .. }
+                | KindAction::RegistryContainer { .. }
                 | KindAction::CreateCluster { .. }
                 | KindAction::NodeRegistryHosts { .. }
                 | KindAction::ConnectNetwork { .. }
+                | KindAction::NodeCni { .. }
         )
     }
 }
@@ -139,8 +187,20 @@ pub fn render_cluster_config(cfg: &KindLabConfig) -> String {
         .filter(|l| !l.starts_with('#'))
         .map(|l| format!("{l}\n"))
         .collect();
+    let offline = if cfg.offline_images {
+        CLUSTER_OFFLINE
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            .replace("{{etcd_tag}}", &super::image::etcd_image_tag())
+    } else {
+        String::new()
+    };
     body.replace("{{cluster_name}}", &cfg.cluster_name)
         .replace("{{nodes}}", &nodes)
+        .replace("{{offline}}\n", &offline)
+        .replace("{{offline}}", &offline)
 }
 
 /// `localhost:5001`: where the host pushes.
@@ -174,7 +234,13 @@ pub fn registry_spec(cfg: &KindLabConfig) -> RegistryContainerSpec {
         host_port: cfg.registry_host_port,
         container_port: super::REGISTRY_CONTAINER_PORT,
         restart_always: true,
-        network: Some("bridge".into()),
+        // The offline lab's nodes pull their images from it while kind
+        // creates them: it must be on their network first.
+        network: Some(if cfg.offline_images {
+            KIND_NETWORK.into()
+        } else {
+            "bridge".into()
+        }),
         // Lets scenarios delete manifests; the registry's default is off.
         env: vec!["REGISTRY_STORAGE_DELETE_ENABLED=true".into()],
         cmd: None,
@@ -205,26 +271,52 @@ pub fn plan(cfg: &KindLabConfig) -> Result<KindPlan, super::KindError> {
         }
     })?;
     let ns = super::ARGOCD_NAMESPACE.to_string();
-    let mut actions = vec![
-        KindAction::RegistryContainer {
-            spec: registry_spec(cfg),
-        },
-        KindAction::CreateCluster {
-            name: cfg.cluster_name.clone(),
+    let mut actions = vec![KindAction::HostPrepare];
+    if cfg.offline_images {
+        actions.push(KindAction::EnsureNetwork {
+            name: KIND_NETWORK.into(),
+        });
+        if cfg.registry_image == crate::container::TEST_REGISTRY_IMAGE {
+            actions.push(KindAction::RegistryImage {
+                image: cfg.registry_image.clone(),
+            });
+        }
+    }
+    actions.push(KindAction::RegistryContainer {
+        spec: registry_spec(cfg),
+    });
+    if cfg.offline_images {
+        actions.push(KindAction::OfflineImages {
             node_image: cfg.node_image.clone(),
-            config: render_cluster_config(cfg),
-        },
-    ];
+            mirror: network_registry(cfg),
+            argocd_version: cfg.argocd_version.clone(),
+            install_url: argocd_install_url(&cfg.argocd_version),
+            install_sha256: sha256.to_string(),
+            install_cache_path: install_cache_path(cfg),
+        });
+    }
+    actions.push(KindAction::CreateCluster {
+        name: cfg.cluster_name.clone(),
+        node_image: cfg.node_image.clone(),
+        config: render_cluster_config(cfg),
+    });
     for node in node_names(cfg) {
         actions.push(KindAction::NodeRegistryHosts {
-            node,
+            node: node.clone(),
             path: format!("{CERTS_D}/{}/hosts.toml", host_registry(cfg)),
             content: format!("[host.\"http://{}\"]\n", network_registry(cfg)),
         });
+        if cfg.offline_images {
+            actions.push(KindAction::NodeCni { node });
+        }
     }
     actions.push(KindAction::ConnectNetwork {
         network: KIND_NETWORK.into(),
         container: cfg.registry_name.clone(),
+    });
+    actions.push(KindAction::CoreDnsInOrder {
+        namespace: "kube-system".into(),
+        configmap: "coredns".into(),
     });
     actions.push(KindAction::ConfigMap {
         namespace: "kube-public".into(),
@@ -243,6 +335,13 @@ pub fn plan(cfg: &KindLabConfig) -> Result<KindPlan, super::KindError> {
         namespace: ns.clone(),
         field_manager: FIELD_MANAGER.into(),
     });
+    if cfg.offline_images {
+        actions.push(KindAction::ScaleToZero {
+            namespace: ns.clone(),
+            workload: OFFLINE_LEFT_OUT.into(),
+            why: "the offline lab has no dex image; scenarios do not log in through SSO".into(),
+        });
+    }
     actions.push(KindAction::ArgoCdSettings {
         namespace: ns.clone(),
         configmap: "argocd-cm".into(),
@@ -316,6 +415,55 @@ fn map_lines(f: &mut fmt::Formatter<'_>, map: &BTreeMap<String, String>) -> fmt:
 impl fmt::Display for KindAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            KindAction::HostPrepare => writeln!(
+                f,
+                "host: create /lib/modules if missing (kind bind-mounts it); raise \
+                 fs.inotify.max_user_instances to 512 and max_user_watches to 524288 if lower"
+            ),
+            KindAction::EnsureNetwork { name } => {
+                writeln!(f, "network {name} (create unless it exists)")
+            }
+            KindAction::RegistryImage { image } => writeln!(
+                f,
+                "registry image {image} (import of Debian's docker-registry, unless present)"
+            ),
+            KindAction::OfflineImages {
+                node_image,
+                mirror,
+                argocd_version,
+                ..
+            } => {
+                writeln!(
+                    f,
+                    "offline images (build unless present; recipe in kind/node and kind/images)"
+                )?;
+                writeln!(f, "       node image:  {node_image}")?;
+                writeln!(
+                    f,
+                    "       components:  Kubernetes, etcd, CoreDNS, pause, Argo CD {argocd_version}, Redis"
+                )?;
+                writeln!(
+                    f,
+                    "       push:        into the lab registry; nodes pull them as {mirror} mirrors"
+                )
+            }
+            KindAction::NodeCni { node } => writeln!(
+                f,
+                "CNI config on node {node}: ptp + host-local over its spec.podCIDR (no kindnetd offline)"
+            ),
+            KindAction::ScaleToZero {
+                namespace,
+                workload,
+                why,
+            } => writeln!(f, "scale {namespace}/{workload} to 0 ({why})"),
+            KindAction::CoreDnsInOrder {
+                namespace,
+                configmap,
+            } => writeln!(
+                f,
+                "ConfigMap {namespace}/{configmap}: `forward . /etc/resolv.conf` asks in order \
+                 (policy sequential), then restart CoreDNS"
+            ),
             KindAction::RegistryContainer { spec } => {
                 writeln!(
                     f,

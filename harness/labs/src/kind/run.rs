@@ -33,9 +33,32 @@ async fn engine() -> Result<Engine, KindError> {
     })
 }
 
-/// Runs `kind <args>` with the engine's DOCKER_HOST, feeding `stdin`.
+/// The engine as kind must be told about it: its address (DOCKER_HOST),
+/// and whether it is podman. kind's own detection runs `docker -v` and
+/// picks Docker whenever a `docker` CLI is installed, daemon or not, so on
+/// podman the lab sets KIND_EXPERIMENTAL_PROVIDER=podman.
+#[derive(Debug, Clone)]
+pub(crate) struct KindEngine {
+    host: String,
+    podman: bool,
+}
+
+impl KindEngine {
+    async fn of(engine: &Engine) -> Result<Self, KindError> {
+        let podman = matches!(
+            container::name_resolution(engine).await?,
+            container::NameResolution::Podman { .. }
+        );
+        Ok(Self {
+            host: engine.host.clone(),
+            podman,
+        })
+    }
+}
+
+/// Runs `kind <args>` against `engine`, feeding `stdin`.
 async fn kind(
-    engine_host: Option<&str>,
+    engine: Option<&KindEngine>,
     args: &[&str],
     stdin: Option<&str>,
 ) -> Result<String, KindError> {
@@ -51,8 +74,11 @@ async fn kind(
         .stderr(Stdio::piped())
         // If we are dropped mid-way (Ctrl-C), do not leave kind running.
         .kill_on_drop(true);
-    if let Some(host) = engine_host {
-        cmd.env("DOCKER_HOST", host);
+    if let Some(engine) = engine {
+        cmd.env("DOCKER_HOST", &engine.host);
+        if engine.podman {
+            cmd.env("KIND_EXPERIMENTAL_PROVIDER", "podman");
+        }
     }
     let command = format!("{} {}", bin.display(), args.join(" "));
     let mut child = cmd
@@ -75,23 +101,27 @@ async fn kind(
             source,
         })?;
     if !out.status.success() {
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = stderr.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(KindError::KindCommand {
             command,
-            stderr: format!("{} ({})", tail.join("\n"), out.status),
+            stderr: format!(
+                "{} ({})",
+                harness_core::command::stderr_tail(&out, 20),
+                out.status
+            ),
         });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-async fn cluster_exists(engine_host: Option<&str>, name: &str) -> Result<bool, KindError> {
+async fn cluster_exists(engine_host: Option<&KindEngine>, name: &str) -> Result<bool, KindError> {
     let out = kind(engine_host, &["get", "clusters"], None).await?;
     Ok(out.lines().any(|l| l.trim() == name))
 }
 
-async fn cluster_nodes(engine_host: Option<&str>, name: &str) -> Result<Vec<String>, KindError> {
+async fn cluster_nodes(
+    engine_host: Option<&KindEngine>,
+    name: &str,
+) -> Result<Vec<String>, KindError> {
     let out = kind(engine_host, &["get", "nodes", "--name", name], None).await?;
     Ok(out
         .lines()
@@ -104,9 +134,12 @@ async fn cluster_nodes(engine_host: Option<&str>, name: &str) -> Result<Vec<Stri
 /// A client for the cluster from `kind get kubeconfig` (also written to
 /// the state dir, for people who want kubectl on it).
 pub async fn kube_client(cfg: &KindLabConfig) -> Result<kube::Client, KindError> {
-    let host = container::connect().await.ok().map(|e| e.host);
+    let host = match container::connect().await {
+        Ok(engine) => Some(KindEngine::of(&engine).await?),
+        Err(_) => None,
+    };
     let yaml = kind(
-        host.as_deref(),
+        host.as_ref(),
         &["get", "kubeconfig", "--name", &cfg.cluster_name],
         None,
     )
@@ -151,10 +184,14 @@ pub async fn kube_client(cfg: &KindLabConfig) -> Result<kube::Client, KindError>
 }
 
 /// Brings the lab up: executes [`super::plan`] action by action, reusing
-/// whatever already exists (registry container, cluster, install).
+/// whatever already exists (registry container, cluster, install). When
+/// the node image cannot be had, the lab runs the offline images instead
+/// ([`resolve_images`]).
 pub async fn up(cfg: &KindLabConfig, progress: &Progress) -> Result<KindLab, KindError> {
-    let plan = super::plan(cfg)?;
+    cfg.validate()?;
     let engine = engine().await?;
+    let kind_engine = KindEngine::of(&engine).await?;
+    ensure_kind(&cfg.cache_dir, progress).await?;
     let kind_version = super::kind_version().await.map_err(KindError::NoKind)?;
     // Other kind releases usually work with the pinned node image, but
     // that is not what nightly CI checks: say so.
@@ -164,19 +201,89 @@ pub async fn up(cfg: &KindLabConfig, progress: &Progress) -> Result<KindLab, Kin
             cfg.kind_version
         ));
     }
-    progress.info(format!("lab kind: Docker API at {}", engine.host));
+    progress.info(format!(
+        "lab kind: {} API at {}",
+        if kind_engine.podman {
+            "podman's Docker"
+        } else {
+            "Docker"
+        },
+        engine.host
+    ));
     // Argo CD pulls from `kind-registry:5000` by name: check that names
     // resolve on the engine's networks before anything is created.
     container::name_resolution(&engine).await?.check()?;
+    let cfg = &resolve_images(cfg, &engine, progress).await?;
+    let plan = super::plan(cfg)?;
     let mut client: Option<kube::Client> = None;
     for action in &plan.actions {
-        execute(cfg, &engine, &mut client, action, progress).await?;
+        execute(cfg, &engine, &kind_engine, &mut client, action, progress).await?;
     }
     let client = match client {
         Some(c) => c,
         None => kube_client(cfg).await?,
     };
     Ok(KindLab::with_client(cfg, client))
+}
+
+/// kind's binary: `$KIND`, PATH, or the tool cache; built from the Go
+/// module proxy into the cache when none of them has it.
+async fn ensure_kind(cache_dir: &std::path::Path, progress: &Progress) -> Result<(), KindError> {
+    if super::kind_version().await.is_ok() {
+        return Ok(());
+    }
+    let opts = harness_tools::ProvisionOptions {
+        tools: [harness_tools::Tool::Kind].into_iter().collect(),
+        cache_dir: cache_dir.to_path_buf(),
+        ..Default::default()
+    };
+    harness_tools::provision(&opts, progress)
+        .await
+        .map_err(|e| KindError::NoKind(e.to_string()))?;
+    Ok(())
+}
+
+/// The configuration `up` runs: `cfg` itself when its node image is
+/// present or can be pulled, or when the offline images were asked for;
+/// otherwise `cfg` with the offline images, said as a warning. Only kind's
+/// own default node image falls back: a node image the user named that
+/// cannot be had is an error.
+pub async fn resolve_images(
+    cfg: &KindLabConfig,
+    engine: &Engine,
+    progress: &Progress,
+) -> Result<KindLabConfig, KindError> {
+    if cfg.offline_images {
+        return Ok(cfg.with_offline_images());
+    }
+    if container::image_exists(engine, &cfg.node_image).await? {
+        return Ok(cfg.clone());
+    }
+    let task = progress.task(format!("pull {}", cfg.node_image));
+    match container::pull_image(engine, &cfg.node_image, Duration::from_secs(120)).await {
+        Ok(()) => {
+            task.done("pulled");
+            Ok(cfg.clone())
+        }
+        Err(e) if cfg.node_image == super::DEFAULT_NODE_IMAGE => {
+            task.fail(e.to_string());
+            progress.warn(
+                "kind's node image cannot be pulled here: building the offline node and \
+                 component images from Debian packages and Go modules instead (cached; a \
+                 few minutes the first time, see docs/labs/kind.md); `--build-images` asks \
+                 for them directly",
+            );
+            Ok(cfg.with_offline_images())
+        }
+        Err(e) => {
+            task.fail(e.to_string());
+            Err(KindError::Other(format!(
+                "node image {} is not present and cannot be pulled ({e}); pull or load it, or \
+                 drop OCI_E2E_KIND_NODE_IMAGE to use the offline images",
+                cfg.node_image
+            )))
+        }
+    }
 }
 
 async fn client_for<'a>(
@@ -194,12 +301,71 @@ async fn client_for<'a>(
 async fn execute(
     cfg: &KindLabConfig,
     engine: &Engine,
+    kind_engine: &KindEngine,
     client: &mut Option<kube::Client>,
     action: &KindAction,
     progress: &Progress,
 ) -> Result<(), KindError> {
-    let host = Some(engine.host.as_str());
+    let host = Some(kind_engine);
     match action {
+        KindAction::HostPrepare => prepare_host(progress).await?,
+        KindAction::EnsureNetwork { name } => {
+            let created = container::ensure_network(engine, name).await?;
+            progress.info(format!(
+                "network {name}: {}",
+                if created { "created" } else { "exists" }
+            ));
+        }
+        KindAction::RegistryImage { image } => {
+            let task = progress.task(format!("registry image {image}"));
+            match container::build_registry_image(engine).await {
+                Ok(built) => task.done(format!("{built} ready")),
+                Err(e) => {
+                    task.fail(e.to_string());
+                    return Err(e.into());
+                }
+            }
+        }
+        KindAction::OfflineImages {
+            mirror,
+            argocd_version,
+            install_url,
+            install_sha256,
+            install_cache_path,
+            ..
+        } => {
+            let install = fetch_install_yaml(
+                install_url,
+                argocd_version,
+                install_sha256,
+                install_cache_path,
+            )
+            .await?;
+            let install = String::from_utf8_lossy(&install);
+            let images = super::image::ensure_images(
+                engine,
+                &cfg.cache_dir,
+                mirror,
+                argocd_version,
+                &install,
+                progress,
+            )
+            .await?;
+            let unserved = super::image::unserved_images(&install, &images.components);
+            if !unserved.is_empty() {
+                progress.info(format!(
+                    "offline images: not served (their workloads are scaled to zero): {}",
+                    unserved.join(", ")
+                ));
+            }
+            super::image::push_images(engine, &images, &super::host_registry(cfg), progress)
+                .await?;
+        }
+        KindAction::NodeCni { node } => {
+            let client = client_for(cfg, client).await?.clone();
+            write_node_cni(engine, &client, node).await?;
+            progress.info(format!("CNI config written on {node}"));
+        }
         KindAction::RegistryContainer { spec } => {
             let task = progress.task(format!("registry container {}", spec.name));
             match container::ensure_registry_container(engine, spec).await {
@@ -268,6 +434,156 @@ async fn execute(
         _ => {
             let client = client_for(cfg, client).await?.clone();
             execute_in_cluster(&client, action, progress).await?;
+        }
+    }
+    Ok(())
+}
+
+/// kind's podman provider bind-mounts `/lib/modules` (podman refuses a
+/// missing source; these machines have no modules), and a node's systemd
+/// and kubelet need more inotify instances than the default 128.
+async fn prepare_host(progress: &Progress) -> Result<(), KindError> {
+    let modules = std::path::Path::new("/lib/modules");
+    if !modules.exists() {
+        std::fs::create_dir_all(modules).map_err(|source| KindError::Io {
+            what: "create /lib/modules (kind bind-mounts it into every node; run as root or \
+                   create it once)"
+                .into(),
+            source,
+        })?;
+        progress.info("host: created the empty /lib/modules that kind bind-mounts into nodes");
+    }
+    for (key, want) in [
+        ("fs/inotify/max_user_instances", 512u64),
+        ("fs/inotify/max_user_watches", 524_288),
+    ] {
+        let path = std::path::Path::new("/proc/sys").join(key);
+        let have: u64 = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if have >= want {
+            continue;
+        }
+        let name = key.replace('/', ".");
+        match std::fs::write(&path, want.to_string()) {
+            Ok(()) => progress.info(format!(
+                "host: raised {name} from {have} to {want} (kind's known issues; until reboot)"
+            )),
+            Err(e) => progress.warn(format!(
+                "host: {name} is {have}, kind asks for {want}, and it cannot be raised ({e}): \
+                 `sysctl -w {name}={want}` as root if nodes report \"too many open files\""
+            )),
+        }
+    }
+    Ok(())
+}
+
+/// The CNI config of one node: ptp (what kindnetd sets up) with
+/// host-local addresses from the node's pod CIDR, masquerading off-node
+/// traffic. With more nodes, each also routes the others' pod CIDRs
+/// through their node addresses.
+async fn write_node_cni(
+    engine: &Engine,
+    client: &kube::Client,
+    node: &str,
+) -> Result<(), KindError> {
+    use k8s_openapi::api::core::v1::Node;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let cidr_of = |n: &Node| n.spec.as_ref().and_then(|s| s.pod_cidr.clone());
+    // kube-controller-manager assigns pod CIDRs shortly after the node
+    // registers, which may be after `kind create cluster` returns.
+    let has_cidr = |list: &[Node]| {
+        list.iter()
+            .find(|n| n.metadata.name.as_deref() == Some(node))
+            .is_some_and(|n| cidr_of(n).is_some())
+    };
+    let outcome = harness_core::poll::eventually(
+        tokio::time::Instant::now() + Duration::from_secs(120),
+        harness_core::poll::Backoff::default(),
+        &Default::default(),
+        || async {
+            match nodes.list(&Default::default()).await {
+                Ok(list) if has_cidr(&list.items) => {
+                    harness_core::poll::Observation::holds(Ok(list.items))
+                }
+                Ok(list) => harness_core::poll::Observation::fails(Ok(list.items)),
+                Err(e) => harness_core::poll::Observation::fails(Err(e.to_string())),
+            }
+        },
+    )
+    .await;
+    let list = match outcome {
+        harness_core::poll::PollOutcome::Held {
+            last: Ok(items), ..
+        } => items,
+        other => {
+            return Err(KindError::Timeout {
+                what: format!("node {node}'s pod CIDR (spec.podCIDR)"),
+                timeout: Duration::from_secs(120),
+                pending: match other {
+                    harness_core::poll::PollOutcome::TimedOut { last: Err(e), .. } => e,
+                    _ => "kube-controller-manager assigned none".into(),
+                },
+            });
+        }
+    };
+    let list = k8s_openapi::List {
+        items: list,
+        ..Default::default()
+    };
+    let ip_of = |n: &Node| {
+        n.status
+            .as_ref()
+            .and_then(|s| s.addresses.as_ref())
+            .and_then(|a| a.iter().find(|a| a.type_ == "InternalIP"))
+            .map(|a| a.address.clone())
+    };
+    let this = list
+        .items
+        .iter()
+        .find(|n| n.metadata.name.as_deref() == Some(node))
+        .ok_or_else(|| KindError::Other(format!("node {node} is not registered")))?;
+    let cidr = cidr_of(this)
+        .ok_or_else(|| KindError::Other(format!("node {node} has no spec.podCIDR yet")))?;
+    let conflist = serde_json::json!({
+        "cniVersion": "0.4.0",
+        "name": "kind",
+        "plugins": [
+            {
+                "type": "ptp",
+                "ipMasq": true,
+                "ipam": {
+                    "type": "host-local",
+                    "ranges": [[{"subnet": cidr}]],
+                    "routes": [{"dst": "0.0.0.0/0"}]
+                },
+                "mtu": 1500
+            },
+            {"type": "portmap", "capabilities": {"portMappings": true}}
+        ]
+    });
+    let text = serde_json::to_string_pretty(&conflist).unwrap_or_default();
+    container::write_file_in_container(engine, node, "/etc/cni/net.d/10-kind-ptp.conflist", &text)
+        .await?;
+    for peer in list
+        .items
+        .iter()
+        .filter(|n| n.metadata.name.as_deref() != Some(node))
+    {
+        if let (Some(peer_cidr), Some(peer_ip)) = (cidr_of(peer), ip_of(peer)) {
+            let out = container::exec(
+                engine,
+                node,
+                &["ip", "route", "replace", &peer_cidr, "via", &peer_ip],
+            )
+            .await?;
+            if out.exit_code != 0 {
+                return Err(KindError::Other(format!(
+                    "route {peer_cidr} via {peer_ip} on {node}: {}",
+                    out.stderr.trim()
+                )));
+            }
         }
     }
     Ok(())
@@ -425,10 +741,38 @@ async fn execute_in_cluster(
                 }
             }
         }
-        KindAction::RegistryContainer { .. }
+        KindAction::CoreDnsInOrder {
+            namespace,
+            configmap,
+        } => {
+            let changed = coredns_in_order(client, namespace, configmap).await?;
+            if changed {
+                restart_workload(client, namespace, "deployment/coredns").await?;
+                progress.info("CoreDNS asks the node's nameservers in order (restarted)");
+            }
+        }
+        KindAction::ScaleToZero {
+            namespace,
+            workload,
+            why,
+        } => {
+            let (_, name) = workload.split_once('/').unwrap_or(("deployment", workload));
+            let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+            let patch = serde_json::json!({"spec": {"replicas": 0}});
+            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(kube_err(format!("scale {namespace}/{workload} to 0")))?;
+            progress.info(format!("left out {namespace}/{workload}: {why}"));
+        }
+        KindAction::HostPrepare
+        | KindAction::EnsureNetwork { .. }
+        | KindAction::RegistryImage { .. }
+        | KindAction::OfflineImages { .. }
+        | KindAction::RegistryContainer { .. }
         | KindAction::CreateCluster { .. }
         | KindAction::NodeRegistryHosts { .. }
-        | KindAction::ConnectNetwork { .. } => {
+        | KindAction::ConnectNetwork { .. }
+        | KindAction::NodeCni { .. } => {
             return Err(KindError::Other(format!(
                 "not an in-cluster action: {action}"
             )));
@@ -479,6 +823,52 @@ async fn install_argocd(
         .await
         .map_err(|e| KindError::Other(format!("applying Argo CD install.yaml: {e:#}")))?;
     Ok(())
+}
+
+/// Adds `policy sequential` to the Corefile's `forward . /etc/resolv.conf`
+/// block; `true` when it changed the ConfigMap.
+async fn coredns_in_order(
+    client: &kube::Client,
+    namespace: &str,
+    configmap: &str,
+) -> Result<bool, KindError> {
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    let cm = api
+        .get(configmap)
+        .await
+        .map_err(kube_err(format!("read ConfigMap {namespace}/{configmap}")))?;
+    let corefile = cm
+        .data
+        .as_ref()
+        .and_then(|d| d.get("Corefile"))
+        .cloned()
+        .unwrap_or_default();
+    let Some(updated) = sequential_forward(&corefile) else {
+        return Ok(false);
+    };
+    let patch = serde_json::json!({"data": {"Corefile": updated}});
+    api.patch(configmap, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .map_err(kube_err(format!("patch ConfigMap {namespace}/{configmap}")))?;
+    Ok(true)
+}
+
+/// The Corefile with `policy sequential` in its `forward . /etc/resolv.conf`
+/// block, or `None` when it has it already or has no such block.
+pub fn sequential_forward(corefile: &str) -> Option<String> {
+    if corefile.contains("policy sequential") {
+        return None;
+    }
+    let marker = "forward . /etc/resolv.conf {";
+    let at = corefile.find(marker)?;
+    let line_start = corefile[..at].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let indent = &corefile[line_start..at];
+    let end = at + marker.len();
+    Some(format!(
+        "{}\n{indent}   policy sequential{}",
+        &corefile[..end],
+        &corefile[end..]
+    ))
 }
 
 /// Applies the settings keys; `true` when any value changed.
@@ -647,6 +1037,14 @@ async fn wait_ready(
         if pending.is_empty() {
             return Ok(());
         }
+        // A container that keeps crashing or whose image cannot be pulled
+        // will not get ready by waiting: say which, now.
+        if let Some(stuck) = stuck_pod(client, namespace).await {
+            return Err(KindError::Other(format!(
+                "Argo CD in namespace {namespace} will not get ready: {stuck} (inspect with \
+                 `kubectl --context kind-<cluster> -n {namespace} describe pod` and `logs`)"
+            )));
+        }
         task.update(pending.join("; "));
         if tokio::time::Instant::now() + delay > deadline {
             return Err(KindError::Timeout {
@@ -663,13 +1061,75 @@ async fn wait_ready(
     }
 }
 
+fn plan_network() -> &'static str {
+    super::KIND_NETWORK
+}
+
+/// A pod of `namespace` stuck for good: a container in CrashLoopBackOff
+/// after three restarts, or one whose image pull backs off.
+async fn stuck_pod(client: &kube::Client, namespace: &str) -> Option<String> {
+    use k8s_openapi::api::core::v1::Pod;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods.list(&Default::default()).await.ok()?;
+    for pod in list.items {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        // A pod of an old ReplicaSet that is going away does not count.
+        if pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let status = pod.status.unwrap_or_default();
+        let containers = status
+            .init_container_statuses
+            .unwrap_or_default()
+            .into_iter()
+            .chain(status.container_statuses.unwrap_or_default());
+        for c in containers {
+            let waiting = c.state.as_ref().and_then(|s| s.waiting.as_ref());
+            let reason = waiting.and_then(|w| w.reason.as_deref()).unwrap_or("");
+            let message = waiting.and_then(|w| w.message.as_deref()).unwrap_or("");
+            if (reason == "CrashLoopBackOff" && c.restart_count >= 3)
+                || reason == "ImagePullBackOff"
+                || reason == "InvalidImageName"
+            {
+                let last = c
+                    .last_state
+                    .as_ref()
+                    .and_then(|s| s.terminated.as_ref())
+                    .map(|t| {
+                        format!(
+                            ", last exit {}{}",
+                            t.exit_code,
+                            t.message
+                                .as_deref()
+                                .map(|m| format!(": {}", m.trim()))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .unwrap_or_default();
+                return Some(format!(
+                    "pod {name} container {} is in {reason} after {} restarts{last}{}",
+                    c.name,
+                    c.restart_count,
+                    if message.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({message})")
+                    }
+                ));
+            }
+        }
+    }
+    None
+}
+
 /// Deletes the cluster and removes the registry container. Absent parts
 /// are fine (down is idempotent).
 pub async fn down(cfg: &KindLabConfig, progress: &Progress) -> Result<(), KindError> {
     cfg.validate()?;
     let engine = engine().await?;
     super::kind_version().await.map_err(KindError::NoKind)?;
-    let host = Some(engine.host.as_str());
+    let kind_engine = KindEngine::of(&engine).await?;
+    let host = Some(&kind_engine);
     let task = progress.task(format!("kind cluster {}", cfg.cluster_name));
     if cluster_exists(host, &cfg.cluster_name).await? {
         match kind(
@@ -694,6 +1154,13 @@ pub async fn down(cfg: &KindLabConfig, progress: &Progress) -> Result<(), KindEr
         cfg.registry_name,
         if removed { "removed" } else { "not present" }
     ));
+    // The kind network outlives `kind delete cluster`; remove it unless
+    // other containers (another cluster) still use it.
+    match container::remove_network(&engine, plan_network()).await {
+        Ok(true) => progress.info(format!("network {}: removed", plan_network())),
+        Ok(false) => {}
+        Err(e) => progress.warn(format!("network {} kept: {e}", plan_network())),
+    }
     let kubeconfig = cfg.state_dir().join("kubeconfig");
     let _ = tokio::fs::remove_file(kubeconfig).await;
     Ok(())
@@ -802,7 +1269,11 @@ pub async fn status(cfg: &KindLabConfig) -> KindStatus {
             .flatten();
     }
     if st.kind.is_ok() && engine.is_some() {
-        let host = st.engine.as_ref().ok().map(String::as_str);
+        let kind_engine = match &engine {
+            Some(e) => KindEngine::of(e).await.ok(),
+            None => None,
+        };
+        let host = kind_engine.as_ref();
         st.cluster_exists = cluster_exists(host, &cfg.cluster_name)
             .await
             .unwrap_or(false);
