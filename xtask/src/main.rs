@@ -335,6 +335,7 @@ async fn run(cli: Cli) -> u8 {
                 existing: a.existing.config(),
                 cancel: interrupt_cancels(&progress),
                 build_images: a.build_images,
+                kind_config: None,
             };
             let outcome = harness_e2e::run(opts, &progress).await;
             for line in &outcome.output {

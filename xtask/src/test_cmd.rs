@@ -8,7 +8,9 @@
 //!    ~/.cache/oci-e2e; the first run builds Kubernetes, Argo CD and cosign
 //!    from Go modules, later runs reuse them).
 //! 4. podman's Docker-API service for the container tests.
-//! 5. `cargo nextest run --workspace`, then stop what step 4 started.
+//! 5. The offline KIND images of the suite's KIND lab (mmdebstrap, cached
+//!    in the engine's image store), side by side with compiling the tests.
+//! 6. `cargo nextest run --workspace`, then stop what step 4 started.
 
 use std::process::Stdio;
 
@@ -34,6 +36,8 @@ const PACKAGES: &[(&str, &str)] = &[
     ("fuse-overlayfs", "fuse-overlayfs"),
     ("busybox", "busybox-static"),
     ("skopeo", "skopeo"),
+    // The offline KIND images are Debian 12 rootfs trees made by mmdebstrap.
+    ("mmdebstrap", "mmdebstrap"),
     // Container names resolve on a user-defined network (the kind network's
     // `kind-registry:5000`) only through this CNI plugin on podman's CNI
     // backend; podman merely recommends it.
@@ -159,6 +163,9 @@ pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
         harness_tools::Tool::ReferrersRegistry,
         harness_tools::Tool::Oras,
     ]);
+    // The suite's KIND lab (harness/testkit/tests/kind_lab.rs) runs the
+    // offline images, made of these.
+    tool_opts.tools.extend(harness_tools::Tool::KIND_OFFLINE);
     let (tools, nextest) = tokio::join!(
         harness_tools::provision(&tool_opts, progress),
         ensure_nextest(progress)
@@ -185,6 +192,28 @@ pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
             return 2;
         }
     };
+    // The KIND lab's images (a few minutes cold, mostly package downloads
+    // and dpkg) while cargo compiles the tests.
+    let mut compile = Command::new("cargo");
+    compile
+        .args(["nextest", "run", "--workspace", "--no-run"])
+        .args(nextest_args.iter().take_while(|a| a.as_str() != "--"));
+    if let Some(h) = &docker_host {
+        compile.env("DOCKER_HOST", h);
+    }
+    let suite_kind = harness_labs::kind::KindLabConfig::test_suite();
+    let (images, compiled) = tokio::join!(
+        harness_labs::kind::prepare_offline_images(&suite_kind, progress),
+        compile.status()
+    );
+    if let Err(e) = images {
+        eprintln!("error: the offline KIND images of the suite's KIND lab: {e}");
+        return 2;
+    }
+    if !compiled.as_ref().is_ok_and(|s| s.success()) {
+        eprintln!("error: compiling the tests failed (see above)");
+        return 2;
+    }
     let mut cmd = Command::new("cargo");
     cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"])
         .args(nextest_args);

@@ -43,6 +43,9 @@ pub struct E2eOptions {
     /// `--build-images`: the KIND lab runs the node and component images
     /// built here (docs/labs/kind.md) even where kind's could be pulled.
     pub build_images: bool,
+    /// The KIND lab's configuration instead of the defaults and their
+    /// `OCI_E2E_KIND_*` overrides (the test suite's own cluster).
+    pub kind_config: Option<harness_labs::kind::KindLabConfig>,
 }
 
 /// What a run ends with, for the CLI to print: the library itself neither
@@ -299,7 +302,11 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
 
     let mut lab_opts = LabOptions::new(opts.lab);
     if opts.lab == LabKind::Kind {
-        match harness_labs::kind::KindLabConfig::from_env() {
+        let configured = match &opts.kind_config {
+            Some(cfg) => Ok(cfg.clone()),
+            None => harness_labs::kind::KindLabConfig::from_env(),
+        };
+        match configured {
             Ok(cfg) if opts.build_images => lab_opts.kind_config = cfg.with_offline_images(),
             Ok(cfg) => lab_opts.kind_config = cfg,
             Err(e) => return E2eOutcome::bad_input(vec![format!("error: {e}")]),

@@ -64,6 +64,7 @@ fn options(config: ExistingLabConfig, report: PathBuf) -> E2eOptions {
         existing: config,
         cancel: Default::default(),
         build_images: false,
+        kind_config: None,
     }
 }
 

@@ -66,8 +66,10 @@ const RECIPE_CM_HELP: &str = "https://kind.sigs.k8s.io/docs/user/local-registry/
 #[test]
 fn step_1_registry_container_matches_docker_run_of_the_recipe() {
     let plan = plan();
-    let KindAction::RegistryContainer { spec } = &plan.actions[0] else {
-        panic!("step 1 must be the registry container:\n{plan}");
+    // Only the host's preparation (/lib/modules, inotify) comes first.
+    assert_eq!(plan.actions[0], KindAction::HostPrepare, "{plan}");
+    let KindAction::RegistryContainer { spec } = &plan.actions[1] else {
+        panic!("step 1 of the recipe must be the registry container:\n{plan}");
     };
     assert_eq!(spec.name, RECIPE_REG_NAME);
     assert_eq!(spec.image, RECIPE_IMAGE);
@@ -85,7 +87,7 @@ fn step_2_cluster_config_enables_the_containerd_config_path() {
         matches!(a, KindAction::CreateCluster { .. })
     });
     assert_eq!(
-        i, 1,
+        i, 2,
         "the cluster comes right after the registry, as in the recipe"
     );
     let KindAction::CreateCluster {
@@ -552,4 +554,119 @@ fn environment_overrides_reach_the_plan_and_bad_values_are_named() {
     })
     .expect_err("bad cluster name");
     assert!(err.to_string().contains("cluster name"), "{err}");
+}
+
+/// The offline lab's plan: the registry is on the kind network and holds
+/// the images before kind creates nodes that pull through it; each node
+/// gets a CNI config; the cluster config says what differs.
+#[test]
+fn offline_plan_fills_the_registry_before_the_cluster_and_writes_cni_per_node() {
+    let offline = KindLabConfig {
+        workers: 1,
+        ..cfg()
+    }
+    .with_offline_images();
+    let plan = kind::plan(&offline).expect("plan");
+    let at = |what: &str, f: &dyn Fn(&KindAction) -> bool| position(&plan, what, f);
+    let network = at(
+        "network",
+        &|a| matches!(a, KindAction::EnsureNetwork { name } if name == "kind"),
+    );
+    let registry = at("registry", &|a| {
+        matches!(a, KindAction::RegistryContainer { .. })
+    });
+    let images = at("images", &|a| matches!(a, KindAction::OfflineImages { .. }));
+    let create = at("create", &|a| matches!(a, KindAction::CreateCluster { .. }));
+    assert!(
+        network < registry && registry < images && images < create,
+        "{plan}"
+    );
+    let KindAction::RegistryContainer { spec } = &plan.actions[registry] else {
+        unreachable!()
+    };
+    assert_eq!(
+        spec.network.as_deref(),
+        Some("kind"),
+        "nodes pull through it while created"
+    );
+    assert_eq!(spec.image, harness_labs::container::TEST_REGISTRY_IMAGE);
+    let cni: Vec<&str> = plan
+        .actions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a {
+            KindAction::NodeCni { node } => {
+                assert!(i > create, "CNI after the cluster exists");
+                Some(node.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(cni, vec!["oci-e2e-control-plane", "oci-e2e-worker"]);
+    let KindAction::CreateCluster {
+        node_image, config, ..
+    } = &plan.actions[create]
+    else {
+        unreachable!()
+    };
+    assert!(
+        node_image.starts_with("localhost/oci-e2e/kind-node:v1.34.4-"),
+        "{node_image}"
+    );
+    let doc: serde_json::Value = serde_saphyr::from_str(config).expect("config parses");
+    assert_eq!(doc["networking"]["disableDefaultCNI"], true, "{config}");
+    assert_eq!(doc["networking"]["kubeProxyMode"], "nftables", "{config}");
+    let patch = doc["kubeadmConfigPatches"][0]
+        .as_str()
+        .expect("kubeadm patch");
+    assert!(patch.contains("imageTag: \"3.6.8-0\""), "{patch}");
+    assert_eq!(doc["nodes"][1]["image"].as_str(), Some(node_image.as_str()));
+    assert!(plan.actions.iter().any(|a| matches!(
+        a,
+        KindAction::ScaleToZero { workload, .. } if workload == "deployment/argocd-dex-server"
+    )));
+    // The official plan has none of it.
+    let official = plan_of(&cfg());
+    assert!(!official.actions.iter().any(|a| matches!(
+        a,
+        KindAction::OfflineImages { .. }
+            | KindAction::NodeCni { .. }
+            | KindAction::ScaleToZero { .. }
+    )));
+    let KindAction::CreateCluster { config, .. } = official
+        .actions
+        .iter()
+        .find(|a| matches!(a, KindAction::CreateCluster { .. }))
+        .expect("create")
+    else {
+        unreachable!()
+    };
+    assert!(!config.contains("disableDefaultCNI"), "{config}");
+}
+
+#[test]
+fn coredns_asks_in_order_once() {
+    let corefile = ".:53 {\n    errors\n    forward . /etc/resolv.conf {\n       max_concurrent 1000\n    }\n    cache 30\n}\n";
+    let once = kind::sequential_forward(corefile).expect("changed");
+    assert_eq!(
+        once,
+        ".:53 {\n    errors\n    forward . /etc/resolv.conf {\n       policy sequential\n       max_concurrent 1000\n    }\n    cache 30\n}\n"
+    );
+    assert_eq!(kind::sequential_forward(&once), None, "idempotent");
+    assert_eq!(
+        kind::sequential_forward(".:53 {\n    errors\n}\n"),
+        None,
+        "no forward block"
+    );
+    assert!(
+        plan_of(&cfg())
+            .actions
+            .iter()
+            .any(|a| matches!(a, KindAction::CoreDnsInOrder { .. })),
+        "every KIND lab (podman lists two nameservers in nodes)"
+    );
+}
+
+fn plan_of(cfg: &KindLabConfig) -> kind::KindPlan {
+    kind::plan(cfg).expect("plan")
 }

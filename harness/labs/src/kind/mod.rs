@@ -29,7 +29,10 @@ pub use plan::{
     install_cache_path, local_registry_hosting, network_registry, node_names, registry_spec,
     render_cluster_config,
 };
-pub use run::{KindStatus, down, provision_in_cluster, status, up};
+pub use run::{
+    KindStatus, down, prepare_offline_images, provision_in_cluster, resolve_images,
+    sequential_forward, status, up,
+};
 
 use crate::container::ContainerError;
 use crate::{ComponentLog, Lab, LabKind, RegistryEndpoint};
@@ -219,6 +222,22 @@ impl KindLabConfig {
             cfg.registry_image = crate::container::TEST_REGISTRY_IMAGE.into();
         }
         cfg
+    }
+
+    /// The KIND lab of the project's test suite (harness/testkit/tests/
+    /// kind_lab.rs), on the offline images: its own cluster, registry
+    /// name and port, so it never touches a lab of the user's. `cargo
+    /// xtask test` builds its images before the tests start.
+    pub fn test_suite() -> Self {
+        Self {
+            cluster_name: "oci-e2e-suite".into(),
+            registry_name: "oci-e2e-suite-registry".into(),
+            registry_host_port: 5011,
+            // Tags the scenarios move are noticed within this interval.
+            reconciliation: Duration::from_secs(5),
+            ..Self::default()
+        }
+        .with_offline_images()
     }
 
     /// The kubeconfig context kind creates.

@@ -226,6 +226,52 @@ pub async fn up(cfg: &KindLabConfig, progress: &Progress) -> Result<KindLab, Kin
     Ok(KindLab::with_client(cfg, client))
 }
 
+/// Builds (or finds in the engine's store) everything `cfg`'s offline
+/// lab runs: the registry image and the node and component images, so
+/// that a later `up` only starts things. `cargo xtask test` calls it for
+/// [`KindLabConfig::test_suite`] while the tests compile.
+pub async fn prepare_offline_images(
+    cfg: &KindLabConfig,
+    progress: &Progress,
+) -> Result<(), KindError> {
+    let engine = engine().await?;
+    let plan = super::plan(&cfg.with_offline_images())?;
+    for action in &plan.actions {
+        match action {
+            KindAction::RegistryImage { .. } => {
+                container::build_registry_image(&engine).await?;
+            }
+            KindAction::OfflineImages {
+                mirror,
+                argocd_version,
+                install_url,
+                install_sha256,
+                install_cache_path,
+                ..
+            } => {
+                let install = fetch_install_yaml(
+                    install_url,
+                    argocd_version,
+                    install_sha256,
+                    install_cache_path,
+                )
+                .await?;
+                super::image::ensure_images(
+                    &engine,
+                    &cfg.cache_dir,
+                    mirror,
+                    argocd_version,
+                    &String::from_utf8_lossy(&install),
+                    progress,
+                )
+                .await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// kind's binary: `$KIND`, PATH, or the tool cache; built from the Go
 /// module proxy into the cache when none of them has it.
 async fn ensure_kind(cache_dir: &std::path::Path, progress: &Progress) -> Result<(), KindError> {
@@ -833,10 +879,15 @@ async fn coredns_in_order(
     configmap: &str,
 ) -> Result<bool, KindError> {
     let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
-    let cm = api
-        .get(configmap)
+    // A cluster without CoreDNS (any cluster `provision_in_cluster` is
+    // pointed at) has nothing to change.
+    let Some(cm) = api
+        .get_opt(configmap)
         .await
-        .map_err(kube_err(format!("read ConfigMap {namespace}/{configmap}")))?;
+        .map_err(kube_err(format!("read ConfigMap {namespace}/{configmap}")))?
+    else {
+        return Ok(false);
+    };
     let corefile = cm
         .data
         .as_ref()
