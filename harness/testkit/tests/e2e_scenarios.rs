@@ -2,6 +2,8 @@
 //! test, in parallel, through the same runner `cargo xtask e2e` uses; plus
 //! a scenario that must fail, to prove failures are caught and diagnosed.
 
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,30 +15,6 @@ use harness_labs::session::{self, LabOptions};
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
-
-/// A scenario whose expectation is wrong on purpose: the ConfigMap says
-/// 1.0.0, the expectation 9.9.9.
-const WRONG_EXPECTATION: &str = r#"name: must-fail-wrong-data
-steps:
-  - push:
-      files:
-        cm.yaml: |
-          apiVersion: v1
-          kind: ConfigMap
-          metadata: {name: wrong-config}
-          data: {version: "1.0.0"}
-      repository: wrong
-      tags: [v1]
-      as: v1
-  - app: {name: wrong, repository: wrong, revision: v1}
-  - expect: {app: wrong, sync: Synced, health: Healthy, revision: "${v1.digest}"}
-  - expect:
-      resource: {apiVersion: v1, kind: ConfigMap, namespace: wrong, name: wrong-config}
-      matches: {data: {version: "9.9.9"}}
-      within: 5s
-finally:
-  - delete: {app: wrong}
-"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scenarios_pass_on_the_local_lab_and_a_wrong_expectation_fails() {
@@ -60,7 +38,7 @@ async fn scenarios_pass_on_the_local_lab_and_a_wrong_expectation_fails() {
 
     let tmp = tempfile::tempdir().unwrap();
     let bad = tmp.path().join("must-fail.yaml");
-    std::fs::write(&bad, WRONG_EXPECTATION).unwrap();
+    std::fs::write(&bad, common::WRONG_EXPECTATION).unwrap();
     scenarios.push(harness_scenario::load_file(&bad).expect("the failing scenario is valid"));
 
     let opts = LabOptions::new(LabKind::Local);

@@ -2,10 +2,13 @@
 //! lab registry, Argo CD from its install.yaml, all on this machine's
 //! engine (podman's Docker API here), brought up once; the versioning
 //! scenarios, a Helm chart and a signed artifact run on it through
-//! `cargo xtask e2e`'s own code path, and the lab is torn down after.
+//! `cargo xtask e2e`'s own code path, with one scenario that must fail,
+//! and the lab is torn down after: nothing may be left.
 //!
 //! `cargo xtask test` builds the images before the tests start
 //! (`KindLabConfig::test_suite`), so this test waits only for the lab.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -88,10 +91,13 @@ async fn scenarios_pass_on_a_real_kind_lab_and_nothing_is_left() {
     );
     let tmp = tempfile::tempdir().expect("tempdir");
     let report = tmp.path().join("report");
+    let must_fail = tmp.path().join("must-fail.yaml");
+    std::fs::write(&must_fail, common::WRONG_EXPECTATION).expect("write the failing scenario");
     let opts = E2eOptions {
         paths: SCENARIOS
             .iter()
             .map(|(f, _)| repo_root().join("scenarios").join(f))
+            .chain([must_fail])
             .collect(),
         lab: LabKind::Kind,
         report_dir: Some(report.clone()),
@@ -115,10 +121,13 @@ async fn scenarios_pass_on_a_real_kind_lab_and_nothing_is_left() {
     .await
     .expect("the KIND lab run ends within 25 minutes");
     let left = residue(&cfg).await;
-    assert!(left.is_empty(), "the run left {left:?} behind");
+    assert!(
+        left.is_empty(),
+        "the run (with a failure) left {left:?} behind"
+    );
     assert_eq!(
-        outcome.code, 0,
-        "scenarios on the KIND lab: {:?} {:?}",
+        outcome.code, 1,
+        "exit 1: one scenario failed on purpose: {:?} {:?}",
         outcome.output, outcome.errors
     );
 
@@ -130,11 +139,31 @@ async fn scenarios_pass_on_a_real_kind_lab_and_nothing_is_left() {
         .map(|s| s["name"].as_str().unwrap_or(""))
         .collect();
     names.sort_unstable();
-    let mut want: Vec<&str> = SCENARIOS.iter().map(|(_, n)| *n).collect();
+    let mut want: Vec<&str> = SCENARIOS
+        .iter()
+        .map(|(_, n)| *n)
+        .chain(["must-fail-wrong-data"])
+        .collect();
     want.sort_unstable();
     assert_eq!(names, want, "exactly the selected scenarios ran");
     for s in scenarios {
-        assert_eq!(s["status"], "passed", "{s}");
+        if s["name"] == "must-fail-wrong-data" {
+            assert_eq!(s["status"], "failed", "{s}");
+            let text = s.to_string();
+            assert!(
+                text.contains("9.9.9") && text.contains("1.0.0"),
+                "the diff: {s}"
+            );
+            assert!(
+                report
+                    .join("diagnostics")
+                    .join("must-fail-wrong-data")
+                    .is_dir(),
+                "diagnostics of the failure are collected from the cluster"
+            );
+        } else {
+            assert_eq!(s["status"], "passed", "{s}");
+        }
     }
     // Really on the cluster: the digests Argo CD reported came from the
     // registry the KIND lab runs, and the runs pushed through its port.

@@ -290,6 +290,24 @@ fn command_error(failure: harness_core::command::CommandFailure) -> ToolsError {
     }
 }
 
+/// Where `module@version` is unpacked in the module cache, downloading it
+/// through the Go module proxy when absent (`go` from PATH).
+pub async fn module_dir(module: &str, version: &str) -> Result<PathBuf, ToolsError> {
+    let go = find_go(&std::env::var_os("PATH").unwrap_or_default()).ok_or_else(|| {
+        ToolsError::Command {
+            what: format!("go mod download {module}@{version}"),
+            detail: "no `go` on PATH (install Go 1.24 or later)".into(),
+            log: None,
+        }
+    })?;
+    let download = mod_download(&go, &std::env::temp_dir(), module, version).await?;
+    download.dir.ok_or_else(|| ToolsError::Command {
+        what: format!("go mod download -json {module}@{version}"),
+        detail: "the output names no Dir".into(),
+        log: None,
+    })
+}
+
 /// Runs `go mod download -json module@version` and returns where it is.
 pub async fn mod_download(
     go: &Path,

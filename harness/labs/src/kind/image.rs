@@ -428,40 +428,21 @@ async fn mmdebstrap(
         .map_err(tools_err)
 }
 
-/// Where the Go module `module@version` is unpacked (the module cache;
-/// downloaded through the Go module proxy when absent).
-fn go_module_dir(module: &str, version: &str) -> Result<PathBuf, KindError> {
-    let what = format!("go mod download -json {module}@{version}");
-    let out = std::process::Command::new("go")
-        .args(["mod", "download", "-json", &format!("{module}@{version}")])
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOWORK", "off")
-        .current_dir(std::env::temp_dir())
-        .output()
+async fn go_module_dir(module: &str, version: &str) -> Result<PathBuf, KindError> {
+    harness_tools::gobuild::module_dir(module, version)
+        .await
         .map_err(|e| {
             KindError::Other(format!(
-                "`{what}`: {e} (the offline images take files from Go modules, which needs Go)"
+                "{e} (the offline images take files from Go modules, which needs Go)"
             ))
-        })?;
-    #[derive(Deserialize)]
-    struct Download {
-        #[serde(rename = "Dir")]
-        dir: Option<PathBuf>,
-        #[serde(rename = "Error")]
-        error: Option<String>,
-    }
-    let info: Download = serde_json::from_slice(&out.stdout)
-        .map_err(|e| KindError::Other(format!("`{what}` printed no JSON: {e}")))?;
-    match (info.dir, info.error) {
-        (_, Some(e)) => Err(KindError::Other(format!("`{what}`: {e}"))),
-        (Some(dir), None) => Ok(dir),
-        (None, None) => Err(KindError::Other(format!("`{what}` names no Dir"))),
-    }
+        })
 }
 
 /// kind's base image files (`images/base/files` of the kind module).
-fn kind_base_files() -> Result<PathBuf, KindError> {
-    let dir = go_module_dir("sigs.k8s.io/kind", KIND_VERSION)?.join("images/base/files");
+async fn kind_base_files() -> Result<PathBuf, KindError> {
+    let dir = go_module_dir("sigs.k8s.io/kind", KIND_VERSION)
+        .await?
+        .join("images/base/files");
     if !dir.join("usr/local/bin/entrypoint").is_file() {
         return Err(KindError::Other(format!(
             "kind's base files are not in {} (the kind module {KIND_VERSION} should ship them)",
@@ -657,6 +638,20 @@ async fn import(cli: &str, tar: &Path, tag: &str, changes: &[&str]) -> Result<()
         .map(|_| ())
 }
 
+/// Ends a build's progress line with its duration or its error.
+fn finish(task: Task, started: Instant, result: Result<(), KindError>) -> Result<(), KindError> {
+    match result {
+        Ok(()) => {
+            task.done(format!("built in {:.0?}", started.elapsed()));
+            Ok(())
+        }
+        Err(e) => {
+            task.fail(e.to_string());
+            Err(e)
+        }
+    }
+}
+
 async fn build_node(
     cli: &str,
     toolbox: &Toolbox,
@@ -677,7 +672,10 @@ async fn build_node(
         let log = work_root.join("node.log");
         let _ = std::fs::remove_file(&log);
         let env = [
-            ("KIND_BASE_FILES", kind_base_files()?.display().to_string()),
+            (
+                "KIND_BASE_FILES",
+                kind_base_files().await?.display().to_string(),
+            ),
             ("NODE_BIN", bin.display().to_string()),
             ("KUBERNETES_VERSION", KUBERNETES_VERSION.to_string()),
             ("MIRROR", mirror.to_string()),
@@ -701,16 +699,7 @@ async fn build_node(
         Ok::<(), KindError>(())
     }
     .await;
-    match result {
-        Ok(()) => {
-            task.done(format!("built in {:.0?}", started.elapsed()));
-            Ok(())
-        }
-        Err(e) => {
-            task.fail(e.to_string());
-            Err(e)
-        }
-    }
+    finish(task, started, result)
 }
 
 async fn build_components_base(
@@ -750,7 +739,7 @@ async fn build_components_base(
         let tar = build.join("components.tar");
         let log = work_root.join("components.log");
         let _ = std::fs::remove_file(&log);
-        let argocd_src = go_module_dir("github.com/argoproj/argo-cd/v3", argocd_version)?;
+        let argocd_src = go_module_dir("github.com/argoproj/argo-cd/v3", argocd_version).await?;
         let env = [
             ("COMPONENT_BIN", bin.display().to_string()),
             ("ARGOCD_SRC", argocd_src.display().to_string()),
@@ -762,16 +751,7 @@ async fn build_components_base(
         Ok::<(), KindError>(())
     }
     .await;
-    match result {
-        Ok(()) => {
-            task.done(format!("built in {:.0?}", started.elapsed()));
-            Ok(())
-        }
-        Err(e) => {
-            task.fail(e.to_string());
-            Err(e)
-        }
-    }
+    finish(task, started, result)
 }
 
 /// Pushes the component images into the lab registry at `registry` (the

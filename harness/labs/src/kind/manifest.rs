@@ -99,30 +99,9 @@ async fn download(url: &str) -> Result<Vec<u8>, String> {
 /// absent), and where it was read.
 pub async fn from_go_module(version: &str) -> Result<(Vec<u8>, String), String> {
     let module = format!("github.com/argoproj/argo-cd/v3@{version}");
-    let mut cmd = tokio::process::Command::new("go");
-    cmd.args(["mod", "download", "-json", &module])
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOWORK", "off")
-        .current_dir(std::env::temp_dir())
-        .kill_on_drop(true);
-    let out = harness_core::command::output(&mut cmd, &format!("go mod download -json {module}"))
+    let dir = harness_tools::gobuild::module_dir("github.com/argoproj/argo-cd/v3", version)
         .await
-        .map_err(|f| f.detail)?;
-    #[derive(serde::Deserialize)]
-    struct Download {
-        #[serde(rename = "Dir")]
-        dir: Option<PathBuf>,
-        #[serde(rename = "Error")]
-        error: Option<String>,
-    }
-    let info: Download = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("`go mod download -json {module}` printed no JSON: {e}"))?;
-    if let Some(e) = info.error {
-        return Err(e);
-    }
-    let dir = info
-        .dir
-        .ok_or_else(|| format!("`go mod download -json {module}` names no Dir"))?;
+        .map_err(|e| e.to_string())?;
     let path = dir.join("manifests/install.yaml");
     let bytes = tokio::fs::read(&path)
         .await

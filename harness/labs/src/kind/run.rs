@@ -241,35 +241,54 @@ pub async fn prepare_offline_images(
             KindAction::RegistryImage { .. } => {
                 container::build_registry_image(&engine).await?;
             }
-            KindAction::OfflineImages {
-                mirror,
-                argocd_version,
-                install_url,
-                install_sha256,
-                install_cache_path,
-                ..
-            } => {
-                let install = fetch_install_yaml(
-                    install_url,
-                    argocd_version,
-                    install_sha256,
-                    install_cache_path,
-                )
-                .await?;
-                super::image::ensure_images(
-                    &engine,
-                    &cfg.cache_dir,
-                    mirror,
-                    argocd_version,
-                    &String::from_utf8_lossy(&install),
-                    progress,
-                )
-                .await?;
+            KindAction::OfflineImages { .. } => {
+                offline_images(&engine, cfg, action, progress).await?;
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// The verified install.yaml and the offline images of an
+/// [`KindAction::OfflineImages`] action, built when missing.
+async fn offline_images(
+    engine: &Engine,
+    cfg: &KindLabConfig,
+    action: &KindAction,
+    progress: &Progress,
+) -> Result<(String, super::image::OfflineImages), KindError> {
+    let KindAction::OfflineImages {
+        mirror,
+        argocd_version,
+        install_url,
+        install_sha256,
+        install_cache_path,
+        ..
+    } = action
+    else {
+        return Err(KindError::Other(format!(
+            "not an offline images action: {action}"
+        )));
+    };
+    let install = fetch_install_yaml(
+        install_url,
+        argocd_version,
+        install_sha256,
+        install_cache_path,
+    )
+    .await?;
+    let install = String::from_utf8_lossy(&install).into_owned();
+    let images = super::image::ensure_images(
+        engine,
+        &cfg.cache_dir,
+        mirror,
+        argocd_version,
+        &install,
+        progress,
+    )
+    .await?;
+    Ok((install, images))
 }
 
 /// kind's binary: `$KIND`, PATH, or the tool cache; built from the Go
@@ -372,31 +391,8 @@ async fn execute(
                 }
             }
         }
-        KindAction::OfflineImages {
-            mirror,
-            argocd_version,
-            install_url,
-            install_sha256,
-            install_cache_path,
-            ..
-        } => {
-            let install = fetch_install_yaml(
-                install_url,
-                argocd_version,
-                install_sha256,
-                install_cache_path,
-            )
-            .await?;
-            let install = String::from_utf8_lossy(&install);
-            let images = super::image::ensure_images(
-                engine,
-                &cfg.cache_dir,
-                mirror,
-                argocd_version,
-                &install,
-                progress,
-            )
-            .await?;
+        KindAction::OfflineImages { .. } => {
+            let (install, images) = offline_images(engine, cfg, action, progress).await?;
             let unserved = super::image::unserved_images(&install, &images.components);
             if !unserved.is_empty() {
                 progress.info(format!(

@@ -85,3 +85,27 @@ pub async fn push_subject(client: &harness_oci::RegistryClient, repository: &str
         .unwrap()
         .digest
 }
+
+/// A scenario whose expectation is wrong on purpose: the ConfigMap says
+/// 1.0.0, the expectation 9.9.9.
+pub const WRONG_EXPECTATION: &str = r#"name: must-fail-wrong-data
+steps:
+  - push:
+      files:
+        cm.yaml: |
+          apiVersion: v1
+          kind: ConfigMap
+          metadata: {name: wrong-config}
+          data: {version: "1.0.0"}
+      repository: wrong
+      tags: [v1]
+      as: v1
+  - app: {name: wrong, repository: wrong, revision: v1}
+  - expect: {app: wrong, sync: Synced, health: Healthy, revision: "${v1.digest}"}
+  - expect:
+      resource: {apiVersion: v1, kind: ConfigMap, namespace: wrong, name: wrong-config}
+      matches: {data: {version: "9.9.9"}}
+      within: 5s
+finally:
+  - delete: {app: wrong}
+"#;
