@@ -1,9 +1,12 @@
 //! `${...}` variables inside scenario strings.
 //!
-//! Two forms exist: `${lab.registry}` and `${NAME.digest}` (NAME from a push
-//! step's `as:`). `$${` writes a literal `${` (for file contents that need
-//! one, e.g. a shell snippet in a ConfigMap). A `$` not followed by `{` is
-//! just a dollar sign.
+//! The forms: `${lab.registry}` (the registry as the harness reaches it),
+//! `${lab.argoRegistry}` (as Argo CD reaches it), `${NAME.digest}` (NAME
+//! from a push step's `as:`) and `${repo:NAME}` (the run's path of the
+//! repository NAME as written, so `oci://${lab.argoRegistry}/${repo:charts}`
+//! is what a Chart.yaml dependency or a values file names). `$${` writes a
+//! literal `${` (for file contents that need one, e.g. a shell snippet in a
+//! ConfigMap). A `$` not followed by `{` is just a dollar sign.
 
 use std::fmt;
 
@@ -16,6 +19,11 @@ pub enum VarRef {
     LabRegistry,
     /// `${NAME.digest}`: the manifest digest bound by `as: NAME`.
     Digest(String),
+    /// `${lab.argoRegistry}`: the registry as Argo CD reaches it
+    /// (`host:port[/prefix]`).
+    LabArgoRegistry,
+    /// `${repo:NAME}`: the run's mapped path of repository NAME.
+    Repo(String),
 }
 
 impl fmt::Display for VarRef {
@@ -23,6 +31,8 @@ impl fmt::Display for VarRef {
         match self {
             VarRef::LabRegistry => f.write_str("${lab.registry}"),
             VarRef::Digest(name) => write!(f, "${{{name}.digest}}"),
+            VarRef::LabArgoRegistry => f.write_str("${lab.argoRegistry}"),
+            VarRef::Repo(name) => write!(f, "${{repo:{name}}}"),
         }
     }
 }
@@ -52,8 +62,14 @@ pub(crate) enum Segment<'a> {
 pub(crate) enum TemplateProblem {
     /// `${` whose name is not followed by `}` (`end`: where the name stops).
     Unclosed { start: usize, end: usize },
-    /// `${something}` that is neither form.
+    /// `${something}` that is none of the forms.
     UnknownForm { start: usize, end: usize },
+    /// `${repo:NAME}` whose NAME is not a repository name.
+    BadRepository {
+        start: usize,
+        end: usize,
+        why: String,
+    },
 }
 
 impl TemplateProblem {
@@ -61,22 +77,33 @@ impl TemplateProblem {
     pub(crate) fn range(&self) -> (usize, usize) {
         match *self {
             TemplateProblem::Unclosed { start, end }
-            | TemplateProblem::UnknownForm { start, end } => (start, end),
+            | TemplateProblem::UnknownForm { start, end }
+            | TemplateProblem::BadRepository { start, end, .. } => (start, end),
         }
     }
 
     pub(crate) fn message(&self, text: &str) -> String {
-        const FORMS: &str = "the forms are `${NAME.digest}` (NAME from a push step's `as:`) and `${lab.registry}`; write `$${` for a literal `${`";
+        const FORMS: &str = "the forms are `${NAME.digest}` (NAME from a push step's `as:`), `${repo:NAME}`, `${lab.registry}` and `${lab.argoRegistry}`; write `$${` for a literal `${`";
+        match self {
+            TemplateProblem::BadRepository { why, .. } => {
+                format!("in `${{repo:...}}`: {why}")
+            }
+            _ => self.simple_message(text, FORMS),
+        }
+    }
+
+    fn simple_message(&self, text: &str, forms: &str) -> String {
         match *self {
             TemplateProblem::Unclosed { start, end } => {
                 format!(
-                    "unclosed `${{`: `{}` is not followed by `}}`; {FORMS}",
+                    "unclosed `${{`: `{}` is not followed by `}}`; {forms}",
                     &text[start..end]
                 )
             }
             TemplateProblem::UnknownForm { start, end } => {
-                format!("unknown variable `{}`: {FORMS}", &text[start..end])
+                format!("unknown variable `{}`: {forms}", &text[start..end])
             }
+            TemplateProblem::BadRepository { .. } => String::new(),
         }
     }
 }
@@ -114,9 +141,15 @@ pub(crate) fn parse(text: &str) -> (Vec<Segment<'_>>, Vec<TemplateProblem>) {
         }
         // A name is letters, digits, `.`, `_`, `-`; anything else before the
         // `}` (a quote, a space, a line break) means the `}` is missing.
+        // `${repo:NAME}` also takes the `:` and the `/` of repository paths.
+        let repo_form = rest[2..].starts_with("repo:");
         let name_len = rest[2..]
             .bytes()
-            .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+            .take_while(|b| {
+                b.is_ascii_alphanumeric()
+                    || matches!(b, b'.' | b'_' | b'-')
+                    || (repo_form && matches!(b, b':' | b'/'))
+            })
             .count();
         let close = 2 + name_len;
         if rest.as_bytes().get(close) != Some(&b'}') {
@@ -129,8 +162,31 @@ pub(crate) fn parse(text: &str) -> (Vec<Segment<'_>>, Vec<TemplateProblem>) {
         }
         let end = dollar + close + 1;
         let inner = &text[dollar + 2..dollar + close];
+        if let Some(name) = inner.strip_prefix("repo:") {
+            match super::names::repository_problem(name) {
+                None => {
+                    if dollar > text_start {
+                        segments.push(Segment::Text(&text[text_start..dollar]));
+                    }
+                    segments.push(Segment::Var {
+                        var: VarRef::Repo(name.to_string()),
+                        start: dollar,
+                        end,
+                    });
+                    text_start = end;
+                }
+                Some(why) => problems.push(TemplateProblem::BadRepository {
+                    start: dollar,
+                    end,
+                    why,
+                }),
+            }
+            position = end;
+            continue;
+        }
         let var = match inner.split_once('.') {
             Some(("lab", "registry")) => Some(VarRef::LabRegistry),
+            Some(("lab", "argoRegistry")) => Some(VarRef::LabArgoRegistry),
             Some((name, "digest")) if is_binding_name(name) => {
                 Some(VarRef::Digest(name.to_string()))
             }

@@ -5,20 +5,43 @@ use std::collections::BTreeMap;
 use super::plan::Template;
 use super::template::{Segment, UndefinedVariable, VarRef, parse};
 
-/// What the variables of one scenario run stand for: the lab registry and
+/// What the variables of one scenario run stand for: the lab registry (as
+/// the harness and as Argo CD reach it), the run's repository paths, and
 /// the digests bound by `as:` so far.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vars {
     registry: String,
+    argo_registry: String,
+    /// Every repository NAME maps to `<prefix>/NAME` (empty: NAME itself).
+    repository_prefix: String,
     digests: BTreeMap<String, String>,
 }
 
 impl Vars {
-    /// `registry` is the address as the host reaches it (`${lab.registry}`).
+    /// `registry` is the address as the host reaches it (`${lab.registry}`),
+    /// and as Argo CD does; repositories keep their names.
     pub fn new(registry: String) -> Self {
+        Self::for_lab(registry.clone(), registry, String::new())
+    }
+
+    /// The variables of a run on a lab: `registry` as the harness reaches
+    /// it, `argo_registry` as Argo CD does, `repository_prefix` the run's
+    /// (what the isolation puts before every repository name).
+    pub fn for_lab(registry: String, argo_registry: String, repository_prefix: String) -> Self {
         Vars {
             registry,
+            argo_registry,
+            repository_prefix,
             digests: BTreeMap::new(),
+        }
+    }
+
+    /// The run's path of repository `name` (`${repo:NAME}`).
+    pub fn repository(&self, name: &str) -> String {
+        if self.repository_prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{}/{name}", self.repository_prefix)
         }
     }
 
@@ -41,10 +64,13 @@ impl Vars {
         &self.digests
     }
 
-    pub fn get(&self, var: &VarRef) -> Option<&str> {
+    /// The value of `var`, if it has one at this point of the run.
+    pub fn value(&self, var: &VarRef) -> Option<String> {
         match var {
-            VarRef::LabRegistry => Some(&self.registry),
-            VarRef::Digest(name) => self.digest(name),
+            VarRef::LabRegistry => Some(self.registry.clone()),
+            VarRef::LabArgoRegistry => Some(self.argo_registry.clone()),
+            VarRef::Digest(name) => self.digest(name).map(str::to_owned),
+            VarRef::Repo(name) => Some(self.repository(name)),
         }
     }
 }
@@ -65,8 +91,8 @@ impl Template {
         for segment in segments {
             match segment {
                 Segment::Text(text) => rendered.push_str(text),
-                Segment::Var { var, .. } => match vars.get(&var) {
-                    Some(value) => rendered.push_str(value),
+                Segment::Var { var, .. } => match vars.value(&var) {
+                    Some(value) => rendered.push_str(&value),
                     None => {
                         return Err(UndefinedVariable {
                             variable: var.to_string(),
@@ -138,6 +164,46 @@ mod tests {
 
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn lab_and_repository_variables_follow_the_lab_and_the_run() {
+        let vars = Vars::for_lab(
+            "127.0.0.1:5001".into(),
+            "kind-registry:5000".into(),
+            "e2e-run/demo-abc1234".into(),
+        );
+        let table: &[(&str, Result<&str, &str>)] = &[
+            ("${lab.argoRegistry}", Ok("kind-registry:5000")),
+            ("${lab.registry}", Ok("127.0.0.1:5001")),
+            (
+                "oci://${lab.argoRegistry}/${repo:charts}",
+                Ok("oci://kind-registry:5000/e2e-run/demo-abc1234/charts"),
+            ),
+            (
+                "${repo:team/base-chart}",
+                Ok("e2e-run/demo-abc1234/team/base-chart"),
+            ),
+            ("${repo:Charts}", Err("${repo:Charts}")),
+            ("${lab.argo}", Err("${lab.argo}")),
+        ];
+        for (text, expected) in table {
+            let rendered = Template(text.to_string()).render(&vars);
+            match expected {
+                Ok(value) => assert_eq!(rendered.as_deref(), Ok(*value), "{text}"),
+                Err(variable) => assert_eq!(
+                    rendered.map_err(|e| e.variable),
+                    Err(variable.to_string()),
+                    "{text}"
+                ),
+            }
+        }
+        // Without a lab (check, plan): the names as written.
+        let plain = Vars::new("reg:5000".into());
+        assert_eq!(
+            Template("${lab.argoRegistry}/${repo:charts}".into()).render(&plain),
+            Ok("reg:5000/charts".to_string())
+        );
+    }
 
     #[test]
     fn renders_string_leaves_only() {

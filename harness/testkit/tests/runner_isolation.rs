@@ -191,3 +191,19 @@ finally:
         "attempts differ"
     );
 }
+
+/// `${repo:NAME}` names the same repository the push and app steps use:
+/// the runner builds its variables from the isolation's prefix.
+#[test]
+fn repo_variable_is_the_mapped_repository() {
+    let isolation =
+        harness_engine::isolation::Isolation::new("run-1", "demo", 1, Vec::<String>::new());
+    let vars = harness_scenario::Vars::for_lab(
+        "127.0.0.1:5001".into(),
+        "kind-registry:5000".into(),
+        isolation.repository_prefix().to_string(),
+    );
+    for name in ["charts", "team/base-chart"] {
+        assert_eq!(vars.repository(name), isolation.repository(name), "{name}");
+    }
+}

@@ -38,7 +38,11 @@ pub(super) async fn run_scenario(
     let mut ctx = StepContext {
         argocd: ArgoCd::new(kube.clone(), lab.argocd_namespace()),
         registry: RegistryClient::new(lab.registry().clone()),
-        vars: Vars::new(lab.registry().address.clone()),
+        vars: Vars::for_lab(
+            lab.registry().address.clone(),
+            lab.registry_for_argo().to_string(),
+            isolation.repository_prefix().to_string(),
+        ),
         kube,
         lab: lab.clone(),
         isolation: isolation.clone(),
