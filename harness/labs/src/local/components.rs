@@ -395,6 +395,9 @@ pub async fn start_all(
         repo_port.to_string(),
         "--metrics-port".into(),
         repo_metrics.to_string(),
+        // Its default is every interface; the lab listens on loopback only.
+        "--metrics-address".into(),
+        "127.0.0.1".into(),
         "--address".into(),
         "127.0.0.1".into(),
         "--disable-tls".into(),
