@@ -164,23 +164,31 @@ fn recipe_parts(recipe: &[RecipeFile]) -> Vec<&'static str> {
 }
 
 /// The node image: `localhost/oci-e2e/kind-node:v1.34.4-<key>`, where the
-/// key covers the recipe, the versions and the registry address baked in.
-pub fn node_image(mirror: &str) -> String {
+/// key covers the recipe, the versions, the registry address baked in, and
+/// the component images preloaded into it.
+pub fn node_image(mirror: &str, argocd_version: &str) -> String {
+    let base = node_base_image(mirror);
+    let components = components_key(argocd_version);
+    format!(
+        "{IMAGE_PREFIX}/kind-node:{KUBERNETES_VERSION}-{}",
+        hash_key(&[&base, &components])
+    )
+}
+
+/// The node image before the preload: the mmdebstrap rootfs of the node
+/// recipe, its versions and the registry address baked in.
+pub fn node_base_image(mirror: &str) -> String {
     let mut parts = recipe_parts(NODE_RECIPE);
     parts.extend([KUBERNETES_VERSION, CRICTL.version, KIND_VERSION, mirror]);
     parts.extend(MIRRORED_REGISTRIES);
     format!(
-        "{IMAGE_PREFIX}/kind-node:{KUBERNETES_VERSION}-{}",
+        "{IMAGE_PREFIX}/kind-node-base:{KUBERNETES_VERSION}-{}",
         hash_key(&parts)
     )
 }
 
-/// The component images for Argo CD `argocd_version`, whose install.yaml
-/// is `install_yaml` (it names the Redis tag).
-pub fn component_images(
-    argocd_version: &str,
-    install_yaml: &str,
-) -> Result<(String, Vec<ComponentImage>), KindError> {
+/// The key of the component images: their recipe and every version.
+pub fn components_key(argocd_version: &str) -> String {
     let mut parts = recipe_parts(COMPONENT_RECIPE);
     parts.extend([
         KUBERNETES_VERSION,
@@ -190,7 +198,26 @@ pub fn component_images(
         argocd_version,
         HELM.version,
     ]);
-    let key = hash_key(&parts);
+    hash_key(&parts)
+}
+
+/// The images a node has in containerd before the cluster exists: what
+/// kubeadm asks for (control plane, kube-proxy, etcd, CoreDNS) and the
+/// sandbox image; Argo CD's come from the lab registry.
+pub fn preloaded(images: &[ComponentImage]) -> Vec<&ComponentImage> {
+    images
+        .iter()
+        .filter(|i| i.registry() == "registry.k8s.io")
+        .collect()
+}
+
+/// The component images for Argo CD `argocd_version`, whose install.yaml
+/// is `install_yaml` (it names the Redis tag).
+pub fn component_images(
+    argocd_version: &str,
+    install_yaml: &str,
+) -> Result<(String, Vec<ComponentImage>), KindError> {
+    let key = components_key(argocd_version);
     let base = format!("{IMAGE_PREFIX}/kind-components:{key}");
     let file: ImagesFile =
         serde_saphyr::from_str(include_str!("../../../../kind/images/images.yaml"))
@@ -513,7 +540,7 @@ pub async fn ensure_images(
             harness_tools::versions::ARGOCD_VERSION
         )));
     }
-    let node = node_image(mirror);
+    let node = node_image(mirror, argocd_version);
     let (components_base, components) = component_images(argocd_version, install_yaml)?;
     let images = OfflineImages {
         node,
@@ -547,18 +574,6 @@ pub async fn ensure_images(
             what: format!("create a build folder in {}", work_root.display()),
             source,
         })?;
-    if !image_present(engine, &images.node).await? {
-        build_node(
-            cli,
-            &toolbox,
-            build.path(),
-            &work_root,
-            mirror,
-            &images.node,
-            progress,
-        )
-        .await?;
-    }
     if !image_present(engine, &images.components_base).await? {
         build_components_base(
             cli,
@@ -591,6 +606,22 @@ pub async fn ensure_images(
             source,
         })?;
         cli_build(cli, &containerfile, &empty, &image.local).await?;
+    }
+    if !image_present(engine, &images.node).await? {
+        let base = node_base_image(mirror);
+        if !image_present(engine, &base).await? {
+            build_node(
+                cli,
+                &toolbox,
+                build.path(),
+                &work_root,
+                mirror,
+                &base,
+                progress,
+            )
+            .await?;
+        }
+        preload_node(cli, build.path(), &base, &images, progress).await?;
     }
     Ok(images)
 }
@@ -754,6 +785,95 @@ async fn build_components_base(
     finish(task, started, result)
 }
 
+/// Makes the node image from its base: a container of the base runs
+/// containerd, imports the [`preloaded`] images into its `k8s.io`
+/// namespace under the references kubeadm asks for (pinned, so the
+/// kubelet's image GC keeps them), and is committed with kind's image
+/// metadata. The container and the archive are removed however it ends.
+async fn preload_node(
+    cli: &str,
+    build: &Path,
+    base: &str,
+    images: &OfflineImages,
+    progress: &Progress,
+) -> Result<(), KindError> {
+    let started = Instant::now();
+    let preload = preloaded(&images.components);
+    let task = progress.task(format!(
+        "node image {}: preloading {} images",
+        images.node,
+        preload.len()
+    ));
+    let name = format!("oci-e2e-node-preload-{}", std::process::id());
+    let result = async {
+        let tar = build.join("preload.tar");
+        let tar_arg = tar.display().to_string();
+        let mut save = vec!["save"];
+        if cli == "podman" {
+            save.extend(["-m", "--format", "docker-archive"]);
+        }
+        save.extend(["-o", &tar_arg]);
+        save.extend(preload.iter().map(|i| i.local.as_str()));
+        task.update("saving the images");
+        run_cli(cli, &save, "save the images to preload").await?;
+        let volume = format!("{}:/preload:ro", build.display());
+        run_cli(
+            cli,
+            &[
+                "run", "-d", "--privileged", "--name", &name, "-v", &volume, "--entrypoint",
+                "sleep", base, "infinity",
+            ],
+            "start the preload container",
+        )
+        .await?;
+        let mut script = String::from(
+            "set -e\n\
+             containerd >/tmp/containerd.log 2>&1 &\n\
+             for i in $(seq 200); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done\n\
+             ctr -n k8s.io images import --no-unpack --all-platforms --digests /preload/preload.tar\n",
+        );
+        for image in &preload {
+            script.push_str(&format!(
+                "ctr -n k8s.io images tag --force {local} {reference}\n\
+                 ctr -n k8s.io images rm {local}\n\
+                 ctr -n k8s.io images label {reference} io.cri-containerd.pinned=pinned\n",
+                local = image.local,
+                reference = image.reference
+            ));
+        }
+        // A multi-image archive also leaves `import-<date>@<digest>` names.
+        script.push_str(
+            "ctr -n k8s.io images ls -q | grep '^import-' | xargs -r ctr -n k8s.io images rm\n",
+        );
+        // What podman's --tmpfs would copy up must be empty again.
+        script.push_str("pkill -x containerd; while pgrep -x containerd >/dev/null; do sleep 0.1; done\nrm -rf /run/containerd /tmp/*\n");
+        task.update("importing into containerd");
+        run_cli(cli, &["exec", &name, "sh", "-c", &script], "preload into containerd").await?;
+        task.update("committing");
+        run_cli(
+            cli,
+            &[
+                "commit",
+                "--change",
+                "ENTRYPOINT [\"/usr/local/bin/entrypoint\", \"/sbin/init\"]",
+                "--change",
+                "CMD []",
+                "--change",
+                "STOPSIGNAL SIGRTMIN+3",
+                &name,
+                &images.node,
+            ],
+            "commit the node image",
+        )
+        .await?;
+        let _ = std::fs::remove_file(&tar);
+        Ok::<(), KindError>(())
+    }
+    .await;
+    let _ = run_cli(cli, &["rm", "-f", &name], "remove the preload container").await;
+    finish(task, started, result)
+}
+
 /// Pushes the component images into the lab registry at `registry` (the
 /// host's address, plain HTTP) under their mirror paths.
 pub async fn push_images(
@@ -853,7 +973,15 @@ mod tests {
 
     #[test]
     fn keys_change_with_what_goes_into_the_image() {
-        assert_ne!(node_image("kind-registry:5000"), node_image("other:5000"));
+        assert_ne!(
+            node_image("kind-registry:5000", "v3.3.10"),
+            node_image("other:5000", "v3.3.10")
+        );
+        // The node preloads component images: their key is part of its own.
+        assert_ne!(
+            node_image("kind-registry:5000", "v3.3.10"),
+            node_image("kind-registry:5000", "v3.3.9")
+        );
         let (a, _) = component_images("v3.3.10", INSTALL).expect("a");
         let install_b = INSTALL.replace("v3.3.10", "v3.3.9");
         let (b, _) = component_images("v3.3.9", &install_b).expect("b");

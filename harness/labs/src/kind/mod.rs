@@ -217,7 +217,7 @@ impl KindLabConfig {
     pub fn with_offline_images(&self) -> Self {
         let mut cfg = self.clone();
         cfg.offline_images = true;
-        cfg.node_image = image::node_image(&plan::network_registry(self));
+        cfg.node_image = image::node_image(&plan::network_registry(self), &self.argocd_version);
         if cfg.registry_image == DEFAULT_REGISTRY_IMAGE {
             cfg.registry_image = crate::container::TEST_REGISTRY_IMAGE.into();
         }
