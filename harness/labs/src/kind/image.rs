@@ -171,9 +171,13 @@ pub fn node_image(mirror: &str, argocd_version: &str) -> String {
     let components = components_key(argocd_version);
     format!(
         "{IMAGE_PREFIX}/kind-node:{KUBERNETES_VERSION}-{}",
-        hash_key(&[&base, &components])
+        hash_key(&[&base, &components, PRELOAD_REVISION])
     )
 }
+
+/// Part of the node image's key: bump it whenever [`preload_node`] changes
+/// what it does, so no node image of the old steps is reused.
+const PRELOAD_REVISION: &str = "preload-2";
 
 /// The node image before the preload: the mmdebstrap rootfs of the node
 /// recipe, its versions and the registry address baked in.
