@@ -190,8 +190,9 @@ fn ctrl_c_during_a_run_stops_everything() {
         "a cancelled run is not a pass:\n{all}"
     );
     assert!(all.contains("interrupted"), "{all}");
+    // pinned-digest deletes its two apps (the pin and the control).
     assert!(
-        all.contains("finally 1/1 delete"),
+        all.contains("finally 1/2 delete") && all.contains("finally 2/2 delete"),
         "finally still ran:\n{all}"
     );
     std::thread::sleep(Duration::from_millis(300));
