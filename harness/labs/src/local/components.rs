@@ -380,6 +380,10 @@ pub async fn start_all(
             .env("KUBECONFIG", p(&argo_kubeconfig))
             .env("HOME", p(&home))
             .env("TMPDIR", p(&tmp))
+            // The repo-server's git ask-pass socket defaults to the fixed
+            // /tmp/reposerver-ask-pass.sock: two labs at once (parallel
+            // tests) failed with "address already in use". One per lab.
+            .env("ARGOCD_ASK_PASS_SOCK", p(&tmp.join("askpass.sock")))
             .env("ARGOCD_GPG_ENABLED", "false")
             .env(
                 "ARGOCD_RECONCILIATION_TIMEOUT",
