@@ -132,6 +132,21 @@ pub fn render_json(
 
 #[cfg(test)]
 mod tests {
+    /// Each text renders to its value, or fails naming the variable.
+    fn check_renders(vars: &super::Vars, table: &[(&str, Result<&str, &str>)]) {
+        for (text, expected) in table {
+            let rendered = super::Template(text.to_string()).render(vars);
+            match expected {
+                Ok(value) => assert_eq!(rendered.as_deref(), Ok(*value), "{text}"),
+                Err(variable) => assert_eq!(
+                    rendered.map_err(|e| e.variable),
+                    Err(variable.to_string()),
+                    "{text}"
+                ),
+            }
+        }
+    }
+
     #[test]
     fn renders_with_bound_values() {
         let mut vars = Vars::new("127.0.0.1:5001".to_string());
@@ -149,17 +164,7 @@ mod tests {
             ("${v1.foo}", Err("${v1.foo}")),
             ("x ${v1.digest", Err("${v1.digest")),
         ];
-        for (text, expected) in table {
-            let rendered = Template(text.to_string()).render(&vars);
-            match expected {
-                Ok(value) => assert_eq!(rendered.as_deref(), Ok(*value), "{text}"),
-                Err(variable) => assert_eq!(
-                    rendered.map_err(|e| e.variable),
-                    Err(variable.to_string()),
-                    "{text}"
-                ),
-            }
-        }
+        check_renders(&vars, table);
     }
 
     use super::*;
@@ -186,17 +191,7 @@ mod tests {
             ("${repo:Charts}", Err("${repo:Charts}")),
             ("${lab.argo}", Err("${lab.argo}")),
         ];
-        for (text, expected) in table {
-            let rendered = Template(text.to_string()).render(&vars);
-            match expected {
-                Ok(value) => assert_eq!(rendered.as_deref(), Ok(*value), "{text}"),
-                Err(variable) => assert_eq!(
-                    rendered.map_err(|e| e.variable),
-                    Err(variable.to_string()),
-                    "{text}"
-                ),
-            }
-        }
+        check_renders(&vars, table);
         // Without a lab (check, plan): the names as written.
         let plain = Vars::new("reg:5000".into());
         assert_eq!(
