@@ -41,7 +41,8 @@ fn summary(dir: &Path) -> serde_json::Value {
 /// What of the suite's lab exists on the engine: its node containers, its
 /// registry container, its node volumes.
 async fn residue(cfg: &KindLabConfig) -> Vec<String> {
-    let engine = container::connect().await.expect("a Docker API");
+    // Started again if it idled out while the lab talked only to its cluster.
+    let engine = container::ensure_engine().await.expect("a Docker API");
     let mut found = Vec::new();
     let label = format!("io.x-k8s.kind.cluster={}", cfg.cluster_name);
     let containers = engine

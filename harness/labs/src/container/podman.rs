@@ -39,6 +39,27 @@ impl FileLock {
     }
 }
 
+/// An engine that answers, starting podman's service when none does (see
+/// [`ensure_podman_service`]). Long runs call it for every use rather
+/// than keep one: the service we start exits after
+/// [`PODMAN_SERVICE_IDLE_SECS`] without a request, and a KIND lab spends
+/// minutes talking only to its cluster.
+pub async fn ensure_engine() -> Result<Engine, ContainerError> {
+    let host = ensure_podman_service().await?;
+    connect_to(&host).await
+}
+
+/// Whether an engine answers, or podman's service could be started for
+/// one (podman installed and we are root), without starting anything.
+pub async fn engine_available() -> Result<(), ContainerError> {
+    match connect().await {
+        Ok(_) => Ok(()),
+        // SAFETY: geteuid has no preconditions.
+        Err(_) if podman_on_path() && unsafe { libc::geteuid() } == 0 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Returns a DOCKER_HOST that answers, starting podman's Docker-compatible
 /// service when needed: if no engine answers, podman is installed and we
 /// are root, writes `/etc/containers/containers.conf` (when absent) and

@@ -365,7 +365,9 @@ async fn version_of(bin: PathBuf) -> Result<String, String> {
 /// Whether the KIND lab can run here, and if not why: a Docker API must
 /// answer and `kind` must run. The CLI uses it to pick the default lab.
 pub async fn detect() -> Result<(), String> {
-    let engine = crate::container::connect().await.map_err(|e| e.to_string());
+    let engine = crate::container::engine_available()
+        .await
+        .map_err(|e| e.to_string());
     // Only a kind the user installed makes KIND the default lab; the one
     // `lab up --lab kind` may have built into the tool cache does not.
     let kind = version_of(user_kind_binary()).await;

@@ -25,7 +25,7 @@ fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> KindError {
 }
 
 async fn engine() -> Result<Engine, KindError> {
-    container::connect().await.map_err(|e| match e {
+    container::ensure_engine().await.map_err(|e| match e {
         container::ContainerError::NoEngine { tried } => {
             KindError::NoEngine(format!("none answered ({tried})"))
         }
@@ -134,7 +134,7 @@ async fn cluster_nodes(
 /// A client for the cluster from `kind get kubeconfig` (also written to
 /// the state dir, for people who want kubectl on it).
 pub async fn kube_client(cfg: &KindLabConfig) -> Result<kube::Client, KindError> {
-    let host = match container::connect().await {
+    let host = match container::ensure_engine().await {
         Ok(engine) => Some(KindEngine::of(&engine).await?),
         Err(_) => None,
     };
