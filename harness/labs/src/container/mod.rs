@@ -176,6 +176,13 @@ pub async fn connect_to(host: &str) -> Result<Engine, ContainerError> {
     let docker = Docker::connect_with_host(host).map_err(api(format!("connect to {host}")))?;
     // A short deadline for the ping: a dead socket should fail fast.
     match tokio::time::timeout(Duration::from_secs(5), docker.ping()).await {
+        Ok(Ok(_)) if host == PODMAN_SOCKET => {
+            podman::keep_alive();
+            Ok(Engine {
+                docker,
+                host: host.to_string(),
+            })
+        }
         Ok(Ok(_)) => Ok(Engine {
             docker,
             host: host.to_string(),

@@ -39,6 +39,46 @@ impl FileLock {
     }
 }
 
+/// How often [`keep_alive`] pings podman's service: well inside its idle
+/// timeout.
+const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
+
+/// Keeps podman's service from idling out while this process lives: once
+/// a process has talked to it, a thread pings `/_ping` every 15 s until
+/// the process exits (one thread per process, however often it is
+/// called). The engine is then there for the whole run (a KIND lab spends
+/// minutes building images with the podman CLI or talking only to its
+/// cluster), and the service still ends by itself one idle timeout after
+/// the last harness process.
+pub(crate) fn keep_alive() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let spawned = std::thread::Builder::new()
+            .name("podman-keep-alive".into())
+            .spawn(|| {
+                let path = PODMAN_SOCKET.trim_start_matches("unix://");
+                loop {
+                    std::thread::sleep(KEEP_ALIVE_EVERY);
+                    let _ = ping_once(path);
+                }
+            });
+        // Fails only when the process is out of threads; the next engine
+        // use (`ensure_engine`) then starts the service again.
+        drop(spawned);
+    });
+}
+
+/// One `GET /_ping` over the unix socket, answer read and dropped.
+fn ping_once(path: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(path)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer)?;
+    Ok(())
+}
+
 /// An engine that answers, starting podman's service when none does (see
 /// [`ensure_podman_service`]). Long runs call it for every use rather
 /// than keep one: the service we start exits after
