@@ -1,7 +1,10 @@
-//! Polling a condition: `eventually` (until it holds, within a window) and
-//! `consistently` (it must hold through a whole window). The one polling
-//! loop of the harness: expectations (`harness_engine::expect`) and lab
-//! readiness (`harness_labs`) both wait through it.
+//! Polling a condition: `eventually` (until it holds, within a window),
+//! `consistently` (it must hold through a whole window) and
+//! `eventually_try` (like `eventually`, for probes that can fail for good).
+//! The one polling loop of the harness: expectations
+//! (`harness_engine::expect`), Argo CD's sync and delete waits, lab
+//! readiness (`harness_labs`) and the podman service start all wait
+//! through it.
 //!
 //! Time is `tokio::time`, so tests run these with paused time.
 
@@ -158,6 +161,85 @@ where
     Fut: Future<Output = Observation<D>>,
 {
     poll(Goal::KeepsHolding, until, backoff, cancel, probe).await
+}
+
+/// [`eventually`] for a probe that may also fail for good (an API error, a
+/// pod that will never start): its first `Err` ends the poll with that
+/// error; otherwise the outcome is `eventually`'s.
+pub async fn eventually_try<D, E, F, Fut>(
+    deadline: Instant,
+    backoff: Backoff,
+    cancel: &CancellationToken,
+    mut probe: F,
+) -> Result<PollOutcome<D>, E>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Observation<D>, E>>,
+{
+    // An error "holds": it ends the poll at once, and is taken out after.
+    let outcome = eventually(deadline, backoff, cancel, || {
+        let probe = probe();
+        async move {
+            match probe.await {
+                Ok(seen) => Observation {
+                    holds: seen.holds,
+                    detail: Ok(seen.detail),
+                },
+                Err(error) => Observation::holds(Err(error)),
+            }
+        }
+    })
+    .await;
+    // Only a held observation can be an error; the others were kept
+    // because they did not hold.
+    let ok = |last: Result<D, E>| last;
+    Ok(match outcome {
+        PollOutcome::Held {
+            last,
+            probes,
+            elapsed,
+        } => PollOutcome::Held {
+            last: ok(last)?,
+            probes,
+            elapsed,
+        },
+        PollOutcome::TimedOut {
+            last,
+            probes,
+            elapsed,
+        } => PollOutcome::TimedOut {
+            last: ok(last)?,
+            probes,
+            elapsed,
+        },
+        PollOutcome::Broke {
+            last,
+            probes,
+            elapsed,
+        } => PollOutcome::Broke {
+            last: ok(last)?,
+            probes,
+            elapsed,
+        },
+        PollOutcome::Unanswered {
+            last,
+            probes,
+            elapsed,
+        } => PollOutcome::Unanswered {
+            last: ok(last)?,
+            probes,
+            elapsed,
+        },
+        PollOutcome::Cancelled {
+            last,
+            probes,
+            elapsed,
+        } => PollOutcome::Cancelled {
+            last: last.transpose()?,
+            probes,
+            elapsed,
+        },
+    })
 }
 
 /// The one polling loop behind [`eventually`] and [`consistently`]: probes

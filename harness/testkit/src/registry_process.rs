@@ -15,9 +15,24 @@ use std::fs;
 use std::io::Read as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use harness_core::poll::{self, Backoff, Observation, PollOutcome};
 use harness_core::process::{ChildInfo, SpawnSpec, Supervisor};
+use tokio_util::sync::CancellationToken;
+
+/// Checks every 50 ms: a registry process starts in well under a second.
+const STEADY_50MS: Backoff = Backoff {
+    initial: Duration::from_millis(50),
+    factor: 1.0,
+    max: Duration::from_millis(50),
+};
+/// Checks every 20 ms: reaping a signalled child is quick.
+const STEADY_20MS: Backoff = Backoff {
+    initial: Duration::from_millis(20),
+    factor: 1.0,
+    max: Duration::from_millis(20),
+};
 
 use harness_oci::{BasicAuth, RegistryEndpoint};
 
@@ -288,35 +303,44 @@ impl RegistryProcess {
                 binary: opts.binary.clone(),
                 source: std::io::Error::other(format!("cannot build an HTTP client: {e}")),
             })?;
-        let deadline = Instant::now() + opts.startup_timeout;
-        loop {
-            if let Some(status) = self.supervisor.exit_status(self.child.pid) {
-                return Err(RegistryProcessError::Exited {
-                    binary: opts.binary.clone(),
-                    status: status.to_string(),
-                    address: self.address(),
-                    log: self.log_path.clone(),
-                    tail: log_tail(&self.log_path, log_start),
-                });
-            }
-            let last = match http.get(&url).send().await {
-                // 401 is an answer too: the registry requires auth.
-                Ok(resp) if resp.status().is_success() || resp.status().as_u16() == 401 => {
-                    return Ok(());
+        let this = &*self;
+        let outcome = poll::eventually_try(
+            tokio::time::Instant::now() + opts.startup_timeout,
+            STEADY_50MS,
+            &CancellationToken::new(),
+            || async {
+                if let Some(status) = this.supervisor.exit_status(this.child.pid) {
+                    return Err(RegistryProcessError::Exited {
+                        binary: opts.binary.clone(),
+                        status: status.to_string(),
+                        address: this.address(),
+                        log: this.log_path.clone(),
+                        tail: log_tail(&this.log_path, log_start),
+                    });
                 }
-                Ok(resp) => format!("HTTP {}", resp.status()),
-                Err(e) => e.to_string(),
-            };
-            if Instant::now() >= deadline {
-                return Err(RegistryProcessError::NotReady {
-                    url: url.clone(),
-                    timeout: opts.startup_timeout,
-                    last,
-                    log: self.log_path.clone(),
-                    tail: log_tail(&self.log_path, log_start),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+                Ok(match http.get(&url).send().await {
+                    // 401 is an answer too: the registry requires auth.
+                    Ok(resp) if resp.status().is_success() || resp.status().as_u16() == 401 => {
+                        Observation::holds(String::new())
+                    }
+                    Ok(resp) => Observation::fails(format!("HTTP {}", resp.status())),
+                    Err(e) => Observation::fails(e.to_string()),
+                })
+            },
+        )
+        .await?;
+        match outcome {
+            PollOutcome::Held { .. } => Ok(()),
+            other => Err(RegistryProcessError::NotReady {
+                url: url.clone(),
+                timeout: opts.startup_timeout,
+                last: match other {
+                    PollOutcome::TimedOut { last, .. } => last,
+                    _ => "cancelled".into(),
+                },
+                log: self.log_path.clone(),
+                tail: log_tail(&self.log_path, log_start),
+            }),
         }
     }
 
@@ -374,18 +398,26 @@ impl RegistryProcess {
     pub async fn stop(self) -> Result<(), RegistryProcessError> {
         self.supervisor.stop_all(Duration::from_secs(2)).await;
         // Reaped by the supervisor, not left as a zombie.
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while self.supervisor.exit_status(self.child.pid).is_none() {
-            if Instant::now() >= deadline {
-                return Err(RegistryProcessError::Io {
-                    path: self.log_path.clone(),
-                    source: std::io::Error::other(format!(
-                        "registry (pid {}) was signalled but not reaped within 5s",
-                        self.child.pid
-                    )),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        let reaped = poll::eventually(
+            tokio::time::Instant::now() + Duration::from_secs(5),
+            STEADY_20MS,
+            &CancellationToken::new(),
+            || async {
+                Observation {
+                    holds: self.supervisor.exit_status(self.child.pid).is_some(),
+                    detail: (),
+                }
+            },
+        )
+        .await;
+        if !reaped.is_success() {
+            return Err(RegistryProcessError::Io {
+                path: self.log_path.clone(),
+                source: std::io::Error::other(format!(
+                    "registry (pid {}) was signalled but not reaped within 5s",
+                    self.child.pid
+                )),
+            });
         }
         Ok(())
     }

@@ -4,7 +4,9 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness_engine::expect::poll::{Backoff, Observation, PollOutcome, consistently, eventually};
+use harness_engine::expect::poll::{
+    Backoff, Observation, PollOutcome, consistently, eventually, eventually_try,
+};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -464,4 +466,71 @@ async fn consistently_does_not_pass_a_window_whose_last_probe_hangs() {
         }
     );
     assert_eq!(start.elapsed(), secs(4.0), "window (3s) + overrun (1s)");
+}
+
+/// `eventually_try`: an `Err` from the probe ends the poll at once with that
+/// error (no more probes); `Ok` observations behave as in `eventually`.
+#[tokio::test(start_paused = true)]
+async fn eventually_try_stops_at_the_first_error() {
+    let calls = Arc::new(Mutex::new(0u32));
+    let probe = || {
+        let calls = calls.clone();
+        async move {
+            let mut n = calls.lock().unwrap();
+            *n += 1;
+            if *n == 3 {
+                Err(format!("probe {n} failed for good"))
+            } else {
+                Ok(Observation::fails(*n))
+            }
+        }
+    };
+    let start = Instant::now();
+    let outcome = eventually_try(
+        start + secs(60.0),
+        doubling(),
+        &CancellationToken::new(),
+        probe,
+    )
+    .await;
+    assert_eq!(outcome, Err("probe 3 failed for good".to_string()));
+    assert_eq!(*calls.lock().unwrap(), 3, "no probe after the error");
+    assert!(
+        start.elapsed() < secs(1.0),
+        "ended at the error, not the deadline: {:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_try_holds_and_times_out_like_eventually() {
+    let script = Script::new(&[false, false, true]);
+    let held = eventually_try(
+        Instant::now() + secs(10.0),
+        doubling(),
+        &CancellationToken::new(),
+        || {
+            let probe = script.probe();
+            async move { Ok::<_, String>(probe.await) }
+        },
+    )
+    .await
+    .expect("no error");
+    assert!(
+        matches!(held, PollOutcome::Held { last: 2, probes: 3, .. }),
+        "{held:?}"
+    );
+    let never = Script::new(&[false]);
+    let start = Instant::now();
+    let timed_out = eventually_try(start + secs(1.0), doubling(), &CancellationToken::new(), || {
+        let probe = never.probe();
+        async move { Ok::<_, String>(probe.await) }
+    })
+    .await
+    .expect("no error");
+    assert!(
+        matches!(timed_out, PollOutcome::TimedOut { .. }),
+        "{timed_out:?}"
+    );
+    assert_eq!(start.elapsed(), secs(1.0), "waited the whole window");
 }

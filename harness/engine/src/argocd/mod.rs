@@ -9,9 +9,19 @@ use std::time::Duration;
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
+use harness_core::poll::{self, Backoff, Observation, PollOutcome};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 pub use application::*;
+
+/// Delays between reads while waiting for an operation to finish or an
+/// Application to go: 50 ms growing by half up to 500 ms.
+const WAIT_BACKOFF: Backoff = Backoff {
+    initial: Duration::from_millis(50),
+    factor: 1.5,
+    max: Duration::from_millis(500),
+};
 
 /// The field manager of every server-side apply the harness makes.
 pub const FIELD_MANAGER: &str = "oci-e2e";
@@ -141,46 +151,53 @@ impl ArgoCd {
     /// Start a sync to `spec.source.targetRevision`, as argocd-server does.
     /// Waits (up to `wait`) for an operation already in progress to finish.
     pub async fn sync(&self, name: &str, wait: Duration) -> Result<(), ArgoError> {
-        let deadline = Instant::now() + wait;
-        let mut delay = Delay::default();
-        loop {
-            let object = self
-                .get_json(name)
-                .await?
-                .ok_or_else(|| self.not_found(name))?;
-            let status = AppStatus::from_object(&object);
-            if !status.operation_pending {
-                let revision = status.target_revision.unwrap_or_default();
-                let sync_options: Vec<String> = object["spec"]["syncPolicy"]["syncOptions"]
-                    .as_array()
-                    .map(|opts| {
-                        opts.iter()
-                            .filter_map(|o| o.as_str().map(String::from))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                self.api
-                    .patch(
-                        name,
-                        &PatchParams::default(),
-                        &Patch::Merge(&sync_operation_patch(&revision, &sync_options)),
-                    )
-                    .await
-                    .map_err(|source| ArgoError::Api {
-                        action: "starting a sync of",
-                        name: name.into(),
-                        source,
-                    })?;
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(ArgoError::OperationInProgress {
-                    name: name.into(),
-                    waited: wait,
-                });
-            }
-            tokio::time::sleep(delay.next()).await;
-        }
+        let outcome = poll::eventually_try(
+            Instant::now() + wait,
+            WAIT_BACKOFF,
+            &CancellationToken::new(),
+            || async {
+                let object = self
+                    .get_json(name)
+                    .await?
+                    .ok_or_else(|| self.not_found(name))?;
+                let pending = AppStatus::from_object(&object).operation_pending;
+                Ok::<_, ArgoError>(Observation {
+                    holds: !pending,
+                    detail: object,
+                })
+            },
+        )
+        .await?;
+        let PollOutcome::Held { last: object, .. } = outcome else {
+            return Err(ArgoError::OperationInProgress {
+                name: name.into(),
+                waited: wait,
+            });
+        };
+        let revision = AppStatus::from_object(&object)
+            .target_revision
+            .unwrap_or_default();
+        let sync_options: Vec<String> = object["spec"]["syncPolicy"]["syncOptions"]
+            .as_array()
+            .map(|opts| {
+                opts.iter()
+                    .filter_map(|o| o.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.api
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&sync_operation_patch(&revision, &sync_options)),
+            )
+            .await
+            .map_err(|source| ArgoError::Api {
+                action: "starting a sync of",
+                name: name.into(),
+                source,
+            })?;
+        Ok(())
     }
 
     /// Ask the controller to refresh (`hard` also regenerates manifests).
@@ -218,26 +235,36 @@ impl ArgoCd {
                 });
             }
         }
-        let deadline = Instant::now() + wait;
-        let mut delay = Delay::default();
-        loop {
-            let Some(object) = self.get(name).await? else {
-                return Ok(());
-            };
-            if Instant::now() >= deadline {
-                let finalizers = object.metadata.finalizers.unwrap_or_default();
+        let outcome = poll::eventually_try(
+            Instant::now() + wait,
+            WAIT_BACKOFF,
+            &CancellationToken::new(),
+            || async {
+                Ok::<_, ArgoError>(match self.get(name).await? {
+                    None => Observation::holds(None),
+                    Some(object) => Observation::fails(object.metadata.finalizers),
+                })
+            },
+        )
+        .await?;
+        match outcome {
+            PollOutcome::Held { .. } => Ok(()),
+            other => {
+                let finalizers = match other {
+                    PollOutcome::TimedOut { last, .. } => last.unwrap_or_default(),
+                    _ => Vec::new(),
+                };
                 let finalizers = if finalizers.is_empty() {
                     "none".to_string()
                 } else {
                     finalizers.join(", ")
                 };
-                return Err(ArgoError::DeleteTimeout {
+                Err(ArgoError::DeleteTimeout {
                     name: name.into(),
                     waited: wait,
                     finalizers,
-                });
+                })
             }
-            tokio::time::sleep(delay.next()).await;
         }
     }
 
@@ -279,23 +306,5 @@ impl ArgoCd {
             name: name.into(),
             namespace: self.namespace.clone(),
         }
-    }
-}
-
-/// Growing pause between checks of an operation or a deletion: quick
-/// answers for the common fast case, no hammering for the slow one.
-struct Delay(Duration);
-
-impl Default for Delay {
-    fn default() -> Self {
-        Delay(Duration::from_millis(50))
-    }
-}
-
-impl Delay {
-    fn next(&mut self) -> Duration {
-        let now = self.0;
-        self.0 = (self.0 * 3 / 2).min(Duration::from_millis(500));
-        now
     }
 }

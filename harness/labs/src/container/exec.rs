@@ -49,18 +49,31 @@ pub async fn exec(
         StartExecResults::Detached => {}
     }
     // The stream ends when the process does; the exit code may lag a little.
-    let mut exit_code = None;
-    for _ in 0..50 {
-        let inspect = docker
-            .inspect_exec(&created.id)
-            .await
-            .map_err(api(format!("inspect exec in {container}")))?;
-        if inspect.running != Some(true) {
-            exit_code = inspect.exit_code;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let steady = harness_core::poll::Backoff {
+        initial: Duration::from_millis(100),
+        factor: 1.0,
+        max: Duration::from_millis(100),
+    };
+    let exited = harness_core::poll::eventually_try(
+        tokio::time::Instant::now() + Duration::from_secs(5),
+        steady,
+        &tokio_util::sync::CancellationToken::new(),
+        || async {
+            let inspect = docker
+                .inspect_exec(&created.id)
+                .await
+                .map_err(api(format!("inspect exec in {container}")))?;
+            Ok::<_, ContainerError>(harness_core::poll::Observation {
+                holds: inspect.running != Some(true),
+                detail: inspect.exit_code,
+            })
+        },
+    )
+    .await?;
+    let exit_code = match exited {
+        harness_core::poll::PollOutcome::Held { last, .. } => last,
+        _ => None,
+    };
     Ok(ExecOutput {
         exit_code: exit_code.unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),

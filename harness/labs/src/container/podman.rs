@@ -173,31 +173,52 @@ pub async fn ensure_podman_service() -> Result<String, ContainerError> {
             });
         }
     }
-    let mut child = cmd.spawn().map_err(io("start `podman system service`"))?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(engine) = connect_to(PODMAN_SOCKET).await {
+    let child = std::sync::Mutex::new(cmd.spawn().map_err(io("start `podman system service`"))?);
+    let backoff = harness_core::poll::Backoff {
+        initial: Duration::from_millis(100),
+        factor: 1.0,
+        max: Duration::from_millis(100),
+    };
+    let outcome = harness_core::poll::eventually_try(
+        tokio::time::Instant::now() + Duration::from_secs(30),
+        backoff,
+        &tokio_util::sync::CancellationToken::new(),
+        || async {
+            if let Ok(engine) = connect_to(PODMAN_SOCKET).await {
+                return Ok(harness_core::poll::Observation::holds(Some(engine.host)));
+            }
+            let exited = child.lock().map(|mut c| c.try_wait()).ok();
+            if let Some(Ok(Some(status))) = exited {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                return Err(ContainerError::Other(format!(
+                    "`podman system service` exited with {status}: {}",
+                    log.trim()
+                )));
+            }
+            Ok(harness_core::poll::Observation::fails(None))
+        },
+    )
+    .await?;
+    let mut child = child
+        .into_inner()
+        .map_err(|_| ContainerError::Other("podman service handle poisoned".into()))?;
+    match outcome {
+        harness_core::poll::PollOutcome::Held {
+            last: Some(host), ..
+        } => {
             // Reap it in the background so it does not become a zombie.
             std::thread::spawn(move || {
                 let _ = child.wait();
             });
-            return Ok(engine.host);
+            Ok(host)
         }
-        if let Ok(Some(status)) = child.try_wait() {
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            return Err(ContainerError::Other(format!(
-                "`podman system service` exited with {status}: {}",
-                log.trim()
-            )));
-        }
-        if tokio::time::Instant::now() > deadline {
+        _ => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(ContainerError::Other(format!(
+            Err(ContainerError::Other(format!(
                 "`podman system service` did not answer on {PODMAN_SOCKET} within 30s (log: {})",
                 log_path.display()
-            )));
+            )))
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -17,6 +17,7 @@ use super::manifest::fetch_install_yaml;
 use super::plan::{FIELD_MANAGER, KindAction, SETTINGS_FIELD_MANAGER};
 use super::{KindError, KindLab, KindLabConfig, kind_binary};
 use crate::container::{self, ContainerInfo, Engine};
+use harness_core::poll::{Observation, PollOutcome};
 use harness_core::progress::Progress;
 
 fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> KindError {
@@ -1059,52 +1060,66 @@ async fn wait_ready(
     timeout: Duration,
     task: &harness_core::progress::Task,
 ) -> Result<(), KindError> {
-    let deadline = tokio::time::Instant::now() + timeout;
     let projects: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), namespace, &app_project_resource());
-    let mut delay = Duration::from_millis(500);
-    loop {
-        let mut pending = Vec::new();
-        for w in workloads {
-            if let Some(why) = workload_pending(client, namespace, w).await? {
-                pending.push(why);
+    let backoff = harness_core::poll::Backoff {
+        initial: Duration::from_millis(500),
+        factor: 2.0,
+        max: Duration::from_secs(5),
+    };
+    let outcome = harness_core::poll::eventually_try(
+        tokio::time::Instant::now() + timeout,
+        backoff,
+        &tokio_util::sync::CancellationToken::new(),
+        || async {
+            let mut pending = Vec::new();
+            for w in workloads {
+                if let Some(why) = workload_pending(client, namespace, w).await? {
+                    pending.push(why);
+                }
             }
-        }
-        let project = projects
-            .get_opt(app_project)
-            .await
-            .map_err(kube_err(format!(
-                "read AppProject {namespace}/{app_project}"
-            )))?;
-        if project.is_none() {
-            pending.push(format!(
-                "appproject/{app_project}: not created yet (argocd-server creates it)"
-            ));
-        }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        // A container that keeps crashing or whose image cannot be pulled
-        // will not get ready by waiting: say which, now.
-        if let Some(stuck) = stuck_pod(client, namespace).await {
-            return Err(KindError::Other(format!(
-                "Argo CD in namespace {namespace} will not get ready: {stuck} (inspect with \
-                 `kubectl --context kind-<cluster> -n {namespace} describe pod` and `logs`)"
-            )));
-        }
-        task.update(pending.join("; "));
-        if tokio::time::Instant::now() + delay > deadline {
-            return Err(KindError::Timeout {
+            let project = projects
+                .get_opt(app_project)
+                .await
+                .map_err(kube_err(format!(
+                    "read AppProject {namespace}/{app_project}"
+                )))?;
+            if project.is_none() {
+                pending.push(format!(
+                    "appproject/{app_project}: not created yet (argocd-server creates it)"
+                ));
+            }
+            if pending.is_empty() {
+                return Ok(Observation::holds(pending));
+            }
+            // A container that keeps crashing or whose image cannot be pulled
+            // will not get ready by waiting: say which, now.
+            if let Some(stuck) = stuck_pod(client, namespace).await {
+                return Err(KindError::Other(format!(
+                    "Argo CD in namespace {namespace} will not get ready: {stuck} (inspect with \
+                     `kubectl --context kind-<cluster> -n {namespace} describe pod` and `logs`)"
+                )));
+            }
+            task.update(pending.join("; "));
+            Ok(Observation::fails(pending))
+        },
+    )
+    .await?;
+    match outcome {
+        PollOutcome::Held { .. } => Ok(()),
+        other => {
+            let pending = match other {
+                PollOutcome::TimedOut { last, .. } => last.join("; "),
+                _ => "cancelled".to_string(),
+            };
+            Err(KindError::Timeout {
                 what: format!("Argo CD in namespace {namespace}"),
                 timeout,
                 pending: format!(
-                    "{} (inspect with `kubectl --context kind-<cluster> -n {namespace} get pods`)",
-                    pending.join("; ")
+                    "{pending} (inspect with `kubectl --context kind-<cluster> -n {namespace} get pods`)"
                 ),
-            });
+            })
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 
