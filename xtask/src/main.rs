@@ -18,6 +18,11 @@ use harness_labs::LabKind;
     after_help = "Examples:\n  cargo xtask e2e                          run every scenario in scenarios/ on the default lab\n  cargo xtask e2e scenarios/latest-moves.yaml --lab local --keep\n  cargo xtask check scenarios/\n  cargo xtask lab up --lab local           start a lab and leave it running\n  cargo xtask test                         the project's own test suite"
 )]
 struct Cli {
+    /// Log what the harness does (commands run, processes started, steps,
+    /// lab actions) to stderr; `RUST_LOG` (e.g. `harness_core=trace`)
+    /// chooses more or less.
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -253,9 +258,30 @@ enum ReportAction {
     },
 }
 
+/// The `--verbose` log: debug events of the harness's crates on stderr,
+/// or what `RUST_LOG` says when it is set. Without either nothing is
+/// logged (progress output is the user's view).
+fn init_logging(verbose: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
+        _ if verbose => EnvFilter::new(
+            "harness_core=debug,harness_engine=debug,harness_labs=debug,harness_tools=debug,\
+             harness_e2e=debug,harness_oci=debug,xtask=debug",
+        ),
+        _ => return,
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(!harness_core::progress::plain_output())
+        .init();
+}
+
 fn main() -> ExitCode {
     harness_core::init_crypto();
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -304,7 +330,11 @@ fn interrupt_cancels(progress: &Progress) -> tokio_util::sync::CancellationToken
 }
 
 async fn run(cli: Cli) -> u8 {
-    let progress = Progress::new();
+    let progress = if cli.verbose {
+        Progress::lines()
+    } else {
+        Progress::new()
+    };
     match cli.command {
         Command::E2e(a) => {
             let kind = lab_kind(a.lab, &progress).await;

@@ -56,6 +56,10 @@ fn e2e_with_bad_input_exits_2_before_any_lab_starts() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("nothing was run"), "{err}");
     assert!(
+        !err.contains("DEBUG"),
+        "no debug log without --verbose: {err}"
+    );
+    assert!(
         !dir.path().join("labs").exists(),
         "no lab directory was created"
     );
@@ -142,6 +146,7 @@ fn ctrl_c_during_a_run_stops_everything() {
     let labs = dir.path().join("labs");
     let mut child = xtask()
         .args([
+            "--verbose",
             "e2e",
             "--lab",
             "local",
@@ -190,6 +195,16 @@ fn ctrl_c_during_a_run_stops_everything() {
         "a cancelled run is not a pass:\n{all}"
     );
     assert!(all.contains("interrupted"), "{all}");
+    // --verbose logged what the harness did under the progress lines.
+    for event in [
+        "started child process",
+        "kube-apiserver",
+        "child process exited",
+        "step starts",
+        "step ends",
+    ] {
+        assert!(all.contains(event), "--verbose did not log {event:?}:\n{all}");
+    }
     // pinned-digest deletes its two apps (the pin and the control).
     assert!(
         all.contains("finally 1/2 delete") && all.contains("finally 2/2 delete"),

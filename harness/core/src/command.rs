@@ -22,7 +22,10 @@ pub async fn output(
     cmd: &mut tokio::process::Command,
     command: &str,
 ) -> Result<Output, CommandFailure> {
-    cmd.stdin(Stdio::null())
+    tracing::debug!(command, "run");
+    let started = std::time::Instant::now();
+    let out = cmd
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -31,7 +34,14 @@ pub async fn output(
         .map_err(|e| CommandFailure {
             command: command.to_string(),
             detail: e.to_string(),
-        })
+        })?;
+    tracing::debug!(
+        command,
+        status = %out.status,
+        secs = started.elapsed().as_secs_f64(),
+        "ended"
+    );
+    Ok(out)
 }
 
 /// Like [`output`], and a non-zero exit is an error too, with the exit

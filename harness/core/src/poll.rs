@@ -278,6 +278,7 @@ where
         };
         probes += 1;
         let elapsed = started.elapsed();
+        tracing::trace!(probes, holds = observation.holds, ?elapsed, "probe");
         match (goal, observation.holds) {
             (Goal::Holds, true) => {
                 return PollOutcome::Held {

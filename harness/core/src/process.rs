@@ -201,6 +201,7 @@ impl Supervisor {
                 Ok(s) => s.to_string(),
                 Err(e) => format!("wait failed: {e}"),
             };
+            tracing::debug!(name = %name, pid, status = %status, "child process exited");
             let mut shared = this.lock();
             shared.exited.insert(pid, status.clone());
             if shared.stopping {
@@ -217,6 +218,14 @@ impl Supervisor {
             drop(shared);
             this.crashed.cancel();
         });
+        tracing::debug!(
+            name = %info.name,
+            pid = info.pid,
+            program = %spec.program.display(),
+            args = ?spec.args,
+            log = %spec.log.display(),
+            "started child process"
+        );
         Ok(info)
     }
 

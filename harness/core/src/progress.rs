@@ -44,6 +44,12 @@ impl Progress {
         Self::with(plain_output(), false)
     }
 
+    /// Plain timestamped lines even on a terminal (`--verbose`: log lines
+    /// and spinners would overwrite each other).
+    pub fn lines() -> Self {
+        Self::with(true, false)
+    }
+
     /// Prints nothing (tests, `--quiet`).
     pub fn quiet() -> Self {
         Self::with(true, true)

@@ -260,6 +260,7 @@ async fn run_phase(
             continue;
         }
         let task = opts.progress.task(format!("{prefix} {headline}"));
+        tracing::debug!(scenario = %prefix, step = %headline, "step starts");
         let clock = Instant::now();
         let cancel = ctx.cancel.clone();
         let deadline = ctx.deadline;
@@ -272,6 +273,13 @@ async fn run_phase(
             _ = cancel.cancelled() => Err(StepError::Cancelled { detail: None, observed: None }),
         };
         record.duration = clock.elapsed();
+        tracing::debug!(
+            scenario = %prefix,
+            step = %headline,
+            ok = result.is_ok(),
+            secs = record.duration.as_secs_f64(),
+            "step ends"
+        );
         match result {
             Ok(StepOutcome {
                 summary,

@@ -64,6 +64,7 @@ async fn kind(
     stdin: Option<&str>,
 ) -> Result<String, KindError> {
     let bin = kind_binary();
+    tracing::debug!(kind = %bin.display(), ?args, "run kind");
     let mut cmd = tokio::process::Command::new(&bin);
     cmd.args(args)
         .stdin(if stdin.is_some() {
@@ -373,6 +374,7 @@ async fn execute(
     progress: &Progress,
 ) -> Result<(), KindError> {
     let host = Some(kind_engine);
+    tracing::debug!(?action, "kind lab action");
     match action {
         KindAction::HostPrepare => prepare_host(progress).await?,
         KindAction::EnsureNetwork { name } => {
