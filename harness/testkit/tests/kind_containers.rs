@@ -12,6 +12,9 @@ use std::time::Duration;
 use harness_labs::container::{self, ContainerError, Engine, Ensured, RegistryContainerSpec};
 use harness_labs::kind::{self, KindLabConfig};
 use harness_oci::RegistryEndpoint;
+use testcontainers::core::WaitFor;
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 /// Removes containers and networks when dropped (also on panic). Drop
 /// cannot await, so it runs the removals on a fresh runtime in a thread,
@@ -106,6 +109,25 @@ fn lab_spec(name: &str, port: u16, image: &str) -> RegistryContainerSpec {
         ..KindLabConfig::default()
     };
     kind::registry_spec(&cfg)
+}
+
+/// A container the test needs but does not test (a stand-in for a kind
+/// node): the test registry image, named `name`, on `network` when given,
+/// owned by testcontainers (started once its registry says it listens,
+/// removed when dropped, also on panic).
+async fn bystander(image: &str, name: &str, network: Option<&str>) -> ContainerAsync<GenericImage> {
+    let (repository, tag) = image.rsplit_once(':').expect("the image has a tag");
+    let request = GenericImage::new(repository, tag)
+        .with_wait_for(WaitFor::message_on_stderr("listening on"))
+        .with_container_name(name);
+    let request = match network {
+        Some(network) => request.with_network(network),
+        None => request,
+    };
+    request
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("start {name} through testcontainers: {e}"))
 }
 
 /// Waits until the registry answers `GET /v2/` on 127.0.0.1:port.
@@ -380,7 +402,7 @@ async fn network_create_connect_and_name_resolution_like_the_kind_network() {
     let client = unique("node");
     let _cleanup = Cleanup {
         host: engine.host.clone(),
-        containers: vec![client.clone(), registry.clone()],
+        containers: vec![registry.clone()],
         networks: vec![network.clone()],
     };
     assert!(
@@ -420,21 +442,9 @@ async fn network_create_connect_and_name_resolution_like_the_kind_network() {
 
     // A "node" on that network reaches the registry by container name,
     // which is what hosts.toml's http://kind-registry:5000 relies on.
-    let node_spec = RegistryContainerSpec {
-        name: client.clone(),
-        image: image.clone(),
-        host_ip: "127.0.0.1".into(),
-        host_port: free_port(),
-        container_port: 5000,
-        restart_always: false,
-        network: Some(network.clone()),
-        env: vec![],
-        cmd: None,
-        labels: vec![],
-    };
-    container::ensure_registry_container(&engine, &node_spec)
-        .await
-        .expect("node container");
+    // Declared after the cleanup guard: dropped (removed) first, before
+    // the network it is on.
+    let _node = bystander(&image, &client, Some(&network)).await;
     wait_registry(port).await;
     let url = format!("http://{registry}:5000/v2/");
     let mut last = None;
@@ -459,14 +469,7 @@ async fn network_create_connect_and_name_resolution_like_the_kind_network() {
 async fn hosts_toml_is_written_into_a_node_container_as_planned() {
     let (engine, image) = setup().await;
     let node = unique("hosts");
-    let _cleanup = Cleanup {
-        host: engine.host.clone(),
-        containers: vec![node.clone()],
-        networks: vec![],
-    };
-    container::ensure_registry_container(&engine, &lab_spec(&node, free_port(), &image))
-        .await
-        .expect("container");
+    let _node = bystander(&image, &node, None).await;
     let plan = kind::plan(&KindLabConfig::default()).expect("plan");
     let (path, content) = plan
         .actions
