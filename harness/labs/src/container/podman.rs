@@ -64,7 +64,9 @@ pub(crate) fn keep_alive() {
             });
         // Fails only when the process is out of threads; the next engine
         // use (`ensure_engine`) then starts the service again.
-        drop(spawned);
+        if let Err(e) = spawned {
+            tracing::warn!("cannot keep podman's service alive: {e}");
+        }
     });
 }
 
