@@ -101,59 +101,41 @@ pub struct ScenarioFile {
     pub finally: Vec<Located<StepFile>>,
 }
 
-/// A step: exactly one operation key (push, tag, app, sync, refresh, expect, delete, sign, verify, attach), plus an optional `name`.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(extend("oneOf" = [
-    {"required": ["push"]}, {"required": ["tag"]}, {"required": ["app"]}, {"required": ["sync"]},
-    {"required": ["refresh"]}, {"required": ["expect"]}, {"required": ["delete"]},
-    {"required": ["sign"]}, {"required": ["verify"]}, {"required": ["attach"]}
-]))]
-#[schemars(rename = "Step")]
-pub struct StepFile {
-    /// A name for the step in reports.
-    pub name: Option<String>,
-    /// Package files as an OCI artifact and push it to the lab registry.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "PushFile")]
-    pub push: Option<Located<PushFile>>,
-    /// Point more tags at an existing manifest (no blob upload).
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "TagFile")]
-    pub tag: Option<Located<TagFile>>,
-    /// Create or update an Argo CD Application for an OCI source. A second `app` step with the same name updates it.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "AppFile")]
-    pub app: Option<Located<AppFile>>,
-    /// Start a sync operation (for `sync: manual` apps).
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "AppRefFile")]
-    pub sync: Option<Located<AppRefFile>>,
-    /// Set the refresh annotation so Argo CD looks at the registry now.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "RefreshFile")]
-    pub refresh: Option<Located<RefreshFile>>,
-    /// Wait for a condition on an Application or a Kubernetes object (`within`), or check that it holds for a while (`for`).
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "ExpectFile")]
-    pub expect: Option<Located<ExpectFile>>,
-    /// Delete an Application, cascading to its resources.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "AppRefFile")]
-    pub delete: Option<Located<AppRefFile>>,
-    /// Sign a pushed manifest, cosign-compatible, with a key generated for the run.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "SignFile")]
-    pub sign: Option<Located<SignFile>>,
-    /// Check a manifest's cosign signatures against a key: signed, unsigned or signed with another key.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "VerifyFile")]
-    pub verify: Option<Located<VerifyFile>>,
-    /// Attach a document (an SBOM) to a pushed manifest as an OCI 1.1 referrer.
-    #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "AttachFile")]
-    pub attach: Option<Located<AttachFile>>,
+/// `StepFile` from the list of step kinds (`kinds.rs`): the optional
+/// `name` and one optional key per kind.
+macro_rules! step_file {
+    ($( $(#[doc = $doc:literal])* $key:ident : $file:ty as $schema:literal => $variant:ident($plan:ty) by $load:expr ;)*) => {
+        /// A step: exactly one operation key (push, tag, app, sync, refresh, expect, delete, sign, verify, attach), plus an optional `name`.
+        #[derive(Debug, Clone, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        #[schemars(extend("oneOf" = [ $( {"required": [stringify!($key)]} ),* ]))]
+        #[schemars(rename = "Step")]
+        pub struct StepFile {
+            /// A name for the step in reports.
+            pub name: Option<String>,
+            $(
+                $(#[doc = $doc])*
+                #[serde(default, deserialize_with = "present")]
+                #[schemars(with = $schema)]
+                pub $key: Option<Located<$file>>,
+            )*
+        }
+
+        impl StepFile {
+            /// The operation keys this step has, in the list's order.
+            pub fn operations(&self) -> Vec<&'static str> {
+                let mut keys = Vec::new();
+                $( if self.$key.is_some() { keys.push(stringify!($key)); } )*
+                keys
+            }
+        }
+
+        /// Every step kind's key, in the list's order.
+        pub const STEP_KINDS: &[&str] = &[$(stringify!($key)),*];
+    };
 }
+
+with_step_kinds!(step_file);
 
 /// Package files as an OCI artifact (empty config, one tar+gzip layer with the files at its root) and push it.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

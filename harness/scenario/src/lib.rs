@@ -6,6 +6,8 @@
 //! `cargo xtask check` / `schema` commands; `template` and `vars` handle
 //! `${...}` variables at run time.
 
+#[macro_use]
+mod kinds;
 mod check;
 mod diagnostic;
 mod duration;

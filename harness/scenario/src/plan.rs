@@ -56,38 +56,28 @@ pub struct Step {
     pub location: Location,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Action {
-    Push(Push),
-    Tag(Tag),
-    App(App),
-    Sync(SyncApp),
-    Refresh(Refresh),
-    Expect(Expect),
-    Delete(Delete),
-    Sign(Sign),
-    Verify(Verify),
-    Attach(Attach),
+/// `Action` from the list of step kinds (`kinds.rs`): one variant per
+/// kind, holding its plan.
+macro_rules! action_enum {
+    ($( $(#[doc = $doc:literal])* $key:ident : $file:ty as $schema:literal => $variant:ident($plan:ty) by $load:expr ;)*) => {
+        #[derive(Debug, Clone, serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        pub enum Action {
+            $( $(#[doc = $doc])* $variant($plan), )*
+        }
+
+        impl Action {
+            /// The operation key as written in the file (`push`, `expect`, ...).
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $( Action::$variant(_) => stringify!($key), )*
+                }
+            }
+        }
+    };
 }
 
-impl Action {
-    /// The operation key as written in the file (`push`, `expect`, ...).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Action::Push(_) => "push",
-            Action::Tag(_) => "tag",
-            Action::App(_) => "app",
-            Action::Sync(_) => "sync",
-            Action::Refresh(_) => "refresh",
-            Action::Expect(_) => "expect",
-            Action::Delete(_) => "delete",
-            Action::Sign(_) => "sign",
-            Action::Verify(_) => "verify",
-            Action::Attach(_) => "attach",
-        }
-    }
-}
+with_step_kinds!(action_enum);
 
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -214,6 +214,20 @@ fn schema_describes_the_format() {
     );
     assert_eq!(schema["required"], serde_json::json!(["name", "steps"]));
     assert_eq!(schema["additionalProperties"], serde_json::json!(false));
+    // The schema's step keys are the list in kinds.rs, in its order.
+    let required: Vec<&str> = definitions["Step"]["oneOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|one| one["required"][0].as_str())
+        .collect();
+    assert_eq!(required, scenario::file::STEP_KINDS);
+    for key in scenario::file::STEP_KINDS {
+        assert!(
+            definitions["Step"]["properties"][key].is_object(),
+            "the schema describes `{key}`"
+        );
+    }
 }
 
 /// The schema is for editors, `check` is the authority; still, the two must

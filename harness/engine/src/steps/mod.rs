@@ -154,21 +154,21 @@ pub trait StepAction: Send + Sync {
     async fn run(&self, ctx: &mut StepContext) -> Result<StepOutcome, StepError>;
 }
 
-/// The implementation of a step's operation.
-pub fn action_of(action: &Action) -> &dyn StepAction {
-    match action {
-        Action::Push(step) => step,
-        Action::Tag(step) => step,
-        Action::App(step) => step,
-        Action::Sync(step) => step,
-        Action::Refresh(step) => step,
-        Action::Expect(step) => step,
-        Action::Delete(step) => step,
-        Action::Sign(step) => step,
-        Action::Verify(step) => step,
-        Action::Attach(step) => step,
-    }
+/// `action_of` from the scenario crate's list of step kinds
+/// (`harness_scenario::with_step_kinds!`): each kind's plan is its own
+/// `StepAction`, implemented in this module's file for that kind.
+macro_rules! action_of {
+    ($( $(#[doc = $doc:literal])* $key:ident : $file:ty as $schema:literal => $variant:ident($plan:ty) by $load:expr ;)*) => {
+        /// The implementation of a step's operation.
+        pub fn action_of(action: &Action) -> &dyn StepAction {
+            match action {
+                $( Action::$variant(step) => step, )*
+            }
+        }
+    };
 }
+
+harness_scenario::with_step_kinds!(action_of);
 
 /// Render a list of templates.
 fn render_all(ctx: &StepContext, templates: &[Template]) -> Result<Vec<String>, StepError> {

@@ -479,27 +479,16 @@ impl Loader<'_> {
         timeout: Duration,
     ) -> Option<Step> {
         let body = step.value();
-        let operations: Vec<&str> = [
-            ("push", body.push.is_some()),
-            ("tag", body.tag.is_some()),
-            ("app", body.app.is_some()),
-            ("sync", body.sync.is_some()),
-            ("refresh", body.refresh.is_some()),
-            ("expect", body.expect.is_some()),
-            ("delete", body.delete.is_some()),
-            ("sign", body.sign.is_some()),
-            ("verify", body.verify.is_some()),
-            ("attach", body.attach.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(key, present)| present.then_some(key))
-        .collect();
+        let operations = body.operations();
         match operations.len() {
             1 => {}
             0 => {
                 self.error(
                     step.location(),
-                    "this step has no operation: give exactly one of push, tag, app, sync, refresh, expect, delete, sign, verify, attach",
+                    format!(
+                        "this step has no operation: give exactly one of {}",
+                        crate::file::STEP_KINDS.join(", ")
+                    ),
                 );
                 return None;
             }
@@ -516,33 +505,7 @@ impl Loader<'_> {
                 return None;
             }
         }
-        let action = if let Some(push) = &body.push {
-            Action::Push(self.push(push, scope, definitions))
-        } else if let Some(tag) = &body.tag {
-            Action::Tag(self.tag(tag, scope, definitions))
-        } else if let Some(app) = &body.app {
-            Action::App(self.app(app, scope, definitions))
-        } else if let Some(sync) = &body.sync {
-            Action::Sync(SyncApp {
-                app: self.app_ref(sync.value(), scope, definitions),
-            })
-        } else if let Some(refresh) = &body.refresh {
-            Action::Refresh(self.refresh(refresh.value(), scope, definitions))
-        } else if let Some(expect) = &body.expect {
-            Action::Expect(self.expect(expect, scope, definitions, timeout))
-        } else if let Some(delete) = &body.delete {
-            Action::Delete(Delete {
-                app: self.app_ref(delete.value(), scope, definitions),
-            })
-        } else if let Some(sign) = &body.sign {
-            Action::Sign(self.sign(sign, scope, definitions))
-        } else if let Some(verify) = &body.verify {
-            Action::Verify(self.verify(verify, scope, definitions))
-        } else if let Some(attach) = &body.attach {
-            Action::Attach(self.attach(attach, scope, definitions))
-        } else {
-            return None;
-        };
+        let action = self.action(body, scope, definitions, timeout)?;
         Some(Step {
             name: body.name.clone(),
             action,
@@ -672,3 +635,37 @@ fn keys_apply(keys: &[&str]) -> String {
 
 /// Signing, verifying, attaching and the referrers expectation.
 impl Loader<'_> {}
+
+/// Gives an entry's loader closure its parameter types.
+fn loader_of<F, P, L>(load: L) -> L
+where
+    L: FnOnce(&mut Loader<'_>, &Located<F>, &mut Scope, &Definitions, Duration) -> P,
+{
+    load
+}
+
+/// The loader's dispatch from the list of step kinds (`kinds.rs`): the
+/// one present key's loader builds the step's plan.
+macro_rules! step_dispatch {
+    ($( $(#[doc = $doc:literal])* $key:ident : $file:ty as $schema:literal => $variant:ident($plan:ty) by $load:expr ;)*) => {
+        impl Loader<'_> {
+            fn action(
+                &mut self,
+                body: &StepFile,
+                scope: &mut Scope,
+                definitions: &Definitions,
+                timeout: Duration,
+            ) -> Option<Action> {
+                $(
+                    if let Some(file) = &body.$key {
+                        let load = loader_of::<$file, $plan, _>($load);
+                        return Some(Action::$variant(load(self, file, scope, definitions, timeout)));
+                    }
+                )*
+                None
+            }
+        }
+    };
+}
+
+with_step_kinds!(step_dispatch);
