@@ -44,9 +44,9 @@ impl FileLock {
 const KEEP_ALIVE_EVERY: Duration = Duration::from_secs(15);
 
 /// Keeps podman's service from idling out while this process lives: once
-/// a process has talked to it, a thread pings `/_ping` every 15 s until
-/// the process exits (one thread per process, however often it is
-/// called). The engine is then there for the whole run (a KIND lab spends
+/// a process has talked to it, a thread pings it (bollard's `/_ping`)
+/// every 15 s until the process exits (one thread per process, however
+/// often it is called). The engine is then there for the whole run (a KIND lab spends
 /// minutes building images with the podman CLI or talking only to its
 /// cluster), and the service still ends by itself one idle timeout after
 /// the last harness process.
@@ -56,10 +56,22 @@ pub(crate) fn keep_alive() {
         let spawned = std::thread::Builder::new()
             .name("podman-keep-alive".into())
             .spawn(|| {
-                let path = PODMAN_SOCKET.trim_start_matches("unix://");
+                // Its own small runtime: the thread outlives any caller's.
+                let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    tracing::warn!("cannot keep podman's service alive: no runtime");
+                    return;
+                };
                 loop {
                     std::thread::sleep(KEEP_ALIVE_EVERY);
-                    let _ = ping_once(path);
+                    runtime.block_on(async {
+                        if let Ok(docker) = Docker::connect_with_host(PODMAN_SOCKET) {
+                            let ping = docker.ping();
+                            let _ = tokio::time::timeout(Duration::from_secs(5), ping).await;
+                        }
+                    });
                 }
             });
         // Fails only when the process is out of threads; the next engine
@@ -68,17 +80,6 @@ pub(crate) fn keep_alive() {
             tracing::warn!("cannot keep podman's service alive: {e}");
         }
     });
-}
-
-/// One `GET /_ping` over the unix socket, answer read and dropped.
-fn ping_once(path: &str) -> std::io::Result<()> {
-    use std::io::{Read, Write};
-    let mut stream = std::os::unix::net::UnixStream::connect(path)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    stream.write_all(b"GET /_ping HTTP/1.1\r\nHost: d\r\nConnection: close\r\n\r\n")?;
-    let mut answer = Vec::new();
-    stream.read_to_end(&mut answer)?;
-    Ok(())
 }
 
 /// An engine that answers, starting podman's service when none does (see
