@@ -21,7 +21,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::pack::{gzip_deterministic, sha256_digest};
-use crate::{ArtifactFiles, MANIFEST_MEDIA_TYPE, OciError, PackedArtifact};
+use crate::{ArtifactFiles, Blob, MANIFEST_MEDIA_TYPE, OciError, PackedArtifact, Symlinks};
 
 pub const HELM_CONFIG_MEDIA_TYPE: &str = "application/vnd.cncf.helm.config.v1+json";
 pub const HELM_CHART_LAYER_MEDIA_TYPE: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
@@ -218,7 +218,8 @@ pub struct Chart {
 impl Chart {
     pub fn from_dir(dir: &Path) -> Result<Self, OciError> {
         let metadata = read_chart_metadata(dir).map_err(|e| OciError::Pack(e.to_string()))?;
-        let files = ArtifactFiles::from_dir(dir)?;
+        // `helm package` follows symlinks.
+        let files = ArtifactFiles::from_dir(dir, Symlinks::Follow)?;
         Ok(Chart { metadata, files })
     }
 
@@ -227,7 +228,7 @@ impl Chart {
     pub fn archive_entries(&self) -> Result<Vec<(String, Vec<u8>)>, OciError> {
         let mut entries = vec![(CHART_FILE.to_string(), self.metadata.chart_yaml()?)];
         for special in ["values.yaml", "values.schema.json"] {
-            if let Some(data) = self.files.0.get(special) {
+            if let Some(data) = self.files.files.get(special) {
                 entries.push((special.to_string(), data.clone()));
             }
         }
@@ -238,12 +239,12 @@ impl Chart {
             )
         };
         // Helm skips hidden files under templates/ (its default ignore rule).
-        let templates = self.files.0.iter().filter(|(p, _)| {
+        let templates = self.files.files.iter().filter(|(p, _)| {
             p.starts_with("templates/") && !p.rsplit('/').next().is_some_and(|n| n.starts_with('.'))
         });
         let others = self
             .files
-            .0
+            .files
             .iter()
             .filter(|(p, _)| !p.starts_with("templates/") && !is_special(p));
         for (path, data) in templates.chain(others) {
@@ -307,28 +308,23 @@ pub fn pack_chart(
     chart: &Chart,
     annotations: &BTreeMap<String, String>,
 ) -> Result<PackedArtifact, OciError> {
-    let layer = chart.package()?;
-    let layer_digest = sha256_digest(&layer);
-    let config = chart.metadata.config_json()?;
-    let config_digest = sha256_digest(&config);
+    let layer = Blob::new(HELM_CHART_LAYER_MEDIA_TYPE, chart.package()?);
+    let config = Blob::new(HELM_CONFIG_MEDIA_TYPE, chart.metadata.config_json()?);
     let mut all_annotations = chart_annotations(&chart.metadata);
     all_annotations.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": MANIFEST_MEDIA_TYPE,
-        "config": {"mediaType": HELM_CONFIG_MEDIA_TYPE, "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": HELM_CHART_LAYER_MEDIA_TYPE, "digest": layer_digest, "size": layer.len()}],
+        "config": {"mediaType": config.media_type, "digest": config.digest, "size": config.bytes.len()},
+        "layers": [{"mediaType": layer.media_type, "digest": layer.digest, "size": layer.bytes.len()}],
         "annotations": all_annotations,
     });
     let manifest = serde_json::to_vec(&manifest)
         .map_err(|e| OciError::Pack(format!("serializing the manifest: {e}")))?;
     let digest = sha256_digest(&manifest);
     Ok(PackedArtifact {
-        layer,
-        layer_digest,
-        layer_media_type: HELM_CHART_LAYER_MEDIA_TYPE.to_string(),
         config,
-        config_digest,
+        layers: vec![layer],
         manifest,
         digest,
     })

@@ -13,6 +13,8 @@
 //!   `oras pull` unpacks without it);
 //! - GNU headers (long paths use the GNU long-name entry), mtime 0, uid and
 //!   gid 0, empty user and group names, mode 0644 for files;
+//! - a symlink is a symlink entry (mode 0777) with its target as written,
+//!   wherever it points, as oras packs it (`Symlinks::Keep`);
 //! - gzip with a fixed header (no mtime, no file name, OS byte 255 as Go
 //!   writes it) around deflate level 6 from `miniz_oxide` used directly, so
 //!   that the bytes do not depend on which backend some other crate enables
@@ -25,7 +27,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use crate::{
-    ArtifactFiles, EMPTY_CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, OciError, PackedArtifact,
+    ArtifactFiles, Blob, EMPTY_CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, OciError, PackedArtifact,
+    Symlinks,
 };
 
 /// The empty config blob: `{}`.
@@ -52,6 +55,8 @@ pub const ORAS_CONTENT_DIGEST_ANNOTATION: &str = "io.deis.oras.content.digest";
 
 const FILE_MODE: u32 = 0o644;
 const DIR_MODE: u32 = 0o755;
+/// A symlink's mode as Linux reports it (`lrwxrwxrwx`), which oras copies.
+const LINK_MODE: u32 = 0o777;
 const GZIP_LEVEL: u8 = 6;
 /// Above this many tar bytes the layer is compressed at level 1.
 const LARGE_LAYER_BYTES: usize = 8 << 20;
@@ -64,10 +69,12 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 }
 
 impl ArtifactFiles {
-    /// Every regular file under `dir`, recursively, with paths relative to
-    /// it. Symlinks are followed when they stay inside `dir` (the file's
-    /// content is packed as a regular file) and rejected otherwise.
-    pub fn from_dir(dir: &Path) -> Result<Self, OciError> {
+    /// Every file under `dir`, recursively, with paths relative to it.
+    /// `Symlinks::Keep` packs each symlink as a link with its target as
+    /// written (a link to a directory is not descended into), as `oras push`
+    /// does; `Symlinks::Follow` packs the target's content when it stays
+    /// inside `dir` and refuses links leaving it.
+    pub fn from_dir(dir: &Path, symlinks: Symlinks) -> Result<Self, OciError> {
         let root = fs::canonicalize(dir).map_err(|source| OciError::Io {
             path: dir.to_path_buf(),
             source,
@@ -82,25 +89,47 @@ impl ArtifactFiles {
                 source: std::io::Error::other("not a directory"),
             });
         }
-        let mut files = BTreeMap::new();
+        let mut files = ArtifactFiles::default();
         let mut ancestors = vec![root.clone()];
-        collect_dir(&root, &root, "", &mut ancestors, &mut files)?;
-        Ok(ArtifactFiles(files))
+        collect_dir(&root, &root, "", symlinks, &mut ancestors, &mut files)?;
+        Ok(files)
     }
 
-    /// Add (or replace) one file.
+    /// Add (or replace) one regular file.
     pub fn insert(&mut self, path: impl Into<String>, content: impl Into<Vec<u8>>) {
-        self.0.insert(path.into(), content.into());
+        let path = path.into();
+        self.symlinks.remove(&path);
+        self.files.insert(path, content.into());
+    }
+
+    /// Add (or replace) one symlink, its target as written.
+    pub fn insert_symlink(&mut self, path: impl Into<String>, target: impl Into<String>) {
+        let path = path.into();
+        self.files.remove(&path);
+        self.symlinks.insert(path, target.into());
+    }
+
+    /// No file and no symlink.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty() && self.symlinks.is_empty()
+    }
+}
+
+impl From<BTreeMap<String, Vec<u8>>> for ArtifactFiles {
+    fn from(files: BTreeMap<String, Vec<u8>>) -> Self {
+        ArtifactFiles {
+            files,
+            symlinks: BTreeMap::new(),
+        }
     }
 }
 
 impl<K: Into<String>, V: Into<Vec<u8>>> FromIterator<(K, V)> for ArtifactFiles {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        ArtifactFiles(
-            iter.into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        )
+        iter.into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect::<BTreeMap<_, _>>()
+            .into()
     }
 }
 
@@ -111,8 +140,9 @@ fn collect_dir(
     root: &Path,
     dir: &Path,
     prefix: &str,
+    symlinks: Symlinks,
     ancestors: &mut Vec<PathBuf>,
-    files: &mut BTreeMap<String, Vec<u8>>,
+    files: &mut ArtifactFiles,
 ) -> Result<(), OciError> {
     let io_err = |path: &Path| {
         let path = path.to_path_buf();
@@ -134,6 +164,21 @@ fn collect_dir(
             })?;
         let artifact_path = format!("{prefix}{name}");
         let file_type = entry.file_type().map_err(io_err(&path))?;
+        if file_type.is_symlink() && symlinks == Symlinks::Keep {
+            let target = fs::read_link(&path).map_err(io_err(&path))?;
+            let target = target
+                .into_os_string()
+                .into_string()
+                .map_err(|raw| OciError::InvalidPath {
+                    path: artifact_path.clone(),
+                    reason: format!(
+                        "the symlink's target {} is not valid UTF-8",
+                        raw.to_string_lossy()
+                    ),
+                })?;
+            files.symlinks.insert(artifact_path, target);
+            continue;
+        }
         let (target, meta) = if file_type.is_symlink() {
             let target = fs::canonicalize(&path).map_err(|source| OciError::Io {
                 path: path.clone(),
@@ -167,13 +212,14 @@ fn collect_dir(
                 root,
                 &target,
                 &format!("{artifact_path}/"),
+                symlinks,
                 ancestors,
                 files,
             )?;
             ancestors.pop();
         } else if meta.is_file() {
             let content = fs::read(&target).map_err(io_err(&path))?;
-            files.insert(artifact_path, content);
+            files.files.insert(artifact_path, content);
         } else {
             return Err(OciError::InvalidPath {
                 path: artifact_path,
@@ -227,35 +273,62 @@ fn check_path(path: &str) -> Result<Vec<String>, OciError> {
 /// The tar (uncompressed) of `files`, deterministic.
 pub fn tar_files(files: &ArtifactFiles) -> Result<Vec<u8>, OciError> {
     let mut dirs = BTreeSet::new();
-    for path in files.0.keys() {
+    for path in files.files.keys().chain(files.symlinks.keys()) {
         dirs.extend(check_path(path)?);
     }
-    if let Some(clash) = dirs.iter().find(|d| files.0.contains_key(*d)) {
+    if let Some(both) = files.files.keys().find(|p| files.symlinks.contains_key(*p)) {
         return Err(OciError::InvalidPath {
-            path: clash.clone(),
-            reason: "it is both a file and the directory of other files".into(),
+            path: both.clone(),
+            reason: "it is both a file and a symlink".into(),
         });
     }
-    // Key `dir/` sorts right before `dir/anything`.
-    let mut entries: BTreeMap<String, Option<&[u8]>> = BTreeMap::new();
-    for d in dirs {
-        entries.insert(format!("{d}/"), None);
+    if let Some(clash) = dirs
+        .iter()
+        .find(|d| files.files.contains_key(*d) || files.symlinks.contains_key(*d))
+    {
+        return Err(OciError::InvalidPath {
+            path: clash.clone(),
+            reason: "it is both a file (or symlink) and the directory of other files".into(),
+        });
     }
-    for (path, content) in &files.0 {
-        entries.insert(path.clone(), Some(content.as_slice()));
+    if let Some((path, _)) = files
+        .symlinks
+        .iter()
+        .find(|(_, target)| target.is_empty() || target.contains('\0'))
+    {
+        return Err(OciError::InvalidPath {
+            path: path.clone(),
+            reason: "the symlink's target is empty or holds a NUL byte".into(),
+        });
+    }
+    enum TarEntry<'a> {
+        Directory,
+        File(&'a [u8]),
+        Symlink(&'a str),
+    }
+    // Key `dir/` sorts right before `dir/anything`.
+    let mut entries: BTreeMap<String, TarEntry> = BTreeMap::new();
+    for d in dirs {
+        entries.insert(format!("{d}/"), TarEntry::Directory);
+    }
+    for (path, content) in &files.files {
+        entries.insert(path.clone(), TarEntry::File(content.as_slice()));
+    }
+    for (path, target) in &files.symlinks {
+        entries.insert(path.clone(), TarEntry::Symlink(target.as_str()));
     }
 
     let pack_err = |e: std::io::Error| OciError::Pack(format!("writing the tar stream: {e}"));
     let mut builder = tar::Builder::new(Vec::new());
-    for (path, content) in entries {
+    for (path, entry) in entries {
         let mut header = tar::Header::new_gnu();
         header.set_mtime(0);
         header.set_uid(0);
         header.set_gid(0);
         header.set_username("").map_err(pack_err)?;
         header.set_groupname("").map_err(pack_err)?;
-        match content {
-            None => {
+        match entry {
+            TarEntry::Directory => {
                 header.set_entry_type(tar::EntryType::Directory);
                 header.set_mode(DIR_MODE);
                 header.set_size(0);
@@ -263,12 +336,20 @@ pub fn tar_files(files: &ArtifactFiles) -> Result<Vec<u8>, OciError> {
                     .append_data(&mut header, &path, std::io::empty())
                     .map_err(pack_err)?;
             }
-            Some(bytes) => {
+            TarEntry::File(bytes) => {
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_mode(FILE_MODE);
                 header.set_size(bytes.len() as u64);
                 builder
                     .append_data(&mut header, &path, bytes)
+                    .map_err(pack_err)?;
+            }
+            TarEntry::Symlink(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_mode(LINK_MODE);
+                header.set_size(0);
+                builder
+                    .append_link(&mut header, &path, target)
                     .map_err(pack_err)?;
             }
         }
@@ -302,9 +383,10 @@ pub fn gzip_deterministic(data: &[u8]) -> Vec<u8> {
 struct ManifestJson<'a> {
     schema_version: u32,
     media_type: &'a str,
-    artifact_type: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<&'a str>,
     config: DescriptorJson<'a>,
-    layers: [DescriptorJson<'a>; 1],
+    layers: Vec<DescriptorJson<'a>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     annotations: &'a BTreeMap<String, String>,
 }
@@ -316,7 +398,46 @@ struct DescriptorJson<'a> {
     digest: &'a str,
     size: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    annotations: Option<BTreeMap<&'a str, &'a str>>,
+    annotations: Option<&'a BTreeMap<String, String>>,
+}
+
+/// One layer of a manifest: its blob and the descriptor's annotations.
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    pub blob: Blob,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Everything a manifest holds, to be packed as it is.
+#[derive(Debug, Clone)]
+pub struct ManifestSpec {
+    /// `None`: the canonical empty config `{}`.
+    pub config: Option<Blob>,
+    /// The manifest's `artifactType`; `None` with the empty config gives
+    /// [`ARTIFACT_TYPE`] (OCI 1.1 asks for one then, and oras sets it), and
+    /// with another config leaves the field out (as `oras push --config`).
+    pub artifact_type: Option<String>,
+    /// In order; at least one.
+    pub layers: Vec<LayerSpec>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The tar+gzip layer of `files` as `oras push` gives it, with the
+/// annotations oras sets on it (title `.`, unpack, the tar's digest).
+pub fn files_layer(files: &ArtifactFiles, media_type: &str) -> Result<LayerSpec, OciError> {
+    if media_type.trim().is_empty() {
+        return Err(OciError::Pack("the layer media type is empty".into()));
+    }
+    let tar = tar_files(files)?;
+    let tar_digest = sha256_digest(&tar);
+    Ok(LayerSpec {
+        blob: Blob::new(media_type, gzip_deterministic(&tar)),
+        annotations: BTreeMap::from([
+            (ORAS_CONTENT_DIGEST_ANNOTATION.to_string(), tar_digest),
+            (ORAS_UNPACK_ANNOTATION.to_string(), "true".to_string()),
+            (TITLE_ANNOTATION.to_string(), LAYER_TITLE.to_string()),
+        ]),
+    })
 }
 
 /// Pack `files` into one tar+gzip layer with the empty config. The layer is
@@ -327,50 +448,70 @@ pub fn pack(
     layer_media_type: &str,
     annotations: &BTreeMap<String, String>,
 ) -> Result<PackedArtifact, OciError> {
-    if layer_media_type.trim().is_empty() {
-        return Err(OciError::Pack("the layer media type is empty".into()));
-    }
-    if let Some(key) = annotations.keys().find(|k| k.trim().is_empty()) {
-        return Err(OciError::Pack(format!("annotation key {key:?} is empty")));
-    }
-    let tar = tar_files(files)?;
-    let tar_digest = sha256_digest(&tar);
-    let layer = gzip_deterministic(&tar);
-    let layer_digest = sha256_digest(&layer);
-    let config = EMPTY_CONFIG.to_vec();
-    let config_digest = EMPTY_CONFIG_DIGEST.to_string();
+    pack_manifest(ManifestSpec {
+        config: None,
+        artifact_type: None,
+        layers: vec![files_layer(files, layer_media_type)?],
+        annotations: annotations.clone(),
+    })
+}
 
+/// The manifest of `spec`, its digest and its blobs.
+pub fn pack_manifest(spec: ManifestSpec) -> Result<PackedArtifact, OciError> {
+    if spec.layers.is_empty() {
+        return Err(OciError::Pack("a manifest needs at least one layer".into()));
+    }
+    let annotation_keys = spec
+        .annotations
+        .keys()
+        .chain(spec.layers.iter().flat_map(|l| l.annotations.keys()));
+    for key in annotation_keys {
+        if key.trim().is_empty() {
+            return Err(OciError::Pack(format!("annotation key {key:?} is empty")));
+        }
+    }
+    for blob in spec.config.iter().chain(spec.layers.iter().map(|l| &l.blob)) {
+        if blob.media_type.trim().is_empty() {
+            return Err(OciError::Pack("a blob's media type is empty".into()));
+        }
+    }
+    let artifact_type = match (&spec.artifact_type, &spec.config) {
+        (Some(given), _) => Some(given.as_str()),
+        (None, None) => Some(ARTIFACT_TYPE),
+        (None, Some(_)) => None,
+    };
+    let config = spec
+        .config
+        .clone()
+        .unwrap_or_else(|| Blob::new(EMPTY_CONFIG_MEDIA_TYPE, EMPTY_CONFIG.to_vec()));
     let manifest = ManifestJson {
         schema_version: 2,
         media_type: MANIFEST_MEDIA_TYPE,
-        artifact_type: ARTIFACT_TYPE,
+        artifact_type,
         config: DescriptorJson {
-            media_type: EMPTY_CONFIG_MEDIA_TYPE,
-            digest: &config_digest,
-            size: config.len() as u64,
+            media_type: &config.media_type,
+            digest: &config.digest,
+            size: config.bytes.len() as u64,
             annotations: None,
         },
-        layers: [DescriptorJson {
-            media_type: layer_media_type,
-            digest: &layer_digest,
-            size: layer.len() as u64,
-            annotations: Some(BTreeMap::from([
-                (ORAS_CONTENT_DIGEST_ANNOTATION, tar_digest.as_str()),
-                (ORAS_UNPACK_ANNOTATION, "true"),
-                (TITLE_ANNOTATION, LAYER_TITLE),
-            ])),
-        }],
-        annotations,
+        layers: spec
+            .layers
+            .iter()
+            .map(|layer| DescriptorJson {
+                media_type: &layer.blob.media_type,
+                digest: &layer.blob.digest,
+                size: layer.blob.bytes.len() as u64,
+                annotations: (!layer.annotations.is_empty()).then_some(&layer.annotations),
+            })
+            .collect(),
+        annotations: &spec.annotations,
     };
     let manifest = serde_json::to_vec(&manifest)
         .map_err(|e| OciError::Pack(format!("serializing the manifest: {e}")))?;
     let digest = sha256_digest(&manifest);
     Ok(PackedArtifact {
-        layer,
-        layer_digest,
-        layer_media_type: layer_media_type.to_string(),
         config,
-        config_digest,
+        layers: spec.layers.into_iter().map(|l| l.blob).collect(),
         manifest,
         digest,
     })

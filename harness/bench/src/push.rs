@@ -52,7 +52,7 @@ pub fn pack_breakdown(dir: &Path, iterations: usize) -> anyhow::Result<PackBreak
     let (mut fast, mut bytes6, mut bytes1) = (vec![], 0, 0);
     for _ in 0..iterations {
         let t = Instant::now();
-        let files = ArtifactFiles::from_dir(dir)?;
+        let files = ArtifactFiles::from_dir(dir, harness_oci::Symlinks::Keep)?;
         read.push(t.elapsed());
         let t = Instant::now();
         let tarball = tar_files(&files)?;
@@ -165,7 +165,7 @@ pub fn large_files(total_bytes: usize, seed: u64) -> ArtifactFiles {
 
 /// Writes `files` under `dir` (which must exist).
 pub fn write_files(dir: &Path, files: &ArtifactFiles) -> anyhow::Result<()> {
-    for (path, content) in &files.0 {
+    for (path, content) in &files.files {
         let target = dir.join(path);
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent)?;
@@ -192,7 +192,7 @@ pub async fn harness_push(
     tag: &str,
 ) -> anyhow::Result<HarnessPush> {
     let started = Instant::now();
-    let files = ArtifactFiles::from_dir(dir)?;
+    let files = ArtifactFiles::from_dir(dir, harness_oci::Symlinks::Keep)?;
     let packed = pack(&files, DEFAULT_LAYER_MEDIA_TYPE, &BTreeMap::new())?;
     let pack_time = started.elapsed();
     let outcome = client.push(repository, &packed, &[tag.to_string()]).await?;
@@ -200,7 +200,7 @@ pub async fn harness_push(
         total: started.elapsed(),
         pack: pack_time,
         outcome,
-        layer_bytes: packed.layer.len() as u64,
+        layer_bytes: packed.layers.iter().map(|l| l.bytes.len()).sum::<usize>() as u64,
     })
 }
 
@@ -265,7 +265,7 @@ impl PushBench<'_> {
             .prefix("oci-e2e-bench-")
             .tempdir()?;
         write_files(dir.path(), files)?;
-        let bytes = files.0.values().map(|c| c.len() as u64).sum();
+        let bytes = files.files.values().map(|c| c.len() as u64).sum();
         let (mut harness, mut harness_pack, mut oras) = (vec![], vec![], vec![]);
         let mut layer_bytes = 0;
         for i in 0..self.iterations {
@@ -316,7 +316,7 @@ impl PushBench<'_> {
             _ => None,
         };
         Ok(PushPair {
-            files: files.0.len(),
+            files: files.files.len(),
             bytes,
             layer_bytes,
             harness,
@@ -411,10 +411,10 @@ mod tests {
         let a = large_files(3 << 20, 7);
         let b = large_files(3 << 20, 7);
         assert_eq!(a, b);
-        assert_eq!(a.0.len(), 3);
-        let total: usize = a.0.values().map(Vec::len).sum();
+        assert_eq!(a.files.len(), 3);
+        let total: usize = a.files.values().map(Vec::len).sum();
         assert_eq!(total, 3 << 20);
-        let one = &a.0["data-000.txt"];
+        let one = &a.files["data-000.txt"];
         let gz = harness_oci::gzip_deterministic(one);
         // 6 bits of entropy per byte: gzip keeps well over half.
         assert!(gz.len() > one.len() / 2, "{} of {}", gz.len(), one.len());

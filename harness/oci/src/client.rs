@@ -266,14 +266,14 @@ impl RegistryClient {
                 artifact.digest
             )));
         }
-        for (name, bytes, digest) in [
-            ("config", &artifact.config, &artifact.config_digest),
-            ("layer", &artifact.layer, &artifact.layer_digest),
-        ] {
-            let actual = sha256_digest(bytes);
-            if &actual != digest {
+        for (name, blob) in std::iter::once(("config", &artifact.config))
+            .chain(artifact.layers.iter().map(|layer| ("layer", layer)))
+        {
+            let actual = sha256_digest(&blob.bytes);
+            if actual != blob.digest {
                 return Err(OciError::Pack(format!(
-                    "the artifact's {name} digest {digest} is not the digest of its bytes ({actual})"
+                    "the artifact's {name} digest {} is not the digest of its bytes ({actual})",
+                    blob.digest
                 )));
             }
         }
@@ -285,12 +285,13 @@ impl RegistryClient {
             blobs_uploaded: 0,
             blobs_skipped: 0,
         };
-        let mut blobs = vec![
-            (&artifact.config_digest, &artifact.config),
-            (&artifact.layer_digest, &artifact.layer),
-        ];
-        blobs.dedup_by(|a, b| a.0 == b.0);
-        for (digest, bytes) in blobs {
+        // Each blob once, even when layers repeat (or repeat the config).
+        let mut seen = std::collections::BTreeSet::new();
+        let blobs = std::iter::once(&artifact.config)
+            .chain(&artifact.layers)
+            .filter(|blob| seen.insert(blob.digest.as_str()));
+        for blob in blobs {
+            let (digest, bytes) = (&blob.digest, &blob.bytes);
             let op = Op {
                 name: "checking a blob",
                 repository: &full,

@@ -140,17 +140,25 @@ with_step_kinds!(step_file);
 /// Package files as an OCI artifact (empty config, one tar+gzip layer with the files at its root) and push it.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(extend("oneOf" = [{"required": ["source"]}, {"required": ["files"]}, {"required": ["chart"]}, {"required": ["index"]}]))]
+#[schemars(extend("oneOf" = [{"required": ["source"]}, {"required": ["files"]}, {"required": ["chart"]}, {"required": ["index"]}, {"required": ["layers"]}]))]
 #[schemars(rename = "Push")]
 pub struct PushFile {
-    /// A directory to pack, relative to the scenario file. Exactly one of `source` / `files`.
+    /// A directory to pack, relative to the scenario file, as `oras push` packs it (symlinks stay symlinks unless `symlinks: follow`). Exactly one of `source` / `files` / `chart` / `index` / `layers`.
     pub source: Option<Located<String>>,
-    /// The files to pack, inline: path inside the artifact -> content (may hold `${...}`). Exactly one of `source` / `files`.
-    pub files: Option<Located<BTreeMap<String, Located<String>>>>,
+    /// The files to pack, inline: path inside the artifact -> content (may hold `${...}`), or `{symlink: TARGET}` for a symlink entry. Exactly one of `source` / `files` / `chart` / `index` / `layers`.
+    pub files: Option<Located<BTreeMap<String, Located<FileValue>>>>,
     /// A Helm chart directory (with `Chart.yaml`), relative to the scenario file, pushed as `helm push` does it: Helm config and chart layer, tagged with the chart version. Instead of `source` / `files`.
     pub chart: Option<Located<String>>,
     /// An OCI image index bundling variants (one manifest each), pushed after its variants. Instead of `source` / `files`.
     pub index: Option<Located<IndexFile>>,
+    /// Every layer of the manifest, in order (at least one): what other clients push. Instead of `source` / `files`.
+    pub layers: Option<Located<Vec<Located<LayerFile>>>>,
+    /// What a `source` directory's symlinks become: `keep` (default: a symlink entry with its target as written, as `oras push` packs it) or `follow` (the target's content; links leaving the directory are refused).
+    pub symlinks: Option<Located<SymlinksFile>>,
+    /// The manifest's config blob instead of the canonical empty one `{}` (`content: ""` is the 0-byte config of `oras push --config /dev/null`). Not with `chart` or `index`.
+    pub config: Option<Located<ConfigFile>>,
+    /// The manifest's `artifactType`; default `application/vnd.unknown.artifact.v1` with the empty config, none with a `config`. Not with `chart` or `index`.
+    pub artifact_type: Option<Located<String>>,
     /// Repository in the lab registry, e.g. `demo-app` (made unique per run by the runner).
     pub repository: Located<String>,
     /// Tags to push; `[]` (the default) pushes by digest only.
@@ -159,11 +167,138 @@ pub struct PushFile {
     /// Binds `${NAME.digest}` to the pushed manifest's digest for later steps.
     #[serde(rename = "as")]
     pub bind: Option<Located<String>>,
-    /// Media type of the layer; default `application/vnd.oci.image.layer.v1.tar+gzip`.
+    /// Media type of the layer; default `application/vnd.oci.image.layer.v1.tar+gzip`. Not with `layers` (each layer has its own).
     pub layer_media_type: Option<Located<String>>,
     /// Manifest annotations, e.g. `org.opencontainers.image.version: "1.0.0"`.
     #[serde(default)]
     pub annotations: BTreeMap<String, Located<String>>,
+}
+
+/// `keep` or `follow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "Symlinks")]
+pub enum SymlinksFile {
+    Keep,
+    Follow,
+}
+
+/// One layer of a `layers:` push: `files` or `source` (a tar+gzip layer of
+/// them) or `content` (a raw blob, the text as written, with its `mediaType`).
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(extend("oneOf" = [{"required": ["source"]}, {"required": ["files"]}, {"required": ["content", "mediaType"]}]))]
+#[schemars(rename = "Layer")]
+pub struct LayerFile {
+    /// A directory to pack into a tar+gzip layer, relative to the scenario file.
+    pub source: Option<Located<String>>,
+    /// Files to pack into a tar+gzip layer, inline (as in a push's `files`).
+    pub files: Option<Located<BTreeMap<String, Located<FileValue>>>>,
+    /// A raw blob: this text, byte for byte (no `${...}`). Needs `mediaType`.
+    pub content: Option<Located<String>>,
+    /// The layer's media type; default `application/vnd.oci.image.layer.v1.tar+gzip` for `source` / `files`.
+    pub media_type: Option<Located<String>>,
+    /// The layer descriptor's annotations, exactly (none by default).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, Located<String>>,
+    /// For `source`: `keep` (default) or `follow`, as on the push.
+    pub symlinks: Option<Located<SymlinksFile>>,
+}
+
+/// A manifest's config blob.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Config")]
+pub struct ConfigFile {
+    /// e.g. `application/vnd.oci.empty.v1+json`, `application/vnd.cncf.helm.config.v1+json`.
+    pub media_type: Located<String>,
+    /// The blob, byte for byte (no `${...}`); `""` is a 0-byte config.
+    pub content: Located<String>,
+}
+
+/// A file of an inline `files:` map: its content (may hold `${...}`), or
+/// `{symlink: TARGET}` for a symlink entry with that target as written.
+#[derive(Debug, Clone)]
+pub enum FileValue {
+    Text(String),
+    Symlink(String),
+}
+
+impl<'de> Deserialize<'de> for FileValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = FileValue;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("the file's content as a string, or `{symlink: TARGET}`")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<FileValue, E> {
+                Ok(FileValue::Text(text.to_string()))
+            }
+
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<FileValue, E> {
+                Ok(FileValue::Text(text))
+            }
+
+            // A plain scalar that YAML reads as a number or a boolean was
+            // taken as its text before symlinks existed: keep it so.
+            fn visit_bool<E: serde::de::Error>(self, value: bool) -> Result<FileValue, E> {
+                Ok(FileValue::Text(value.to_string()))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<FileValue, E> {
+                Ok(FileValue::Text(value.to_string()))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<FileValue, E> {
+                Ok(FileValue::Text(value.to_string()))
+            }
+
+            fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<FileValue, E> {
+                Ok(FileValue::Text(value.to_string()))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<FileValue, A::Error> {
+                let mut target = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key != "symlink" {
+                        return Err(serde::de::Error::unknown_field(&key, &["symlink"]));
+                    }
+                    if target.is_some() {
+                        return Err(serde::de::Error::duplicate_field("symlink"));
+                    }
+                    target = Some(map.next_value::<String>()?);
+                }
+                target
+                    .map(FileValue::Symlink)
+                    .ok_or_else(|| serde::de::Error::missing_field("symlink"))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl JsonSchema for FileValue {
+    fn schema_name() -> Cow<'static, str> {
+        "FileValue".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        schemars::json_schema!({
+            "description": "The file's content (may hold `${...}`), or `{symlink: TARGET}`: a symlink entry whose target is written as given, wherever it points.",
+            "oneOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "properties": {"symlink": {"type": "string", "minLength": 1, "description": "The link's target, as written (relative or absolute)."}},
+                    "required": ["symlink"],
+                    "additionalProperties": false
+                }
+            ]
+        })
+    }
 }
 
 /// An OCI image index: its variants are pushed by digest, then the index under `tags`.
@@ -184,8 +319,8 @@ pub struct IndexFile {
 pub struct IndexVariantFile {
     /// A directory to pack, relative to the scenario file. Exactly one of `source` / `files`.
     pub source: Option<Located<String>>,
-    /// The files to pack, inline (may hold `${...}`). Exactly one of `source` / `files`.
-    pub files: Option<Located<BTreeMap<String, Located<String>>>>,
+    /// The files to pack, inline (may hold `${...}`; `{symlink: TARGET}` for a symlink). Exactly one of `source` / `files`.
+    pub files: Option<Located<BTreeMap<String, Located<FileValue>>>>,
     /// The platform this variant is for (the index entry's `platform`).
     pub platform: Option<Located<PlatformFile>>,
     /// Annotations of the index entry, e.g. `target: prod`.

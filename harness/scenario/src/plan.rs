@@ -90,6 +90,21 @@ pub struct Push {
     pub bind: Option<String>,
     pub layer_media_type: String,
     pub annotations: BTreeMap<String, Template>,
+    /// What a `source` directory's symlinks become (`keep` unless `symlinks: follow`).
+    #[serde(skip_serializing_if = "is_keep")]
+    pub symlinks: Symlinks,
+    /// `config:` — the config blob instead of the empty one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<RawBlob>,
+    /// `artifactType:` of the manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact_type: Option<String>,
+}
+
+pub use harness_artifact::Symlinks;
+
+fn is_keep(symlinks: &Symlinks) -> bool {
+    *symlinks == Symlinks::Keep
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -97,12 +112,53 @@ pub struct Push {
 pub enum PushContent {
     /// `source:` resolved against the scenario file's directory.
     Directory(PathBuf),
-    /// `files:` — relative path inside the artifact -> content.
-    Files(BTreeMap<String, Template>),
+    /// `files:` — relative path inside the artifact -> content or symlink.
+    Files(BTreeMap<String, InlineFile>),
     /// `chart:` — a Helm chart directory, packed as `helm package` + `helm push`.
     Chart(ChartSource),
     /// `index:` — an OCI image index of variants (each `Directory` or `Files`).
     Index(Vec<IndexVariant>),
+    /// `layers:` — every layer of the manifest, in order.
+    Layers(Vec<Layer>),
+}
+
+/// One file of an inline `files:` map.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(untagged)]
+pub enum InlineFile {
+    /// Content (rendered when the step runs).
+    Text(Template),
+    /// `{symlink: TARGET}`: a symlink entry, the target as written.
+    Symlink { symlink: String },
+}
+
+/// A blob given byte for byte (`config:`, or a `content:` layer).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawBlob {
+    pub media_type: String,
+    pub content: String,
+}
+
+/// One layer of a `layers:` push.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Layer {
+    pub content: LayerContent,
+    pub media_type: String,
+    /// The descriptor's annotations, exactly as written.
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LayerContent {
+    /// `source:` — a directory packed as tar+gzip.
+    Directory { path: PathBuf, symlinks: Symlinks },
+    /// `files:` — inline files packed as tar+gzip.
+    Files(BTreeMap<String, InlineFile>),
+    /// `content:` — the blob's bytes, as written.
+    Raw(String),
 }
 
 /// A Helm chart directory whose `Chart.yaml` was read at load time.

@@ -525,7 +525,7 @@ async fn an_artifact_pushed_through_the_published_port_comes_back() {
         insecure_tls: false,
         auth: None,
     };
-    let files = harness_oci::ArtifactFiles(BTreeMap::from([(
+    let files = harness_oci::ArtifactFiles::from(BTreeMap::from([(
         "configmap.yaml".to_string(),
         b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: demo}\ndata: {v: \"1\"}\n".to_vec(),
     )]));
@@ -548,5 +548,5 @@ async fn an_artifact_pushed_through_the_published_port_comes_back() {
     let pulled = client.pull("demo-app", "v1").await.expect("pull");
     assert_eq!(pulled.digest, artifact.digest);
     assert_eq!(pulled.layers.len(), 1);
-    assert_eq!(pulled.layers[0].1, artifact.layer);
+    assert_eq!(pulled.layers[0].1, artifact.layers[0].bytes);
 }

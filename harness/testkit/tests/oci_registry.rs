@@ -10,7 +10,7 @@ use std::path::Path;
 use harness_labs::{BasicAuth, RegistryEndpoint};
 use harness_oci::{
     ARTIFACT_TYPE, ArtifactFiles, DEFAULT_LAYER_MEDIA_TYPE, EMPTY_CONFIG_DIGEST,
-    EMPTY_CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, OciError, RegistryClient, pack,
+    EMPTY_CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, OciError, RegistryClient, Symlinks, pack,
 };
 use harness_testkit::registry_process::{RegistryOptions, RegistryProcess};
 
@@ -101,11 +101,11 @@ fn packing_is_reproducible_and_pinned() {
     let first = packed(&golden_files());
     let again = packed(&golden_files());
     assert_eq!(first.digest, again.digest);
-    assert_eq!(first.layer, again.layer);
+    assert_eq!(first.layers, again.layers);
     assert_eq!(first.manifest, again.manifest);
 
     // Same files given in the opposite order.
-    let reversed: ArtifactFiles = golden_files().0.into_iter().rev().collect();
+    let reversed: ArtifactFiles = golden_files().files.into_iter().rev().collect();
     assert_eq!(packed(&reversed).digest, first.digest);
 
     // A one-byte change gives another digest.
@@ -136,18 +136,18 @@ fn manifest_is_oci_1_1_with_the_empty_config_and_caller_annotations() {
     assert_eq!(manifest["config"]["mediaType"], EMPTY_CONFIG_MEDIA_TYPE);
     assert_eq!(manifest["config"]["digest"], EMPTY_CONFIG_DIGEST);
     assert_eq!(manifest["config"]["size"], 2);
-    assert_eq!(artifact.config, b"{}");
+    assert_eq!(artifact.config.bytes, b"{}");
     let layers = manifest["layers"].as_array().expect("layers");
     assert_eq!(layers.len(), 1);
     assert_eq!(layers[0]["mediaType"], DEFAULT_LAYER_MEDIA_TYPE);
-    assert_eq!(layers[0]["digest"], artifact.layer_digest.as_str());
-    assert_eq!(layers[0]["size"], artifact.layer.len());
+    assert_eq!(layers[0]["digest"], artifact.layers[0].digest.as_str());
+    assert_eq!(layers[0]["size"], artifact.layers[0].bytes.len());
     // As oras sets them, so that `oras pull` unpacks the files into `.`.
     let layer_annotations = &layers[0]["annotations"];
     assert_eq!(layer_annotations["org.opencontainers.image.title"], ".");
     assert_eq!(layer_annotations["io.deis.oras.content.unpack"], "true");
     let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(artifact.layer.as_slice())
+    flate2::read::GzDecoder::new(artifact.layers[0].bytes.as_slice())
         .read_to_end(&mut tar)
         .expect("gunzip");
     assert_eq!(
@@ -163,7 +163,7 @@ fn manifest_is_oci_1_1_with_the_empty_config_and_caller_annotations() {
 #[test]
 fn layer_lists_files_at_the_root_with_fixed_metadata() {
     let artifact = packed(&golden_files());
-    let entries = layer_entries(&artifact.layer);
+    let entries = layer_entries(&artifact.layers[0].bytes);
     let names: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(names, ["configmap.yaml", "nested/", "nested/service.yaml"]);
     for e in &entries {
@@ -177,7 +177,7 @@ fn layer_lists_files_at_the_root_with_fixed_metadata() {
             assert_eq!(e.mode, 0o644, "{path}");
             assert_eq!(
                 e.content.as_slice(),
-                golden_files().0[path.as_str()].as_slice(),
+                golden_files().files[path.as_str()].as_slice(),
                 "{path}"
             );
         }
@@ -188,8 +188,8 @@ fn layer_lists_files_at_the_root_with_fixed_metadata() {
 fn media_type_override_keeps_gzip_bytes() {
     let tar_type = "application/vnd.oci.image.layer.v1.tar";
     let artifact = pack(&golden_files(), tar_type, &BTreeMap::new()).expect("pack");
-    assert_eq!(&artifact.layer[..2], &[0x1f, 0x8b]);
-    assert_eq!(artifact.layer, packed(&golden_files()).layer);
+    assert_eq!(&artifact.layers[0].bytes[..2], &[0x1f, 0x8b]);
+    assert_eq!(artifact.layers, packed(&golden_files()).layers);
     let manifest: serde_json::Value =
         serde_json::from_slice(&artifact.manifest).expect("manifest JSON");
     assert_eq!(manifest["layers"][0]["mediaType"], tar_type);
@@ -200,49 +200,167 @@ fn pack_of_a_directory_equals_pack_of_the_same_inline_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(
         dir.path().join("configmap.yaml"),
-        &golden_files().0["configmap.yaml"],
+        &golden_files().files["configmap.yaml"],
     )
     .expect("write");
     std::fs::create_dir(dir.path().join("nested")).expect("mkdir");
     std::fs::write(
         dir.path().join("nested/service.yaml"),
-        &golden_files().0["nested/service.yaml"],
+        &golden_files().files["nested/service.yaml"],
     )
     .expect("write");
     // An empty directory adds nothing: only files make the artifact.
     std::fs::create_dir(dir.path().join("empty")).expect("mkdir");
-    let from_dir = ArtifactFiles::from_dir(dir.path()).expect("from_dir");
+    let from_dir = ArtifactFiles::from_dir(dir.path(), Symlinks::Keep).expect("from_dir");
     assert_eq!(from_dir, golden_files());
     assert_eq!(packed(&from_dir).digest, packed(&golden_files()).digest);
 }
 
 #[test]
-fn from_dir_rejects_links_leaving_the_directory_and_missing_dirs() {
+fn following_links_packs_their_content_and_rejects_links_leaving_the_directory() {
     let outside = tempfile::tempdir().expect("tempdir");
     std::fs::write(outside.path().join("secret.yaml"), "x").expect("write");
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("a.yaml"), "a").expect("write");
     // A link inside the directory is packed as the file it points to.
     std::os::unix::fs::symlink("a.yaml", dir.path().join("b.yaml")).expect("symlink");
-    let files = ArtifactFiles::from_dir(dir.path()).expect("inside links are fine");
+    let files = ArtifactFiles::from_dir(dir.path(), Symlinks::Follow).expect("inside links are fine");
     assert_eq!(
-        files.0.get("b.yaml").map(Vec::as_slice),
+        files.files.get("b.yaml").map(Vec::as_slice),
         Some(b"a".as_slice())
     );
+    assert!(files.symlinks.is_empty());
 
     std::os::unix::fs::symlink(
         outside.path().join("secret.yaml"),
         dir.path().join("leak.yaml"),
     )
     .expect("symlink");
-    let err = ArtifactFiles::from_dir(dir.path()).expect_err("outside link");
+    let err = ArtifactFiles::from_dir(dir.path(), Symlinks::Follow).expect_err("outside link");
     assert!(matches!(err, OciError::SymlinkOutsideRoot { .. }), "{err}");
     assert!(err.to_string().contains("leak.yaml"), "{err}");
 
     let missing = dir.path().join("does-not-exist");
-    let err = ArtifactFiles::from_dir(&missing).expect_err("missing dir");
+    let err = ArtifactFiles::from_dir(&missing, Symlinks::Keep).expect_err("missing dir");
     assert!(matches!(err, OciError::Io { .. }), "{err}");
     assert!(err.to_string().contains("does-not-exist"), "{err}");
+}
+
+/// As `oras push` packs a directory: each symlink a symlink entry with its
+/// target as written, wherever it points (inside, outside, absolute,
+/// dangling, to a directory); nothing is read through it.
+#[test]
+fn keeping_links_packs_symlink_entries_with_their_targets_as_written() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::write(outside.path().join("secret.yaml"), "secret").expect("write");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("sub")).expect("mkdir");
+    std::fs::write(dir.path().join("sub/a.yaml"), "a").expect("write");
+    let link = |target: &str, name: &str| {
+        std::os::unix::fs::symlink(target, dir.path().join(name)).expect("symlink")
+    };
+    link("sub/a.yaml", "inside.yaml");
+    link("sub", "subdir");
+    link("../nowhere/missing.yaml", "dangling.yaml");
+    let absolute = outside.path().join("secret.yaml");
+    link(absolute.to_str().unwrap(), "leak.yaml");
+
+    let files = ArtifactFiles::from_dir(dir.path(), Symlinks::Keep).expect("links are kept");
+    assert_eq!(files.files.keys().collect::<Vec<_>>(), ["sub/a.yaml"]);
+    assert_eq!(files.symlinks["inside.yaml"], "sub/a.yaml");
+    assert_eq!(files.symlinks["subdir"], "sub");
+    assert_eq!(files.symlinks["dangling.yaml"], "../nowhere/missing.yaml");
+    assert_eq!(files.symlinks["leak.yaml"], absolute.to_str().unwrap());
+
+    let tar = harness_oci::tar_files(&files).expect("tar");
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let mut links = Vec::new();
+    for entry in archive.entries().expect("entries") {
+        let mut entry = entry.expect("entry");
+        let path = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut content = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut content).unwrap();
+        assert!(!content.contains("secret"), "{path} carries the target's bytes");
+        if entry.header().entry_type() == tar::EntryType::Symlink {
+            assert_eq!(entry.header().mode().unwrap(), 0o777, "{path}");
+            links.push((path, entry.link_name().unwrap().unwrap().to_string_lossy().into_owned()));
+        }
+    }
+    links.sort();
+    assert_eq!(
+        links,
+        [
+            ("dangling.yaml".to_string(), "../nowhere/missing.yaml".to_string()),
+            ("inside.yaml".into(), "sub/a.yaml".into()),
+            ("leak.yaml".into(), absolute.to_str().unwrap().into()),
+            ("subdir".into(), "sub".into()),
+        ]
+    );
+
+    // A path cannot be a file and a link, nor a link and a directory.
+    let mut both = files.clone();
+    both.symlinks.insert("sub/a.yaml".into(), "x".into());
+    assert!(matches!(harness_oci::tar_files(&both), Err(OciError::InvalidPath { .. })));
+    let mut parent = ArtifactFiles::default();
+    parent.insert("d/x.yaml", "x");
+    parent.insert_symlink("d", "elsewhere");
+    assert!(parent.symlinks.is_empty(), "insert replaces");
+    parent.symlinks.insert("d".into(), "elsewhere".into());
+    let err = harness_oci::tar_files(&parent).expect_err("link as a directory");
+    assert!(err.to_string().contains("\"d\""), "{err}");
+}
+
+/// `layers:`: every layer in order with its own media type and exactly its
+/// annotations, a raw config, the artifactType rule, each blob uploaded once.
+#[test]
+fn a_manifest_of_any_layers_and_config_is_packed_as_given() {
+    use harness_oci::{Blob, LayerSpec, ManifestSpec, pack_manifest};
+    let content = harness_oci::files_layer(&golden_files(), DEFAULT_LAYER_MEDIA_TYPE).unwrap();
+    let raw = Blob::new("application/vnd.example.note", b"a note".to_vec());
+    let two_layers = pack_manifest(ManifestSpec {
+        config: Some(Blob::new("application/vnd.oci.empty.v1+json", Vec::new())),
+        artifact_type: None,
+        layers: vec![
+            content.clone(),
+            LayerSpec {
+                blob: raw.clone(),
+                annotations: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            },
+        ],
+        annotations: BTreeMap::new(),
+    })
+    .unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&two_layers.manifest).unwrap();
+    assert!(manifest.get("artifactType").is_none(), "a given config leaves artifactType out: {manifest}");
+    assert_eq!(manifest["config"]["size"], 0);
+    assert_eq!(manifest["config"]["digest"], harness_oci::sha256_digest(b""));
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    assert_eq!(layers[0]["digest"], content.blob.digest.as_str());
+    assert_eq!(layers[1]["mediaType"], "application/vnd.example.note");
+    assert_eq!(layers[1]["digest"], raw.digest.as_str());
+    assert_eq!(layers[1]["annotations"], serde_json::json!({"k": "v"}));
+    assert_eq!(two_layers.layers[1].bytes, b"a note");
+
+    let typed = pack_manifest(ManifestSpec {
+        config: None,
+        artifact_type: Some("application/vnd.example.type".into()),
+        layers: vec![content.clone()],
+        annotations: BTreeMap::new(),
+    })
+    .unwrap();
+    let typed: serde_json::Value = serde_json::from_slice(&typed.manifest).unwrap();
+    assert_eq!(typed["artifactType"], "application/vnd.example.type");
+    // The one-layer packing is this with oras's defaults: same digest.
+    let plain = pack_manifest(ManifestSpec {
+        config: None,
+        artifact_type: None,
+        layers: vec![content],
+        annotations: BTreeMap::new(),
+    })
+    .unwrap();
+    assert_eq!(plain.digest, packed(&golden_files()).digest);
+    assert!(pack_manifest(ManifestSpec { config: None, artifact_type: None, layers: vec![], annotations: BTreeMap::new() }).is_err());
 }
 
 #[tokio::test]
@@ -265,7 +383,7 @@ async fn push_then_pull_gives_back_the_same_bytes() {
         assert_eq!(pulled.manifest, artifact.manifest);
         assert_eq!(
             pulled.layers,
-            vec![(DEFAULT_LAYER_MEDIA_TYPE.to_string(), artifact.layer.clone())]
+            vec![(DEFAULT_LAYER_MEDIA_TYPE.to_string(), artifact.layers[0].bytes.clone())]
         );
     }
     assert!(registry.is_running());
@@ -669,8 +787,11 @@ async fn oras_pull_unpacks_the_same_files() {
     let dir = tempfile::tempdir().expect("tempdir");
     let registry = registry(&dir.path().join("registry")).await;
     let client = RegistryClient::new(registry.endpoint());
+    // With a symlink entry too: oras unpacks it as the link it packs.
+    let mut files = golden_files();
+    files.insert_symlink("link.yaml", "nested/service.yaml");
     client
-        .push("interop", &packed(&golden_files()), &tags(&["v1"]))
+        .push("interop", &packed(&files), &tags(&["v1"]))
         .await
         .expect("push");
 
@@ -689,8 +810,8 @@ async fn oras_pull_unpacks_the_same_files() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(
-        ArtifactFiles::from_dir(&out).expect("read pulled files"),
-        golden_files()
+        ArtifactFiles::from_dir(&out, Symlinks::Keep).expect("read pulled files"),
+        files
     );
 }
 

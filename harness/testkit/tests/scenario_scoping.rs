@@ -131,7 +131,7 @@ steps:
     assert_eq!(push.layer_media_type, DEFAULT_LAYER_MEDIA_TYPE);
     assert!(push.tags.is_empty() && push.bind.is_none() && push.annotations.is_empty());
     assert!(
-        matches!(&push.content, PushContent::Files(files) if files["a.yaml"] == Template("x".into()))
+        matches!(&push.content, PushContent::Files(files) if files["a.yaml"] == harness_scenario::InlineFile::Text(Template("x".into())))
     );
     let Action::App(app) = &scenario.steps[1].action else {
         panic!("app")

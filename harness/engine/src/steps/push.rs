@@ -9,8 +9,10 @@ use super::{
 };
 use harness_oci::helm::{self, Chart};
 use harness_oci::index::{self, IndexEntry, OciPlatform};
-use harness_oci::{self as oci, ArtifactFiles};
-use harness_scenario::{IndexVariant, Push, PushContent};
+use harness_oci::{self as oci, ArtifactFiles, Blob, LayerSpec, ManifestSpec};
+use harness_scenario::{
+    IndexVariant, InlineFile, Layer, LayerContent, Push, PushContent, Symlinks,
+};
 
 #[async_trait]
 impl StepAction for Push {
@@ -47,11 +49,41 @@ impl StepAction for Push {
                 })
                 .await?
             }
+            PushContent::Layers(layers) => {
+                let mut sources = Vec::with_capacity(layers.len());
+                for layer in layers {
+                    sources.push((LayerSource::of(ctx, &layer.content)?, layer.clone()));
+                }
+                let config = self.config.clone();
+                let artifact_type = self.artifact_type.clone();
+                off_the_runtime(move || {
+                    let layers = sources
+                        .into_iter()
+                        .map(|(source, layer)| source.pack(&layer))
+                        .collect::<Result<Vec<_>, StepError>>()?;
+                    Ok(oci::pack_manifest(ManifestSpec {
+                        config: config.map(|c| Blob::new(c.media_type, c.content.into_bytes())),
+                        artifact_type,
+                        layers,
+                        annotations,
+                    })?)
+                })
+                .await?
+            }
             content => {
-                let source = FilesSource::of(ctx, content)?;
+                let source = FilesSource::of(ctx, content, self.symlinks)?;
                 let media_type = self.layer_media_type.clone();
-                off_the_runtime(move || Ok(oci::pack(&source.read()?, &media_type, &annotations)?))
-                    .await?
+                let config = self.config.clone();
+                let artifact_type = self.artifact_type.clone();
+                off_the_runtime(move || {
+                    Ok(oci::pack_manifest(ManifestSpec {
+                        config: config.map(|c| Blob::new(c.media_type, c.content.into_bytes())),
+                        artifact_type,
+                        layers: vec![oci::files_layer(&source.read()?, &media_type)?],
+                        annotations,
+                    })?)
+                })
+                .await?
             }
         };
         ctx.repositories.insert(repository.clone());
@@ -94,7 +126,7 @@ async fn push_index(
 ) -> Result<StepOutcome, StepError> {
     let mut entries = Vec::with_capacity(variants.len());
     for variant in variants {
-        let source = FilesSource::of(ctx, &variant.content)?;
+        let source = FilesSource::of(ctx, &variant.content, push.symlinks)?;
         let media_type = push.layer_media_type.clone();
         let artifact =
             off_the_runtime(move || Ok(oci::pack(&source.read()?, &media_type, &BTreeMap::new())?))
@@ -174,37 +206,81 @@ where
 /// off the runtime) or inline `files`, rendered now (templates need the
 /// step's variables).
 enum FilesSource {
-    Directory(std::path::PathBuf),
+    Directory(std::path::PathBuf, Symlinks),
     Rendered(ArtifactFiles),
 }
 
 impl FilesSource {
-    fn of(ctx: &StepContext, content: &PushContent) -> Result<Self, StepError> {
+    fn of(ctx: &StepContext, content: &PushContent, symlinks: Symlinks) -> Result<Self, StepError> {
         match content {
-            PushContent::Directory(dir) => Ok(FilesSource::Directory(dir.clone())),
-            PushContent::Files(files) => {
-                let mut rendered = BTreeMap::new();
-                for (path, content) in files {
-                    rendered.insert(path.clone(), ctx.render(content)?.into_bytes());
-                }
-                Ok(FilesSource::Rendered(ArtifactFiles(rendered)))
+            PushContent::Directory(dir) => Ok(FilesSource::Directory(dir.clone(), symlinks)),
+            PushContent::Files(files) => Ok(FilesSource::Rendered(render_files(ctx, files)?)),
+            PushContent::Chart(_) | PushContent::Index(_) | PushContent::Layers(_) => {
+                Err(StepError::failed(
+                    "a chart, an index or layers cannot be a variant's content (the scenario loader rejects this)",
+                ))
             }
-            PushContent::Chart(_) | PushContent::Index(_) => Err(StepError::failed(
-                "a chart or an index cannot be a variant's content (the scenario loader rejects this)",
-            )),
         }
     }
 
     /// The files (blocking: reads a directory).
     fn read(self) -> Result<ArtifactFiles, StepError> {
         match self {
-            FilesSource::Directory(dir) => ArtifactFiles::from_dir(&dir).map_err(|e| {
-                StepError::failed(format!(
-                    "reading the files to push from {}: {e}",
-                    dir.display()
-                ))
-            }),
+            FilesSource::Directory(dir, symlinks) => ArtifactFiles::from_dir(&dir, symlinks)
+                .map_err(|e| {
+                    StepError::failed(format!(
+                        "reading the files to push from {}: {e}",
+                        dir.display()
+                    ))
+                }),
             FilesSource::Rendered(files) => Ok(files),
         }
+    }
+}
+
+/// Inline files with their templates rendered; symlinks as written.
+fn render_files(
+    ctx: &StepContext,
+    files: &BTreeMap<String, InlineFile>,
+) -> Result<ArtifactFiles, StepError> {
+    let mut rendered = ArtifactFiles::default();
+    for (path, file) in files {
+        match file {
+            InlineFile::Text(content) => rendered.insert(path.clone(), ctx.render(content)?),
+            InlineFile::Symlink { symlink } => rendered.insert_symlink(path.clone(), symlink),
+        }
+    }
+    Ok(rendered)
+}
+
+/// One layer of a `layers:` push, ready to pack off the runtime.
+enum LayerSource {
+    Files(FilesSource),
+    Raw(Vec<u8>),
+}
+
+impl LayerSource {
+    fn of(ctx: &StepContext, content: &LayerContent) -> Result<Self, StepError> {
+        Ok(match content {
+            LayerContent::Directory { path, symlinks } => {
+                LayerSource::Files(FilesSource::Directory(path.clone(), *symlinks))
+            }
+            LayerContent::Files(files) => {
+                LayerSource::Files(FilesSource::Rendered(render_files(ctx, files)?))
+            }
+            LayerContent::Raw(text) => LayerSource::Raw(text.clone().into_bytes()),
+        })
+    }
+
+    /// The layer's blob, with exactly the annotations written for it.
+    fn pack(self, layer: &Layer) -> Result<LayerSpec, StepError> {
+        let blob = match self {
+            LayerSource::Files(files) => oci::files_layer(&files.read()?, &layer.media_type)?.blob,
+            LayerSource::Raw(bytes) => Blob::new(layer.media_type.clone(), bytes),
+        };
+        Ok(LayerSpec {
+            blob,
+            annotations: layer.annotations.clone(),
+        })
     }
 }

@@ -18,6 +18,7 @@ use crate::file::{
     RefreshFile, ScenarioFile, StepFile, SyncPolicyFile, TagFile,
 };
 use crate::file::{AttachFile, ReferrersFile, SignFile, SignatureKeyFile, VerifyFile};
+use crate::file::{FileValue, LayerFile, SymlinksFile};
 use crate::names;
 use crate::plan::*;
 use crate::template::{self, VarRef};

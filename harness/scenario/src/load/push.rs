@@ -16,26 +16,30 @@ impl Loader<'_> {
             ("files", body.files.is_some()),
             ("chart", body.chart.is_some()),
             ("index", body.index.is_some()),
+            ("layers", body.layers.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
         .collect();
+        let whole_kind = body.chart.is_some() || body.index.is_some() || body.layers.is_some();
         let content = match (&body.source, &body.files) {
-            _ if content_keys.len() > 1 && (body.chart.is_some() || body.index.is_some()) => {
+            _ if content_keys.len() > 1 && whole_kind => {
                 self.error(
                     push.location(),
                     format!(
-                        "{} together: a push packs one kind of content, keep one of `source`, `files`, `chart`, `index`",
+                        "{} together: a push packs one kind of content, keep one of `source`, `files`, `chart`, `index`, `layers`",
                         content_keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
                     ),
                 );
                 PushContent::Files(BTreeMap::new())
             }
-            (None, None) if body.chart.is_some() || body.index.is_some() => {
+            (None, None) if whole_kind => {
                 if let Some(chart) = &body.chart {
                     self.chart(chart, body)
                 } else if let Some(index) = &body.index {
                     PushContent::Index(self.index(index, scope, definitions))
+                } else if let Some(layers) = &body.layers {
+                    PushContent::Layers(self.layers(layers, scope, definitions))
                 } else {
                     PushContent::Files(BTreeMap::new())
                 }
@@ -52,11 +56,46 @@ impl Loader<'_> {
             (None, None) => {
                 self.error(
                     push.location(),
-                    "push needs `source:` (a directory, relative to this file), `files:` (inline contents), `chart:` (a Helm chart directory) or `index:` (an image index of variants)",
+                    "push needs `source:` (a directory, relative to this file), `files:` (inline contents), `chart:` (a Helm chart directory), `index:` (an image index of variants) or `layers:` (every layer, in order)",
                 );
                 PushContent::Files(BTreeMap::new())
             }
         };
+        let symlinks = self.symlinks(body.symlinks.as_ref());
+        if let Some(given) = &body.symlinks {
+            let has_directory = body.source.is_some()
+                || body.index.as_ref().is_some_and(|index| {
+                    index.value().manifests.value().iter().any(|v| v.value().source.is_some())
+                });
+            if !has_directory {
+                self.error(
+                    given.location(),
+                    "`symlinks` applies to a `source` directory (or an index variant's): inline `files` write `{symlink: TARGET}`, a chart's links are always followed, and a `layers:` entry takes its own `symlinks`",
+                );
+            }
+        }
+        let whole_manifest = body.chart.is_some() || body.index.is_some();
+        let config = body.config.as_ref().map(|config| {
+            if whole_manifest {
+                self.error(
+                    config.location(),
+                    "`config` does not apply to `chart` or `index`: a chart's config is its Chart.yaml, an index has none",
+                );
+            }
+            RawBlob {
+                media_type: self.media_type(&config.value().media_type, "mediaType"),
+                content: config.value().content.value().clone(),
+            }
+        });
+        let artifact_type = body.artifact_type.as_ref().map(|artifact_type| {
+            if whole_manifest {
+                self.error(
+                    artifact_type.location(),
+                    "`artifactType` does not apply to `chart` or `index`: give it on a `source`, `files` or `layers` push",
+                );
+            }
+            self.media_type(artifact_type, "artifactType")
+        });
         let repository = self.repository(&body.repository);
         let mut tags: Vec<Template> = body
             .tags
@@ -88,6 +127,13 @@ impl Loader<'_> {
             bind.value().clone()
         });
         let layer_media_type = match &body.layer_media_type {
+            Some(media_type) if body.layers.is_some() => {
+                self.error(
+                    media_type.location(),
+                    "`layerMediaType` does not apply to `layers`: give each layer its `mediaType`",
+                );
+                DEFAULT_LAYER_MEDIA_TYPE.to_string()
+            }
             Some(media_type) => {
                 let text = media_type.value();
                 let well_formed = text.split_once('/').is_some_and(|(kind, subtype)| {
@@ -122,7 +168,104 @@ impl Loader<'_> {
             bind,
             layer_media_type,
             annotations,
+            symlinks,
+            config,
+            artifact_type,
         }
+    }
+
+    fn symlinks(&mut self, given: Option<&Located<SymlinksFile>>) -> Symlinks {
+        match given.map(|g| *g.value()) {
+            None | Some(SymlinksFile::Keep) => Symlinks::Keep,
+            Some(SymlinksFile::Follow) => Symlinks::Follow,
+        }
+    }
+
+    /// `layers:`: each is `source`, `files` or `content` (with `mediaType`).
+    fn layers(
+        &mut self,
+        layers: &Located<Vec<Located<LayerFile>>>,
+        scope: &Scope,
+        definitions: &Definitions,
+    ) -> Vec<Layer> {
+        if layers.value().is_empty() {
+            self.error(
+                layers.location(),
+                "`layers` is empty: a manifest has at least one layer (`- files: ...`, `- source: ...` or `- content: ...` with `mediaType`)",
+            );
+        }
+        let mut out = Vec::new();
+        for layer in layers.value() {
+            let given = layer.value();
+            let keys: Vec<&str> = [
+                ("source", given.source.is_some()),
+                ("files", given.files.is_some()),
+                ("content", given.content.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(key, present)| present.then_some(key))
+            .collect();
+            if keys.len() != 1 {
+                self.error(
+                    layer.location(),
+                    if keys.is_empty() {
+                        "this layer needs `source:` (a directory), `files:` (inline files) or `content:` (a raw blob, with `mediaType`)".to_string()
+                    } else {
+                        format!(
+                            "{} together: a layer is one of `source`, `files`, `content`",
+                            keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+                        )
+                    },
+                );
+            }
+            if let Some(symlinks) = &given.symlinks
+                && given.source.is_none()
+            {
+                self.error(
+                    symlinks.location(),
+                    "`symlinks` applies to a layer's `source` directory (inline `files` write `{symlink: TARGET}`)",
+                );
+            }
+            let media_type = match &given.media_type {
+                Some(media_type) => self.media_type(media_type, "mediaType"),
+                None if given.content.is_some() => {
+                    self.error(
+                        layer.location(),
+                        "a `content:` layer needs its `mediaType` (a raw blob has no default), like `application/vnd.cncf.helm.chart.provenance.v1.prov`",
+                    );
+                    String::new()
+                }
+                None => DEFAULT_LAYER_MEDIA_TYPE.to_string(),
+            };
+            let content = if let Some(source) = &given.source {
+                LayerContent::Directory {
+                    path: self.source_directory(source),
+                    symlinks: self.symlinks(given.symlinks.as_ref()),
+                }
+            } else if let Some(files) = &given.files {
+                LayerContent::Files(self.inline_files(files, scope, definitions))
+            } else if let Some(content) = &given.content {
+                LayerContent::Raw(content.value().clone())
+            } else {
+                LayerContent::Raw(String::new())
+            };
+            let annotations = given
+                .annotations
+                .iter()
+                .map(|(key, value)| {
+                    if key.trim().is_empty() {
+                        self.error(value.location(), "an annotation key is empty: give a name like `org.opencontainers.image.title`");
+                    }
+                    (key.clone(), value.value().clone())
+                })
+                .collect();
+            out.push(Layer {
+                content,
+                media_type,
+                annotations,
+            });
+        }
+        out
     }
 
     /// `chart:`: a directory with a valid Chart.yaml (read now, so that a
@@ -327,10 +470,10 @@ impl Loader<'_> {
 
     pub(super) fn inline_files(
         &mut self,
-        files: &Located<BTreeMap<String, Located<String>>>,
+        files: &Located<BTreeMap<String, Located<FileValue>>>,
         scope: &Scope,
         definitions: &Definitions,
-    ) -> BTreeMap<String, Template> {
+    ) -> BTreeMap<String, InlineFile> {
         if files.value().is_empty() {
             self.error(
                 files.location(),
@@ -354,7 +497,28 @@ impl Loader<'_> {
                     None => self.error(files.location(), message),
                 }
             }
-            out.insert(name.clone(), self.template(content, scope, definitions));
+            let file = match content.value() {
+                FileValue::Text(text) => {
+                    let located = Located(serde_saphyr::Spanned {
+                        value: text.clone(),
+                        referenced: *content.location(),
+                        defined: *content.location(),
+                    });
+                    InlineFile::Text(self.template(&located, scope, definitions))
+                }
+                FileValue::Symlink(target) => {
+                    if target.is_empty() || target.contains('\0') {
+                        self.error(
+                            content.location(),
+                            "`symlink:` needs a target, written as the link should hold it: `other.yaml`, `../x`, `/etc/hostname`",
+                        );
+                    }
+                    InlineFile::Symlink {
+                        symlink: target.clone(),
+                    }
+                }
+            };
+            out.insert(name.clone(), file);
         }
         out
     }
