@@ -203,7 +203,10 @@ fn ctrl_c_during_a_run_stops_everything() {
         "step starts",
         "step ends",
     ] {
-        assert!(all.contains(event), "--verbose did not log {event:?}:\n{all}");
+        assert!(
+            all.contains(event),
+            "--verbose did not log {event:?}:\n{all}"
+        );
     }
     // pinned-digest deletes its two apps (the pin and the control).
     assert!(

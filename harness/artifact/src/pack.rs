@@ -166,16 +166,17 @@ fn collect_dir(
         let file_type = entry.file_type().map_err(io_err(&path))?;
         if file_type.is_symlink() && symlinks == Symlinks::Keep {
             let target = fs::read_link(&path).map_err(io_err(&path))?;
-            let target = target
-                .into_os_string()
-                .into_string()
-                .map_err(|raw| OciError::InvalidPath {
-                    path: artifact_path.clone(),
-                    reason: format!(
-                        "the symlink's target {} is not valid UTF-8",
-                        raw.to_string_lossy()
-                    ),
-                })?;
+            let target =
+                target
+                    .into_os_string()
+                    .into_string()
+                    .map_err(|raw| OciError::InvalidPath {
+                        path: artifact_path.clone(),
+                        reason: format!(
+                            "the symlink's target {} is not valid UTF-8",
+                            raw.to_string_lossy()
+                        ),
+                    })?;
             files.symlinks.insert(artifact_path, target);
             continue;
         }
@@ -470,7 +471,11 @@ pub fn pack_manifest(spec: ManifestSpec) -> Result<PackedArtifact, OciError> {
             return Err(OciError::Pack(format!("annotation key {key:?} is empty")));
         }
     }
-    for blob in spec.config.iter().chain(spec.layers.iter().map(|l| &l.blob)) {
+    for blob in spec
+        .config
+        .iter()
+        .chain(spec.layers.iter().map(|l| &l.blob))
+    {
         if blob.media_type.trim().is_empty() {
             return Err(OciError::Pack("a blob's media type is empty".into()));
         }

@@ -260,11 +260,16 @@ impl<'de> Deserialize<'de> for FileValue {
                 Ok(FileValue::Text(value.to_string()))
             }
 
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<FileValue, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FileValue, A::Error> {
                 let mut target = None;
                 while let Some(key) = map.next_key::<String>()? {
                     if key != "symlink" {
-                        return Err(serde::de::Error::unknown_field(&key, &["symlink"]));
+                        return Err(serde::de::Error::custom(format!(
+                            "a file's content is text, written as a block (`key: |` and the text indented below), or `{{symlink: TARGET}}` for a symlink; this map has `{key}`"
+                        )));
                     }
                     if target.is_some() {
                         return Err(serde::de::Error::duplicate_field("symlink"));

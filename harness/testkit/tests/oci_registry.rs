@@ -189,7 +189,10 @@ fn media_type_override_keeps_gzip_bytes() {
     let tar_type = "application/vnd.oci.image.layer.v1.tar";
     let artifact = pack(&golden_files(), tar_type, &BTreeMap::new()).expect("pack");
     assert_eq!(&artifact.layers[0].bytes[..2], &[0x1f, 0x8b]);
-    assert_eq!(artifact.layers, packed(&golden_files()).layers);
+    assert_eq!(
+        artifact.layers[0].bytes,
+        packed(&golden_files()).layers[0].bytes
+    );
     let manifest: serde_json::Value =
         serde_json::from_slice(&artifact.manifest).expect("manifest JSON");
     assert_eq!(manifest["layers"][0]["mediaType"], tar_type);
@@ -224,7 +227,8 @@ fn following_links_packs_their_content_and_rejects_links_leaving_the_directory()
     std::fs::write(dir.path().join("a.yaml"), "a").expect("write");
     // A link inside the directory is packed as the file it points to.
     std::os::unix::fs::symlink("a.yaml", dir.path().join("b.yaml")).expect("symlink");
-    let files = ArtifactFiles::from_dir(dir.path(), Symlinks::Follow).expect("inside links are fine");
+    let files =
+        ArtifactFiles::from_dir(dir.path(), Symlinks::Follow).expect("inside links are fine");
     assert_eq!(
         files.files.get("b.yaml").map(Vec::as_slice),
         Some(b"a".as_slice())
@@ -280,17 +284,31 @@ fn keeping_links_packs_symlink_entries_with_their_targets_as_written() {
         let path = entry.path().unwrap().to_string_lossy().into_owned();
         let mut content = String::new();
         std::io::Read::read_to_string(&mut entry, &mut content).unwrap();
-        assert!(!content.contains("secret"), "{path} carries the target's bytes");
+        assert!(
+            !content.contains("secret"),
+            "{path} carries the target's bytes"
+        );
         if entry.header().entry_type() == tar::EntryType::Symlink {
             assert_eq!(entry.header().mode().unwrap(), 0o777, "{path}");
-            links.push((path, entry.link_name().unwrap().unwrap().to_string_lossy().into_owned()));
+            links.push((
+                path,
+                entry
+                    .link_name()
+                    .unwrap()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
+            ));
         }
     }
     links.sort();
     assert_eq!(
         links,
         [
-            ("dangling.yaml".to_string(), "../nowhere/missing.yaml".to_string()),
+            (
+                "dangling.yaml".to_string(),
+                "../nowhere/missing.yaml".to_string()
+            ),
             ("inside.yaml".into(), "sub/a.yaml".into()),
             ("leak.yaml".into(), absolute.to_str().unwrap().into()),
             ("subdir".into(), "sub".into()),
@@ -300,12 +318,18 @@ fn keeping_links_packs_symlink_entries_with_their_targets_as_written() {
     // A path cannot be a file and a link, nor a link and a directory.
     let mut both = files.clone();
     both.symlinks.insert("sub/a.yaml".into(), "x".into());
-    assert!(matches!(harness_oci::tar_files(&both), Err(OciError::InvalidPath { .. })));
+    assert!(matches!(
+        harness_oci::tar_files(&both),
+        Err(OciError::InvalidPath { .. })
+    ));
     let mut parent = ArtifactFiles::default();
-    parent.insert("d/x.yaml", "x");
+    parent.insert("d", "a file first");
     parent.insert_symlink("d", "elsewhere");
-    assert!(parent.symlinks.is_empty(), "insert replaces");
-    parent.symlinks.insert("d".into(), "elsewhere".into());
+    assert!(
+        parent.files.is_empty(),
+        "a link replaces the file at its path"
+    );
+    parent.insert("d/x.yaml", "x");
     let err = harness_oci::tar_files(&parent).expect_err("link as a directory");
     assert!(err.to_string().contains("\"d\""), "{err}");
 }
@@ -331,9 +355,15 @@ fn a_manifest_of_any_layers_and_config_is_packed_as_given() {
     })
     .unwrap();
     let manifest: serde_json::Value = serde_json::from_slice(&two_layers.manifest).unwrap();
-    assert!(manifest.get("artifactType").is_none(), "a given config leaves artifactType out: {manifest}");
+    assert!(
+        manifest.get("artifactType").is_none(),
+        "a given config leaves artifactType out: {manifest}"
+    );
     assert_eq!(manifest["config"]["size"], 0);
-    assert_eq!(manifest["config"]["digest"], harness_oci::sha256_digest(b""));
+    assert_eq!(
+        manifest["config"]["digest"],
+        harness_oci::sha256_digest(b"")
+    );
     let layers = manifest["layers"].as_array().unwrap();
     assert_eq!(layers.len(), 2);
     assert_eq!(layers[0]["digest"], content.blob.digest.as_str());
@@ -360,7 +390,15 @@ fn a_manifest_of_any_layers_and_config_is_packed_as_given() {
     })
     .unwrap();
     assert_eq!(plain.digest, packed(&golden_files()).digest);
-    assert!(pack_manifest(ManifestSpec { config: None, artifact_type: None, layers: vec![], annotations: BTreeMap::new() }).is_err());
+    assert!(
+        pack_manifest(ManifestSpec {
+            config: None,
+            artifact_type: None,
+            layers: vec![],
+            annotations: BTreeMap::new()
+        })
+        .is_err()
+    );
 }
 
 #[tokio::test]
@@ -383,7 +421,10 @@ async fn push_then_pull_gives_back_the_same_bytes() {
         assert_eq!(pulled.manifest, artifact.manifest);
         assert_eq!(
             pulled.layers,
-            vec![(DEFAULT_LAYER_MEDIA_TYPE.to_string(), artifact.layers[0].bytes.clone())]
+            vec![(
+                DEFAULT_LAYER_MEDIA_TYPE.to_string(),
+                artifact.layers[0].bytes.clone()
+            )]
         );
     }
     assert!(registry.is_running());

@@ -517,15 +517,27 @@ async fn eventually_try_holds_and_times_out_like_eventually() {
     .await
     .expect("no error");
     assert!(
-        matches!(held, PollOutcome::Held { last: 2, probes: 3, .. }),
+        matches!(
+            held,
+            PollOutcome::Held {
+                last: 2,
+                probes: 3,
+                ..
+            }
+        ),
         "{held:?}"
     );
     let never = Script::new(&[false]);
     let start = Instant::now();
-    let timed_out = eventually_try(start + secs(1.0), doubling(), &CancellationToken::new(), || {
-        let probe = never.probe();
-        async move { Ok::<_, String>(probe.await) }
-    })
+    let timed_out = eventually_try(
+        start + secs(1.0),
+        doubling(),
+        &CancellationToken::new(),
+        || {
+            let probe = never.probe();
+            async move { Ok::<_, String>(probe.await) }
+        },
+    )
     .await
     .expect("no error");
     assert!(

@@ -6,10 +6,10 @@ mod application;
 
 use std::time::Duration;
 
+use harness_core::poll::{self, Backoff, Observation, PollOutcome};
 use kube::Client;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
-use harness_core::poll::{self, Backoff, Observation, PollOutcome};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 

@@ -65,7 +65,12 @@ impl Loader<'_> {
         if let Some(given) = &body.symlinks {
             let has_directory = body.source.is_some()
                 || body.index.as_ref().is_some_and(|index| {
-                    index.value().manifests.value().iter().any(|v| v.value().source.is_some())
+                    index
+                        .value()
+                        .manifests
+                        .value()
+                        .iter()
+                        .any(|v| v.value().source.is_some())
                 });
             if !has_directory {
                 self.error(
