@@ -58,7 +58,7 @@ pub fn fixed_windows(scenario: &Scenario) -> Duration {
         .filter_map(|s| match &s.action {
             Action::Expect(e) => match e.timing {
                 Timing::For(d) => Some(d),
-                Timing::Within(_) => None,
+                Timing::Within(_) | Timing::Reconciles(_) => None,
             },
             _ => None,
         })

@@ -341,6 +341,7 @@ impl SyncBench<'_> {
             revision: Some(digest.clone()),
             operation: None,
             condition: None,
+            matches: None,
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         let cancel = CancellationToken::new();

@@ -93,6 +93,11 @@ pub enum ProcessError {
 
 struct Shared {
     children: Vec<ChildInfo>,
+    /// How each child was started, by name, so that a fault step can start
+    /// a stopped one again with the same ports and data.
+    specs: std::collections::HashMap<String, SpawnSpec>,
+    /// Children stopped on purpose (`stop_child`): their exit is no crash.
+    stopped_on_purpose: std::collections::HashSet<u32>,
     stopping: bool,
     crash: Option<String>,
     /// pid -> how it exited, for every child that has.
@@ -124,6 +129,8 @@ impl Supervisor {
         Self {
             shared: Arc::new(Mutex::new(Shared {
                 children: Vec::new(),
+                specs: std::collections::HashMap::new(),
+                stopped_on_purpose: std::collections::HashSet::new(),
                 stopping: false,
                 crash: None,
                 exited: std::collections::HashMap::new(),
@@ -190,7 +197,11 @@ impl Supervisor {
             pid,
             log: spec.log.clone(),
         };
-        self.lock().children.push(info.clone());
+        {
+            let mut shared = self.lock();
+            shared.children.push(info.clone());
+            shared.specs.insert(spec.name.clone(), spec.clone());
+        }
 
         let this = self.clone();
         let name = spec.name.clone();
@@ -204,7 +215,7 @@ impl Supervisor {
             tracing::debug!(name = %name, pid, status = %status, "child process exited");
             let mut shared = this.lock();
             shared.exited.insert(pid, status.clone());
-            if shared.stopping {
+            if shared.stopping || shared.stopped_on_purpose.contains(&pid) {
                 return;
             }
             let report = format!(
@@ -227,6 +238,37 @@ impl Supervisor {
             "started child process"
         );
         Ok(info)
+    }
+
+    /// Stops the running child `name` on purpose (SIGTERM, SIGKILL after
+    /// `grace`): its exit is not a crash, and it leaves the list of children
+    /// until [`Supervisor::respawn`] starts it again. `None` when no child
+    /// of that name runs.
+    pub async fn stop_child(&self, name: &str, grace: Duration) -> Option<ChildInfo> {
+        let child = {
+            let mut shared = self.lock();
+            let index = shared.children.iter().position(|c| c.name == name)?;
+            let child = shared.children.remove(index);
+            shared.stopped_on_purpose.insert(child.pid);
+            child
+        };
+        terminate(child.pid, grace).await;
+        Some(child)
+    }
+
+    /// Starts the child `name` again exactly as it was first started (same
+    /// program, arguments, environment and log, appended to).
+    pub fn respawn(&self, name: &str) -> Result<ChildInfo, ProcessError> {
+        let spec = self.lock().specs.get(name).cloned();
+        let spec = spec.ok_or_else(|| ProcessError::Spawn {
+            name: name.to_string(),
+            program: String::new(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "this supervisor never started it",
+            ),
+        })?;
+        self.spawn(spec)
     }
 
     /// How the child `pid` exited (`exit status: 1`...), once it has; `None`

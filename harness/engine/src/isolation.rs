@@ -95,6 +95,13 @@ impl Isolation {
         self.with_suffix(name)
     }
 
+    /// An object an `apply` step creates in Argo CD's namespace (an
+    /// AppProject, a Secret): `team` -> `team-<suffix>`, wherever the file
+    /// names it.
+    pub fn argo_object(&self, name: &str) -> String {
+        self.with_suffix(name)
+    }
+
     /// Destination namespace `demo` -> `demo-<suffix>`.
     pub fn namespace(&self, name: &str) -> String {
         self.with_suffix(name)

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use harness_oci::RegistryEndpoint;
+pub use harness_scenario::{FaultAction, LabComponent};
 
 /// A component log the lab can hand to diagnostics.
 #[derive(Debug, Clone)]
@@ -36,6 +37,16 @@ pub trait Lab: Send + Sync {
     fn argocd_version(&self) -> &str;
     /// Tails of the Argo CD components' logs (repo-server, controller...).
     async fn component_logs(&self, lines: usize) -> Vec<ComponentLog>;
+    /// Stops, starts or restarts one component (a scenario's `fault`
+    /// step); a start returns once the component is ready again. The
+    /// answer is one line for the report, or why it could not be done.
+    async fn fault(&self, component: LabComponent, action: FaultAction) -> Result<String, String> {
+        Err(format!(
+            "the {} lab cannot {} {component}: fault steps run on the local and kind labs",
+            self.kind(),
+            action.as_str()
+        ))
+    }
     /// Where this lab keeps its files (kubeconfig, logs), if anywhere.
     fn state_dir(&self) -> Option<PathBuf> {
         None

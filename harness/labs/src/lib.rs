@@ -16,7 +16,7 @@ pub mod session;
 /// the tools' version table.
 pub use harness_tools::versions::ARGOCD_VERSION;
 
-pub use harness_engine::lab::{ComponentLog, Lab};
+pub use harness_engine::lab::{ComponentLog, FaultAction, Lab, LabComponent};
 pub use harness_oci::{BasicAuth, RegistryEndpoint};
 
 /// Which kind of lab.

@@ -105,7 +105,7 @@ pub struct ScenarioFile {
 /// `name` and one optional key per kind.
 macro_rules! step_file {
     ($( $(#[doc = $doc:literal])* $key:ident : $file:ty as $schema:literal => $variant:ident($plan:ty) by $load:expr ;)*) => {
-        /// A step: exactly one operation key (push, tag, app, sync, refresh, expect, delete, sign, verify, attach), plus an optional `name`.
+        /// A step: exactly one operation key (push, tag, app, sync, refresh, expect, delete, sign, verify, attach, fault), plus an optional `name`.
         #[derive(Debug, Clone, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields, rename_all = "camelCase")]
         #[schemars(extend("oneOf" = [ $( {"required": [stringify!($key)]} ),* ]))]
@@ -361,7 +361,7 @@ pub struct TagFile {
 }
 
 /// `auto`: automated sync with prune; `manual`: sync only on a `sync` step.
-#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(rename = "SyncPolicy")]
 pub enum SyncPolicyFile {
@@ -390,6 +390,12 @@ pub struct AppFile {
     pub helm: Option<Located<HelmFile>>,
     /// Refuse to create the Application unless the revision's manifest carries a cosign signature by this key; the Application is then pinned to the verified digest. Argo CD cannot verify OCI signatures itself (argo-cd #22609).
     pub require_signature: Option<Located<SignatureKeyFile>>,
+    /// The AppProject (`spec.project`); default `default`. A project an earlier `apply` step creates is named as the file names it and mapped like the apply step's object.
+    pub project: Option<Located<String>>,
+    /// More sync options (`spec.syncPolicy.syncOptions`), `Name=value` as Argo CD spells them, e.g. `ServerSideApply=true`. `CreateNamespace=true` is always there unless this list sets `CreateNamespace=false`.
+    pub sync_options: Option<Located<Vec<Located<String>>>>,
+    /// Anything else of the Application's spec (ignoreDifferences, source.directory, sources, syncPolicy.retry...): merged into the spec the harness writes as a JSON merge patch (maps merge, other values replace, `null` removes). Strings may hold `${...}`. `destination`, `project`, `source.repoURL`, `source.targetRevision`, `source.path` and `syncPolicy.syncOptions` have their own keys and are refused here.
+    pub spec: Option<Located<serde_json::Value>>,
 }
 
 /// Helm options of an Application (`spec.source.helm`).
@@ -428,6 +434,20 @@ pub struct AppRefFile {
     pub app: Located<String>,
 }
 
+/// Stop, start or restart one component of the lab: exactly one of the keys, naming `registry`, `argocd-repo-server`, `argocd-application-controller` or `redis`. A scenario with a fault runs alone on its lab, and the runner starts again whatever it left stopped, even when it fails.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Fault")]
+#[schemars(extend("oneOf" = [{"required": ["stop"]}, {"required": ["start"]}, {"required": ["restart"]}]))]
+pub struct FaultFile {
+    /// Stop the component (its ports and data stay for a later `start`).
+    pub stop: Option<Located<String>>,
+    /// Start a component an earlier step stopped, and wait until it is ready.
+    pub start: Option<Located<String>>,
+    /// Stop the component and start it again, waiting until it is ready.
+    pub restart: Option<Located<String>>,
+}
+
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(rename = "Refresh")]
@@ -439,16 +459,19 @@ pub struct RefreshFile {
     pub hard: bool,
 }
 
-/// A condition that must become true (`within`, default 2m) or stay true (`for`).
-/// About an Application: `app` plus any of sync, health, revision, operation, condition.
-/// About a Kubernetes object: `resource`, plus `matches` or `absent`.
+/// A condition that must become true (`within`, default 2m), stay true (`for`), or stay true through the next N reconciliations of the app (`reconciles`).
+/// About an Application: `app` plus any of sync, health, revision, operation, condition, matches.
+/// About a Kubernetes object: `resource`, plus `matches` or `absent` (with `reconciles`, `app` may name the Application whose reconciliations count).
 /// About the referrers of a manifest in the registry: `referrers`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schemars(extend(
-    "oneOf" = [{"required": ["app"]}, {"required": ["resource"]}, {"required": ["referrers"]}],
+    "oneOf" = [{"anyOf": [{"required": ["app"]}, {"required": ["resource"]}]}, {"required": ["referrers"]}],
     "allOf" = [
         {"not": {"required": ["within", "for"]}},
+        {"not": {"required": ["within", "reconciles"]}},
+        {"not": {"required": ["for", "reconciles"]}},
+        {"if": {"required": ["app", "resource"]}, "then": {"required": ["reconciles"]}},
         {"if": {"required": ["absent"], "properties": {"absent": {"const": true}}}, "then": {"not": {"required": ["matches"]}}}
     ]
 ))]
@@ -468,7 +491,7 @@ pub struct ExpectFile {
     pub condition: Option<Located<ConditionFile>>,
     /// The Kubernetes object checked.
     pub resource: Option<Located<ResourceRefFile>>,
-    /// Subset match: every key given must be present with a matching value, recursively; lists match element-wise in any order. Strings may hold `${...}`.
+    /// Subset match of the object (with `resource`) or of the whole Application object (with `app`, e.g. `status.sourceType`, `status.resources`): every key given must be present with a matching value, recursively; lists match element-wise in any order. Strings may hold `${...}`.
     pub matches: Option<Located<serde_json::Value>>,
     /// `true`: the object must not exist.
     pub absent: Option<Located<bool>>,
@@ -479,6 +502,9 @@ pub struct ExpectFile {
     /// Instead of `within`: the condition must hold during the whole window.
     #[serde(rename = "for")]
     pub hold_for: Option<Located<DurationText>>,
+    /// Instead of `within` or `for`: the condition holds now, and throughout the next N reconciliations of the app, each requested (a refresh) and acknowledged by Argo CD (the refresh annotation gone, `status.reconciledAt` not earlier than the request). Fails if Argo CD does not reconcile within 1m of a request: proof that Argo CD looked again, where `for` only shows that nothing changed.
+    #[schemars(range(min = 1, max = 20))]
+    pub reconciles: Option<Located<u32>>,
 }
 
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

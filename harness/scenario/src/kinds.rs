@@ -58,6 +58,9 @@ macro_rules! with_step_kinds {
             /// Attach a document (an SBOM) to a pushed manifest as an OCI 1.1 referrer.
             attach: AttachFile as "AttachFile" => Attach(Attach)
                 by |loader, file, scope, definitions, _timeout| loader.attach(file, scope, definitions);
+            /// Stop, start or restart a lab component (registry, argocd-repo-server, argocd-application-controller, redis): what Argo CD does when one is down.
+            fault: FaultFile as "FaultFile" => Fault(Fault)
+                by |loader, file, _scope, _definitions, _timeout| loader.fault(file);
         }
     };
 }

@@ -13,6 +13,10 @@ use std::time::Duration;
 pub const DEFAULT_SCENARIO_TIMEOUT: Duration = Duration::from_secs(300);
 /// Default `within` of an `expect` (contract: 2m).
 pub const DEFAULT_WITHIN: Duration = Duration::from_secs(120);
+/// How long Argo CD has to acknowledge each refresh of `reconciles: N`.
+pub const RECONCILE_BUDGET: Duration = Duration::from_secs(60);
+/// The most reconciliations one `reconciles:` may ask for.
+pub const MAX_RECONCILES: u32 = 20;
 /// Layer media type of a pushed artifact unless `layerMediaType` says otherwise.
 pub const DEFAULT_LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
@@ -46,6 +50,17 @@ pub struct Scenario {
     pub finally: Vec<Step>,
     /// The file it was loaded from (as given, not canonicalised).
     pub file: PathBuf,
+}
+
+impl Scenario {
+    /// True when a step stops or starts lab components: such a scenario
+    /// runs alone on its lab.
+    pub fn disrupts_lab(&self) -> bool {
+        self.steps
+            .iter()
+            .chain(&self.finally)
+            .any(|step| matches!(step.action, Action::Fault(_)))
+    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -249,6 +264,28 @@ pub struct App {
     /// Verify the revision's cosign signature with this key before applying,
     /// and pin the Application to the verified digest.
     pub require_signature: Option<SignatureKey>,
+    /// `spec.project`; `None`: `default`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<ProjectRef>,
+    /// Sync options after `CreateNamespace=true` (which one of these may
+    /// turn off), as written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sync_options: Vec<String>,
+    /// Merged into the spec as a JSON merge patch; string leaves may hold
+    /// variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spec: Option<serde_json::Value>,
+}
+
+/// The AppProject an Application belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectRef {
+    /// As the file names it.
+    pub name: String,
+    /// Created by an earlier `apply` step, so mapped to the run's name of
+    /// that object; otherwise used as written (e.g. `default`).
+    pub applied: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -262,17 +299,94 @@ pub struct Refresh {
     pub hard: bool,
 }
 
+/// A component of the lab a `fault` step can stop and start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LabComponent {
+    Registry,
+    ArgocdRepoServer,
+    ArgocdApplicationController,
+    Redis,
+}
+
+impl LabComponent {
+    pub const ALL: [LabComponent; 4] = [
+        LabComponent::Registry,
+        LabComponent::ArgocdRepoServer,
+        LabComponent::ArgocdApplicationController,
+        LabComponent::Redis,
+    ];
+
+    /// As written in a scenario, and as the local lab names its process.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LabComponent::Registry => "registry",
+            LabComponent::ArgocdRepoServer => "argocd-repo-server",
+            LabComponent::ArgocdApplicationController => "argocd-application-controller",
+            LabComponent::Redis => "redis",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<LabComponent> {
+        LabComponent::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for LabComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a `fault` step does to its component.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FaultAction {
+    Stop,
+    Start,
+    Restart,
+}
+
+impl FaultAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultAction::Stop => "stop",
+            FaultAction::Start => "start",
+            FaultAction::Restart => "restart",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Fault {
+    pub action: FaultAction,
+    pub component: LabComponent,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Delete {
     pub app: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub enum Timing {
     /// Eventually, within this long.
     Within(Duration),
     /// Holds during the whole window.
     For(Duration),
+    /// Holds now and through the next N reconciliations of an
+    /// Application, each requested with a refresh and acknowledged by
+    /// Argo CD.
+    Reconciles(Reconciles),
+}
+
+/// `reconciles: N` and the Application whose reconciliations count.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Reconciles {
+    pub count: u32,
+    /// The app (as the file names it): the expect's own, or for a resource
+    /// the app given beside it or deploying to its namespace.
+    pub app: String,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -344,6 +458,10 @@ pub struct AppExpectation {
     pub revision: Option<Template>,
     pub operation: Option<OperationPhase>,
     pub condition: Option<ConditionExpectation>,
+    /// Subset match of the whole Application object (contract rules);
+    /// string leaves may hold variables.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -106,6 +106,7 @@ fn wanted() -> AppWanted {
         revision: None,
         operation: None,
         condition: None,
+        matches: None,
     }
 }
 

@@ -2,28 +2,17 @@
 //! `config`, `artifactType`): what the plan holds, and bad input reported
 //! at file:line:column.
 
-use std::path::Path;
-
 use harness_scenario::{
-    self as scenario, Action, InlineFile, LayerContent, Push, PushContent, RawBlob, Scenario,
-    Symlinks, Template,
+    Action, InlineFile, LayerContent, Push, PushContent, RawBlob, Scenario, Symlinks, Template,
 };
+
+mod common;
 
 /// A scenario file next to a directory `dir/` holding one file.
 fn load(yaml: &str) -> Result<Scenario, Vec<String>> {
-    let directory = tempfile::tempdir().expect("temporary directory");
-    std::fs::create_dir_all(directory.path().join("dir")).expect("dir");
-    std::fs::write(directory.path().join("dir/a.yaml"), "kind: ConfigMap\n").expect("file");
-    let path = directory.path().join("scenario.yaml");
-    std::fs::write(&path, yaml).expect("write scenario");
-    scenario::load_file(Path::new(&path)).map_err(|diagnostics| {
-        diagnostics
-            .iter()
-            .map(|d| {
-                let location = d.location.as_ref().expect("located");
-                format!("{}:{}: {}", location.line, location.column, d.message)
-            })
-            .collect()
+    common::load_scenario(yaml, |directory| {
+        std::fs::create_dir_all(directory.join("dir")).expect("dir");
+        std::fs::write(directory.join("dir/a.yaml"), "kind: ConfigMap\n").expect("file");
     })
 }
 

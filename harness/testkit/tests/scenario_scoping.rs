@@ -177,7 +177,7 @@ steps:
         .steps
         .iter()
         .filter_map(|s| match &s.action {
-            Action::Expect(e) => Some(e.timing),
+            Action::Expect(e) => Some(e.timing.clone()),
             _ => None,
         })
         .collect();

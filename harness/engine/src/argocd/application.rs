@@ -64,6 +64,45 @@ pub fn application_manifest(spec: &AppSpec, namespace: &str) -> Value {
     })
 }
 
+/// `manifest` with the options of an `app` step beyond [`AppSpec`]: its
+/// project, more sync options (after `CreateNamespace=true`, which an
+/// option `CreateNamespace=...` replaces), then `extra` merged into the
+/// spec as a JSON merge patch (RFC 7386). With a non-empty `spec.sources`
+/// the single `source` is dropped: Argo CD ignores it then.
+pub fn customize_manifest(
+    manifest: &mut Value,
+    project: Option<&str>,
+    sync_options: &[String],
+    extra: Option<&Value>,
+) {
+    if let Some(project) = project {
+        manifest["spec"]["project"] = json!(project);
+    }
+    if !sync_options.is_empty() {
+        let option_name = |o: &str| o.split_once('=').map_or(o, |(n, _)| n).to_string();
+        let given: Vec<String> = sync_options.iter().map(|o| option_name(o)).collect();
+        let mut options: Vec<Value> = manifest["spec"]["syncPolicy"]["syncOptions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|o| !given.contains(&option_name(o.as_str().unwrap_or_default())))
+            .collect();
+        options.extend(sync_options.iter().map(|o| json!(o)));
+        manifest["spec"]["syncPolicy"]["syncOptions"] = Value::Array(options);
+    }
+    if let Some(extra) = extra {
+        json_patch::merge(&mut manifest["spec"], extra);
+    }
+    if manifest["spec"]["sources"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty())
+        && let Some(spec) = manifest["spec"].as_object_mut()
+    {
+        spec.remove("source");
+    }
+}
+
 /// The merge patch that starts a sync, as argocd-server writes it:
 /// argocd-server copies `spec.syncPolicy.syncOptions` into the operation,
 /// and the controller reads them only from there (without them

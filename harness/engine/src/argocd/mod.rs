@@ -105,16 +105,22 @@ impl ArgoCd {
         if let Some(helm) = helm {
             manifest["spec"]["source"]["helm"] = helm.clone();
         }
+        self.apply_manifest(&spec.name, &manifest).await
+    }
+
+    /// Create or update Application `name` from a whole manifest (from
+    /// [`application_manifest`], then changed), server-side apply, forced.
+    pub async fn apply_manifest(&self, name: &str, manifest: &Value) -> Result<(), ArgoError> {
         self.api
             .patch(
-                &spec.name,
+                name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&manifest),
+                &Patch::Apply(manifest),
             )
             .await
             .map_err(|source| ArgoError::Api {
                 action: "applying",
-                name: spec.name.clone(),
+                name: name.to_string(),
                 source,
             })?;
         Ok(())

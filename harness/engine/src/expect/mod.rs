@@ -29,6 +29,8 @@ pub struct AppWanted {
     pub operation: Option<OperationPhase>,
     /// Condition type and an optional message substring.
     pub condition: Option<(String, Option<String>)>,
+    /// Subset match of the whole Application object, variables rendered.
+    pub matches: Option<Value>,
 }
 
 /// What differs between `wanted` and `status`, one line per field; empty
@@ -220,6 +222,29 @@ pub fn judge_app(wanted: &AppWanted, status: Option<&AppStatus>) -> Observation<
     }
 }
 
+/// Judge a whole Application object (or its absence): its status fields,
+/// then `matches` against the object, with the matcher's diff.
+pub fn judge_app_object(wanted: &AppWanted, object: Option<&Value>) -> Observation<Seen> {
+    let Some(object) = object else {
+        return judge_app(wanted, None);
+    };
+    let status = AppStatus::from_object(object);
+    let mut judged = judge_app(wanted, Some(&status));
+    if let Some(expected) = &wanted.matches {
+        let pruned = matcher::prune(expected, object).unwrap_or(Value::Null);
+        judged.detail.observed["matched"] = pruned;
+        if let Some(report) = matcher::check(expected, object) {
+            judged.holds = false;
+            judged
+                .detail
+                .problems
+                .extend(report.mismatches.iter().map(ToString::to_string));
+            judged.detail.diff = Some(report.diff);
+        }
+    }
+    judged
+}
+
 /// Where and how long to poll.
 #[derive(Clone)]
 pub struct PollPlan {
@@ -251,6 +276,9 @@ where
     let (window, consistently) = match plan.timing {
         Timing::Within(d) => (d, false),
         Timing::For(d) => (d, true),
+        // The step runs `run_reconciles` for these; as a plain wait they
+        // would mean "holds now".
+        Timing::Reconciles(_) => (Duration::ZERO, true),
     };
     let wanted_end = now + window;
     let end = wanted_end.min(plan.scenario_deadline);
@@ -275,18 +303,7 @@ fn explain(
     } else {
         ""
     };
-    let detail = |seen: &Seen| {
-        let mut text = String::new();
-        for problem in &seen.problems {
-            text.push_str(&format!("\n  {problem}"));
-        }
-        text.push_str(&format!("\n  last observed: {}", seen.summary));
-        if let Some(diff) = &seen.diff {
-            text.push('\n');
-            text.push_str(diff.trim_end());
-        }
-        text
-    };
+    let detail = seen_detail;
     let probes = outcome.probes();
     let counted = if probes == 1 {
         "1 probe".to_string()
@@ -359,10 +376,249 @@ fn explain(
 
 /// Probe an Application once.
 pub async fn probe_app(argocd: &ArgoCd, wanted: &AppWanted) -> Observation<Seen> {
-    match argocd.status(&wanted.app).await {
-        Ok(status) => judge_app(wanted, status.as_ref()),
+    match argocd.get_json(&wanted.app).await {
+        Ok(object) => judge_app_object(wanted, object.as_ref()),
         Err(error) => Observation::fails(unreadable(error.to_string())),
     }
+}
+
+/// The Application whose reconciliations a `reconciles:` expect counts.
+pub struct ReconcilePlan<'a> {
+    pub argocd: &'a ArgoCd,
+    /// The mapped name.
+    pub app: String,
+    pub count: u32,
+    /// How long Argo CD has to acknowledge each refresh.
+    pub budget: Duration,
+}
+
+/// Why Argo CD has not (yet) acknowledged a refresh requested at
+/// `requested` (Unix seconds): `Ok(())` once the refresh annotation is gone
+/// and `status.reconciledAt` is not earlier than the request.
+/// `Err((final, why))`: `final` when it never will (the controller took the
+/// refresh without comparing the app).
+pub fn reconcile_ack(object: &Value, requested: i64) -> Result<(), (bool, String)> {
+    let annotation = object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(crate::argocd::REFRESH_ANNOTATION));
+    if annotation.is_some_and(|a| !a.is_null()) {
+        return Err((
+            false,
+            "the refresh annotation is still set: the application controller has not taken the refresh"
+                .into(),
+        ));
+    }
+    let reconciled_at = object
+        .pointer("/status/reconciledAt")
+        .and_then(Value::as_str);
+    let parsed = reconciled_at.and_then(|text| {
+        time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+    });
+    let requested_text = time::OffsetDateTime::from_unix_timestamp(requested)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| requested.to_string());
+    match parsed {
+        Some(at) if at.unix_timestamp() >= requested => Ok(()),
+        _ => Err((
+            true,
+            format!(
+                "the controller took the refresh without comparing the app (status.reconciledAt {} is before the request at {requested_text}); its conditions say why",
+                reconciled_at.unwrap_or("is not set")
+            ),
+        )),
+    }
+}
+
+/// How one round of `run_reconciles` stopped early.
+enum RoundStop {
+    /// The condition did not hold.
+    Broke(Seen),
+    /// Argo CD answered the refresh without a reconciliation.
+    Dropped(Seen, String),
+}
+
+/// `reconciles: N`: `probe` must hold now, then through N reconciliations
+/// of the app, each requested with a refresh and acknowledged by Argo CD
+/// (see [`reconcile_ack`]); each round reads the ack before judging the
+/// condition, so the last judgement of a round sees the state Argo CD's
+/// reconciliation left.
+pub async fn run_reconciles<F, Fut>(
+    subject: &str,
+    plan: &PollPlan,
+    reconcile: &ReconcilePlan<'_>,
+    probe: F,
+) -> ExpectResult
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Observation<Seen>>,
+{
+    let started = Instant::now();
+    let count = reconcile.count;
+    let app = reconcile.app.as_str();
+    let argocd = reconcile.argocd;
+    let mut probes = 1;
+    let first = probe().await;
+    let failed = |message: String, seen: Seen, probes: u32| ExpectResult {
+        passed: false,
+        cancelled: false,
+        message: format!("{message}{}", seen_detail(&seen)),
+        observed: seen.observed,
+        probes,
+    };
+    if !first.holds {
+        return failed(
+            format!(
+                "{subject}: does not hold before the {count} reconciliation(s) it must hold through"
+            ),
+            first.detail,
+            probes,
+        );
+    }
+    let mut last = first.detail;
+    for round in 1..=count {
+        if plan.cancel.is_cancelled() {
+            break;
+        }
+        let requested = time::OffsetDateTime::now_utc().unix_timestamp();
+        if let Err(error) = argocd.refresh(app, false).await {
+            return failed(
+                format!("{subject}: requesting reconciliation {round} of {count}: {error}"),
+                last,
+                probes,
+            );
+        }
+        let wanted_end = Instant::now() + reconcile.budget;
+        let end = wanted_end.min(plan.scenario_deadline);
+        let outcome = poll::eventually_try(end, plan.backoff, &plan.cancel, || {
+            let read = argocd.get_json(app);
+            let seen = probe();
+            async move {
+                let ack = match read.await {
+                    Ok(Some(object)) => reconcile_ack(&object, requested),
+                    Ok(None) => Err((true, format!("Application {app} does not exist"))),
+                    Err(error) => Err((false, format!("could not read it: {error}"))),
+                };
+                let Observation {
+                    holds,
+                    detail: seen,
+                } = seen.await;
+                if !holds {
+                    return Err(RoundStop::Broke(seen));
+                }
+                match ack {
+                    Err((true, why)) => Err(RoundStop::Dropped(seen, why)),
+                    Err((false, why)) => Ok(Observation::fails((seen, why))),
+                    Ok(()) => Ok(Observation::holds((seen, String::new()))),
+                }
+            }
+        })
+        .await;
+        let elapsed = started.elapsed().as_secs_f64();
+        match outcome {
+            Err(RoundStop::Broke(seen)) => {
+                return failed(
+                    format!(
+                        "{subject}: stopped holding {elapsed:.1}s in, during reconciliation {round} of {count}"
+                    ),
+                    seen,
+                    probes + 1,
+                );
+            }
+            Err(RoundStop::Dropped(seen, why)) => {
+                return failed(
+                    format!("{subject}: reconciliation {round} of {count} did not happen: {why}"),
+                    seen,
+                    probes + 1,
+                );
+            }
+            Ok(PollOutcome::Held {
+                last: (seen, _),
+                probes: n,
+                ..
+            }) => {
+                probes += n;
+                last = seen;
+            }
+            Ok(PollOutcome::Cancelled {
+                last: seen,
+                probes: n,
+                ..
+            }) => {
+                probes += n;
+                if let Some((seen, _)) = seen {
+                    last = seen;
+                }
+                break;
+            }
+            Ok(PollOutcome::TimedOut {
+                last: (seen, why),
+                probes: n,
+                ..
+            })
+            | Ok(PollOutcome::Broke {
+                last: (seen, why),
+                probes: n,
+                ..
+            })
+            | Ok(PollOutcome::Unanswered {
+                last: (seen, why),
+                probes: n,
+                ..
+            }) => {
+                let cut = if end < wanted_end {
+                    " (cut short by the scenario timeout)"
+                } else {
+                    ""
+                };
+                return failed(
+                    format!(
+                        "{subject}: Argo CD did not reconcile Application {app} within {} of refresh {round} of {count}{cut}: {why}; is the application controller running? (its log is in the diagnostics)",
+                        humantime::format_duration(reconcile.budget)
+                    ),
+                    seen,
+                    probes + n,
+                );
+            }
+        }
+    }
+    if plan.cancel.is_cancelled() {
+        return ExpectResult {
+            passed: false,
+            cancelled: true,
+            message: format!("{subject}: cancelled{}", seen_detail(&last)),
+            observed: last.observed,
+            probes,
+        };
+    }
+    ExpectResult {
+        passed: true,
+        cancelled: false,
+        message: format!(
+            "{} through {count} reconciliation(s) of {app} ({probes} probes, {:.1}s)",
+            last.summary,
+            started.elapsed().as_secs_f64()
+        ),
+        observed: last.observed,
+        probes,
+    }
+}
+
+/// The problems, last observation and diff of `seen`, one per line.
+fn seen_detail(seen: &Seen) -> String {
+    let mut text = String::new();
+    for problem in &seen.problems {
+        text.push_str(&format!("\n  {problem}"));
+    }
+    text.push_str(&format!("\n  last observed: {}", seen.summary));
+    if let Some(diff) = &seen.diff {
+        text.push('\n');
+        text.push_str(diff.trim_end());
+    }
+    text
 }
 
 /// The API resource of `apiVersion` + `kind`, telling "not served" apart

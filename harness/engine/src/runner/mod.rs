@@ -42,6 +42,10 @@ pub struct RunOptions {
     pub cleanup_timeout: Duration,
     /// Delays between probes of an expect.
     pub backoff: Backoff,
+    /// How long Argo CD has to acknowledge each refresh of `reconciles: N`
+    /// (the contract's [`harness_scenario::RECONCILE_BUDGET`]; tests that
+    /// stop the controller on purpose shorten it).
+    pub reconcile_budget: Duration,
     /// Which attempt of the scenarios this is (1 first; retries and
     /// repetitions count up): part of every isolated name.
     pub attempt: u32,
@@ -59,6 +63,7 @@ impl RunOptions {
             finally_timeout: Duration::from_secs(120),
             cleanup_timeout: Duration::from_secs(90),
             backoff: Backoff::default(),
+            reconcile_budget: harness_scenario::RECONCILE_BUDGET,
             attempt: 1,
         }
     }
@@ -105,8 +110,15 @@ pub async fn run(lab: Arc<dyn Lab>, scenarios: Vec<Scenario>, opts: RunOptions) 
             semaphore.clone(),
             scenario.clone(),
         );
+        // A scenario that stops lab components would break the others
+        // running beside it: it takes every slot, so it runs alone.
+        let slots = if scenario.disrupts_lab() {
+            opts.jobs.max(1) as u32
+        } else {
+            1
+        };
         let handle = tasks.spawn(async move {
-            let _permit = semaphore.acquire_owned().await;
+            let _permit = semaphore.acquire_many_owned(slots).await;
             if opts.cancel.is_cancelled() {
                 return (index, scenario_run::never_started(&scenario, &opts.run_id));
             }

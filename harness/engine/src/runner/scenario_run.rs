@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::{RunOptions, cleanup, now_rfc3339};
 use crate::argocd::ArgoCd;
 use crate::isolation::Isolation;
-use crate::lab::Lab;
+use crate::lab::{FaultAction, Lab};
 use crate::outcome::{Failure, ScenarioReport, ScenarioStatus, StepRecord, StepStatus};
 use crate::steps::{StepContext, StepError, StepOutcome, action_of};
 use harness_oci::RegistryClient;
@@ -50,10 +50,12 @@ pub(super) async fn run_scenario(
         deadline: Instant::now() + scenario.timeout,
         cancel: opts.cancel.clone(),
         backoff: opts.backoff,
+        reconcile_budget: opts.reconcile_budget,
         apps: BTreeSet::new(),
         namespaces: BTreeSet::new(),
         repositories: BTreeSet::new(),
         signing_keys: Default::default(),
+        stopped: BTreeSet::new(),
     };
     let mut log = vec![format!(
         "scenario {} (names suffixed -{})",
@@ -90,6 +92,18 @@ pub(super) async fn run_scenario(
         diagnostics = collect(lab.as_ref(), &ctx, scenario, opts, &prefix, &mut log).await;
     }
 
+    // Components the steps left stopped come back before `finally`, whose
+    // deletions need the application controller.
+    let mut restore_problems = Vec::new();
+    restore(
+        lab.as_ref(),
+        &mut ctx,
+        "steps",
+        &mut log,
+        &mut restore_problems,
+    )
+    .await;
+
     // `finally` gets its own budget and is not stopped by Ctrl-C.
     ctx.deadline = Instant::now() + opts.finally_timeout;
     ctx.cancel = CancellationToken::new();
@@ -119,7 +133,18 @@ pub(super) async fn run_scenario(
         diagnostics = collect(lab.as_ref(), &ctx, scenario, opts, &prefix, &mut log).await;
     }
 
-    let cleanup_problems = if opts.keep {
+    // What `finally` stopped comes back too, even with --keep: cleanup
+    // needs the controller, and the lab outlives the scenario.
+    restore(
+        lab.as_ref(),
+        &mut ctx,
+        "finally",
+        &mut log,
+        &mut restore_problems,
+    )
+    .await;
+
+    let mut cleanup_problems = if opts.keep {
         log.push(format!(
             "kept Applications {:?} and namespaces {:?} (--keep)",
             ctx.apps, ctx.namespaces
@@ -128,6 +153,7 @@ pub(super) async fn run_scenario(
     } else {
         cleanup::clean(&ctx, opts.cleanup_timeout).await
     };
+    cleanup_problems.splice(0..0, restore_problems);
     for problem in &cleanup_problems {
         opts.progress.warn(format!("{prefix} cleanup: {problem}"));
         log.push(format!("cleanup: {problem}"));
@@ -162,6 +188,25 @@ pub(super) async fn run_scenario(
         cleanup_problems,
         diagnostics,
         log,
+    }
+}
+
+/// Starts every component a fault step of `phase` stopped and none started
+/// again; what cannot be started is a problem of the scenario's cleanup.
+async fn restore(
+    lab: &dyn Lab,
+    ctx: &mut StepContext,
+    phase: &str,
+    log: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) {
+    for component in std::mem::take(&mut ctx.stopped) {
+        match lab.fault(component, FaultAction::Start).await {
+            Ok(done) => log.push(format!("restored after the {phase}: {done}")),
+            Err(why) => problems.push(format!(
+                "could not start {component} again, which a fault step of the {phase} stopped: {why}"
+            )),
+        }
     }
 }
 

@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use serde_json::json;
 
 use super::{StepAction, StepContext, StepError, StepOutcome};
-use crate::argocd::{AppSpec, RUN_ID_LABEL, SCENARIO_LABEL};
+use crate::argocd::{
+    AppSpec, RUN_ID_LABEL, SCENARIO_LABEL, application_manifest, customize_manifest,
+};
 use crate::isolation::label_value;
 use harness_scenario::{App, HelmOptions, HelmValues, SyncPolicy, render_json};
 
@@ -62,7 +64,28 @@ impl StepAction for App {
             Some(helm) => Some(helm_source(ctx, helm)?),
             None => None,
         };
-        ctx.argocd.apply_app_with_helm(&spec, helm.as_ref()).await?;
+        let mut manifest = application_manifest(&spec, ctx.argocd.namespace());
+        if let Some(helm) = helm {
+            manifest["spec"]["source"]["helm"] = helm;
+        }
+        let project = self.project.as_ref().map(|project| {
+            if project.applied {
+                ctx.isolation.argo_object(&project.name)
+            } else {
+                project.name.clone()
+            }
+        });
+        let extra = match &self.spec {
+            Some(extra) => Some(render_json(extra, &ctx.vars)?),
+            None => None,
+        };
+        customize_manifest(
+            &mut manifest,
+            project.as_deref(),
+            &self.sync_options,
+            extra.as_ref(),
+        );
+        ctx.argocd.apply_manifest(&name, &manifest).await?;
         Ok(StepOutcome {
             summary: format!(
                 "applied Application {name} ({repo_url} @ {revision}, namespace {namespace})"

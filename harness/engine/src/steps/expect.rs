@@ -5,7 +5,8 @@ use async_trait::async_trait;
 
 use super::{StepAction, StepContext, StepError, StepOutcome};
 use crate::expect::{
-    self, AppWanted, PollPlan, ResourceCheckWanted, ResourceProbe, ResourceWanted,
+    self, AppWanted, ExpectResult, Observation, PollPlan, ReconcilePlan, ResourceCheckWanted,
+    ResourceProbe, ResourceWanted, Seen,
 };
 use harness_scenario::render_json;
 use harness_scenario::{Expect, ExpectTarget, ResourceCheck, Timing};
@@ -13,9 +14,10 @@ use harness_scenario::{Expect, ExpectTarget, ResourceCheck, Timing};
 #[async_trait]
 impl StepAction for Expect {
     fn describe(&self) -> String {
-        let timing = match self.timing {
-            Timing::Within(d) => format!("within {}", humantime::format_duration(d)),
-            Timing::For(d) => format!("for {}", humantime::format_duration(d)),
+        let timing = match &self.timing {
+            Timing::Within(d) => format!("within {}", humantime::format_duration(*d)),
+            Timing::For(d) => format!("for {}", humantime::format_duration(*d)),
+            Timing::Reconciles(r) => format!("through {} reconciliation(s) of {}", r.count, r.app),
         };
         match &self.target {
             ExpectTarget::App(app) => {
@@ -24,6 +26,7 @@ impl StepAction for Expect {
                 parts.extend(app.health.map(|h| h.to_string()));
                 parts.extend(app.revision.as_ref().map(|r| format!("revision={r}")));
                 parts.extend(app.operation.map(|o| format!("operation={o}")));
+                parts.extend(app.matches.as_ref().map(|_| "matches".to_string()));
                 parts.extend(
                     app.condition
                         .as_ref()
@@ -62,7 +65,7 @@ impl StepAction for Expect {
 
     async fn run(&self, ctx: &mut StepContext) -> Result<StepOutcome, StepError> {
         let plan = PollPlan {
-            timing: self.timing,
+            timing: self.timing.clone(),
             scenario_deadline: ctx.deadline,
             backoff: ctx.backoff,
             cancel: ctx.cancel.clone(),
@@ -82,10 +85,15 @@ impl StepAction for Expect {
                         )),
                         None => None,
                     },
+                    matches: app
+                        .matches
+                        .as_ref()
+                        .map(|m| render_json(m, &ctx.vars))
+                        .transpose()?,
                 };
                 let argocd = ctx.argocd.clone();
                 let subject = format!("Application {}", wanted.app);
-                expect::run_poll(&subject, &plan, || expect::probe_app(&argocd, &wanted)).await
+                wait(ctx, &subject, &plan, || expect::probe_app(&argocd, &wanted)).await
             }
             ExpectTarget::Resource(resource) => {
                 let r = &resource.resource;
@@ -108,14 +116,14 @@ impl StepAction for Expect {
                 };
                 let subject = wanted.display_name();
                 let probe = ResourceProbe::new(ctx.kube.clone(), wanted);
-                expect::run_poll(&subject, &plan, || probe.probe()).await
+                wait(ctx, &subject, &plan, || probe.probe()).await
             }
             ExpectTarget::Referrers(r) => {
                 let repository = ctx.isolation.repository(&r.repository);
                 let subject_digest = ctx.render(&r.subject)?;
                 let registry = ctx.registry.clone();
                 let subject = format!("referrers of {repository}@{subject_digest}");
-                expect::run_poll(&subject, &plan, || {
+                wait(ctx, &subject, &plan, || {
                     super::attach::probe_referrers(
                         &registry,
                         &repository,
@@ -144,5 +152,26 @@ impl StepAction for Expect {
                 observed: Some(result.observed),
             })
         }
+    }
+}
+
+/// Wait as the expect's timing says: a window (`within`, `for`), or
+/// through the next reconciliations of an app (`reconciles`).
+async fn wait<F, Fut>(ctx: &StepContext, subject: &str, plan: &PollPlan, probe: F) -> ExpectResult
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Observation<Seen>>,
+{
+    match &plan.timing {
+        Timing::Reconciles(reconciles) => {
+            let reconcile = ReconcilePlan {
+                argocd: &ctx.argocd,
+                app: ctx.isolation.app(&reconciles.app),
+                count: reconciles.count,
+                budget: ctx.reconcile_budget,
+            };
+            expect::run_reconciles(subject, plan, &reconcile, probe).await
+        }
+        _ => expect::run_poll(subject, plan, probe).await,
     }
 }

@@ -7,6 +7,7 @@ mod app;
 mod attach;
 mod delete;
 mod expect;
+mod fault;
 mod push;
 mod refresh;
 mod sign;
@@ -44,6 +45,8 @@ pub struct StepContext {
     pub deadline: Instant,
     pub cancel: CancellationToken,
     pub backoff: Backoff,
+    /// How long Argo CD has to acknowledge each refresh of `reconciles: N`.
+    pub reconcile_budget: Duration,
     /// Applications (mapped names) this run created and has not deleted.
     pub apps: BTreeSet<String>,
     /// Destination namespaces (mapped) of the Applications this run created.
@@ -52,6 +55,9 @@ pub struct StepContext {
     pub repositories: BTreeSet<String>,
     /// Signing keys generated for this run, by the name the scenario gives them.
     pub signing_keys: std::collections::BTreeMap<String, harness_oci::sign::SigningKey>,
+    /// Lab components a `fault` step stopped and none started again: the
+    /// runner starts them after `finally`.
+    pub stopped: BTreeSet<harness_scenario::LabComponent>,
 }
 
 impl StepContext {

@@ -240,3 +240,28 @@ pub async fn remove_container(engine: &Engine, name: &str) -> Result<bool, Conta
         Err(e) => Err(api(format!("remove container {name}"))(e)),
     }
 }
+
+/// Stops the container `name` (SIGTERM, SIGKILL after 10 s); its volumes
+/// and network stay, for [`start_container`].
+pub async fn stop_container(engine: &Engine, name: &str) -> Result<(), ContainerError> {
+    let options = bollard::query_parameters::StopContainerOptionsBuilder::default()
+        .t(10)
+        .build();
+    engine
+        .docker
+        .stop_container(name, Some(options))
+        .await
+        .map_err(api(format!("stop container {name}")))
+}
+
+/// Starts the stopped container `name` again.
+pub async fn start_container(engine: &Engine, name: &str) -> Result<(), ContainerError> {
+    engine
+        .docker
+        .start_container(
+            name,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .map_err(api(format!("start container {name}")))
+}

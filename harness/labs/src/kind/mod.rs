@@ -9,6 +9,7 @@
 //!
 //! [`plan`] lists every action; [`up`] executes that same plan.
 
+mod fault;
 pub mod image;
 mod manifest;
 mod plan;
@@ -35,7 +36,7 @@ pub use run::{
 };
 
 use crate::container::ContainerError;
-use crate::{ComponentLog, Lab, LabKind, RegistryEndpoint};
+use crate::{ComponentLog, FaultAction, Lab, LabComponent, LabKind, RegistryEndpoint};
 
 pub use harness_tools::versions::{DEFAULT_NODE_IMAGE, DEFAULT_REGISTRY_IMAGE, KIND_VERSION};
 /// The registry listens on this port inside its container.
@@ -444,6 +445,12 @@ impl Lab for KindLab {
 
     async fn component_logs(&self, lines: usize) -> Vec<ComponentLog> {
         crate::argocd_pod_logs(&self.client, ARGOCD_NAMESPACE, lines).await
+    }
+
+    async fn fault(&self, component: LabComponent, action: FaultAction) -> Result<String, String> {
+        self.fault_component(component, action)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     fn state_dir(&self) -> Option<PathBuf> {

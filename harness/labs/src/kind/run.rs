@@ -20,7 +20,7 @@ use crate::container::{self, ContainerInfo, Engine};
 use harness_core::poll::{Observation, PollOutcome};
 use harness_core::progress::Progress;
 
-fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> KindError {
+pub(super) fn kube_err(what: impl Into<String>) -> impl FnOnce(kube::Error) -> KindError {
     let what = what.into();
     move |source| KindError::Kube { what, source }
 }
@@ -989,7 +989,7 @@ async fn restart_workload(
 }
 
 /// Why a workload is not ready yet, or `None` when it is.
-async fn workload_pending(
+pub(super) async fn workload_pending(
     client: &kube::Client,
     namespace: &str,
     workload: &str,

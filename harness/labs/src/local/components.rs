@@ -115,6 +115,26 @@ async fn redis_pong(port: u16) -> bool {
     matches!(tokio::time::timeout(Duration::from_secs(1), s.read(&mut buf)).await, Ok(Ok(n)) if buf[..n].starts_with(b"+PONG"))
 }
 
+/// Waits until the component `name`, started again by a fault step, is
+/// ready by the probe `url` recorded at start-up (`http://...` answers
+/// 2xx, `redis://host:port` answers PING).
+pub async fn wait_ready_again(
+    name: &str,
+    url: &str,
+    log: &Path,
+    sup: &Supervisor,
+) -> anyhow::Result<()> {
+    let timeout = Duration::from_secs(60);
+    if let Some(port) = url
+        .strip_prefix("redis://127.0.0.1:")
+        .and_then(|p| p.parse::<u16>().ok())
+    {
+        wait_ready(name, log, timeout, sup, || redis_pong(port)).await
+    } else {
+        wait_ready(name, log, timeout, sup, || http_ok(url)).await
+    }
+}
+
 /// Starts every component in order; returns the lab's state and a client.
 pub async fn start_all(
     cfg: &LocalLabConfig,
@@ -442,7 +462,17 @@ pub async fn start_all(
     .await?;
     task.done("");
 
+    let readiness = [
+        ("registry", v2),
+        ("redis", format!("redis://127.0.0.1:{redis_port}")),
+        ("argocd-repo-server", repo_health),
+        ("argocd-application-controller", ctrl_health),
+    ]
+    .into_iter()
+    .map(|(name, url)| (name.to_string(), url))
+    .collect();
     let state = LabState {
+        readiness,
         id: id.to_string(),
         dir: dir.to_path_buf(),
         kubeconfig,

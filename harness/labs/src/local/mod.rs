@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use kube::Client;
 use serde::{Deserialize, Serialize};
 
-use crate::{ComponentLog, Lab, LabKind, RegistryEndpoint};
+use crate::{ComponentLog, FaultAction, Lab, LabComponent, LabKind, RegistryEndpoint};
 use harness_core::process::{self, ChildInfo, Supervisor};
 use harness_core::progress::Progress;
 
@@ -54,6 +54,10 @@ pub struct LabState {
     pub argocd_version: String,
     pub detached: bool,
     pub children: Vec<ChildInfo>,
+    /// How to tell that a component a fault step starts again is ready:
+    /// component name -> `http://...` (2xx) or `redis://host:port` (PING).
+    #[serde(default)]
+    pub readiness: std::collections::BTreeMap<String, String>,
 }
 
 impl LabState {
@@ -379,6 +383,54 @@ impl Lab for LocalLab {
     }
     fn state_dir(&self) -> Option<PathBuf> {
         Some(self.state.dir.clone())
+    }
+    async fn fault(&self, component: LabComponent, action: FaultAction) -> Result<String, String> {
+        self.fault_process(component.as_str(), action)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    }
+}
+
+impl LocalLab {
+    /// A fault step on the process `name`: stopped with SIGTERM (its
+    /// ports and data directory stay), started again with the same
+    /// command line, and waited for with the readiness probe of start-up.
+    async fn fault_process(&self, name: &str, action: FaultAction) -> anyhow::Result<String> {
+        let Some(sup) = &self.supervisor else {
+            anyhow::bail!(
+                "this run attached to a kept lab (--reuse), whose processes another harness started; fault steps need a lab this run starts (drop --reuse)"
+            );
+        };
+        let running = sup.children().iter().any(|c| c.name == name);
+        let mut done = Vec::new();
+        if matches!(action, FaultAction::Stop | FaultAction::Restart) {
+            let child = sup.stop_child(name, Duration::from_secs(10)).await.ok_or_else(|| {
+                anyhow::anyhow!("{name} is not running (an earlier fault step stopped it); `start` it instead")
+            })?;
+            done.push(format!("stopped {name} (pid {})", child.pid));
+        } else if running {
+            anyhow::bail!("{name} is already running; `stop` it first, or `restart` it");
+        }
+        if matches!(action, FaultAction::Start | FaultAction::Restart) {
+            let started = tokio::time::Instant::now();
+            let child = sup.respawn(name)?;
+            let url = self
+                .state
+                .readiness
+                .get(name)
+                .ok_or_else(|| anyhow::anyhow!("the lab has no readiness probe for {name}"))?;
+            components::wait_ready_again(name, url, &child.log, sup).await?;
+            done.push(format!(
+                "started {name} (pid {}), ready in {:.1}s",
+                child.pid,
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        // `lab status` and `--reuse` read the pids from lab.json.
+        let mut state = self.state.clone();
+        state.children = sup.children();
+        state.save()?;
+        Ok(done.join(", "))
     }
 }
 

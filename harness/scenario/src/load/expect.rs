@@ -14,6 +14,12 @@ impl Loader<'_> {
         let timing = self.timing(body, timeout);
         if let Some(referrers) = &body.referrers {
             let target = self.referrers_expectation(expect, referrers, scope, definitions);
+            if let (Timing::Reconciles(_), Some(reconciles)) = (&timing, &body.reconciles) {
+                self.error(
+                    reconciles.location(),
+                    "`reconciles` counts an Application's reconciliations; the referrers are the registry's: use `within` or `for`",
+                );
+            }
             return Expect { target, timing };
         }
         let app_keys: Vec<&str> = [
@@ -26,34 +32,33 @@ impl Loader<'_> {
         .into_iter()
         .filter_map(|(key, present)| present.then_some(key))
         .collect();
-        let resource_keys: Vec<&str> = [
-            ("matches", body.matches.is_some()),
-            ("absent", body.absent.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(key, present)| present.then_some(key))
-        .collect();
         let target = match (&body.app, &body.resource) {
             (Some(app), None) => {
-                if !resource_keys.is_empty() {
+                if let Some(absent) = &body.absent {
                     self.error(
-                        expect.location(),
-                        format!(
-                            "{} to a `resource`, not an `app`: check the objects in a separate expect with `resource:`",
-                            keys_apply(&resource_keys)
-                        ),
+                        absent.location(),
+                        "`absent` applies to a `resource`, not an `app`: check the objects in a separate expect with `resource:`",
                     );
                 }
-                if app_keys.is_empty() {
+                if app_keys.is_empty() && body.matches.is_none() {
                     self.error(
                         expect.location(),
                         format!(
-                            "this expect on app `{}` checks nothing: add sync, health, revision, operation or condition",
+                            "this expect on app `{}` checks nothing: add sync, health, revision, operation, condition or matches",
                             app.value()
                         ),
                     );
                 }
+                let matches = body.matches.as_ref().map(|matches| {
+                    self.matches_value(
+                        matches,
+                        scope,
+                        definitions,
+                        "{status: {sourceType: Directory}}",
+                    )
+                });
                 ExpectTarget::App(AppExpectation {
+                    matches,
                     app: self.known_app(app, scope, definitions),
                     sync: body.sync.as_ref().map(|s| *s.value()),
                     health: body.health.as_ref().map(|h| *h.value()),
@@ -108,10 +113,29 @@ impl Loader<'_> {
                     definitions,
                 ))
             }
+            (Some(app), Some(resource)) if body.reconciles.is_some() => {
+                // `app` beside `resource` names whose reconciliations count.
+                if !app_keys.is_empty() {
+                    self.error(
+                        expect.location(),
+                        format!(
+                            "{} to an `app`, and this expect checks a `resource` (its `app` only names whose reconciliations count): check the Application in a separate expect",
+                            keys_apply(&app_keys)
+                        ),
+                    );
+                }
+                self.known_app(app, scope, definitions);
+                ExpectTarget::Resource(self.resource_expectation(
+                    body,
+                    resource,
+                    scope,
+                    definitions,
+                ))
+            }
             (Some(_), Some(resource)) => {
                 self.error(
                     expect.location(),
-                    "this expect has both `app` and `resource`: an expect checks one thing, split it into two",
+                    "this expect has both `app` and `resource`: an expect checks one thing, split it into two (with `reconciles`, `app` beside `resource` names the Application whose reconciliations count)",
                 );
                 ExpectTarget::Resource(self.resource_expectation(
                     body,
@@ -136,7 +160,91 @@ impl Loader<'_> {
                 })
             }
         };
+        let timing = match timing {
+            Timing::Reconciles(Reconciles { count, .. }) => {
+                let app = self.reconciling_app(expect, &target, scope);
+                Timing::Reconciles(Reconciles { count, app })
+            }
+            other => other,
+        };
         Expect { target, timing }
+    }
+
+    /// The Application whose reconciliations `reconciles:` counts: the
+    /// expect's own app, the app named beside a resource, or the one app
+    /// deploying to the resource's namespace.
+    fn reconciling_app(
+        &mut self,
+        expect: &Located<ExpectFile>,
+        target: &ExpectTarget,
+        scope: &Scope,
+    ) -> String {
+        let body = expect.value();
+        if let Some(app) = &body.app {
+            return app.value().clone();
+        }
+        let ExpectTarget::Resource(resource) = target else {
+            return String::new();
+        };
+        let at = body
+            .reconciles
+            .as_ref()
+            .map(|r| r.location())
+            .unwrap_or_else(|| expect.location());
+        let Some(namespace) = &resource.resource.namespace else {
+            self.error(
+                at,
+                "`reconciles` on a cluster-scoped resource: name the Application whose reconciliations count with `app:` beside `resource:`",
+            );
+            return String::new();
+        };
+        let deploying: Vec<&String> = scope
+            .app_namespaces
+            .iter()
+            .filter(|(_, ns)| *ns == namespace)
+            .map(|(app, _)| app)
+            .collect();
+        match deploying.as_slice() {
+            [app] => (*app).clone(),
+            [] => {
+                self.error(
+                    at,
+                    format!(
+                        "`reconciles`: no earlier app deploys to namespace `{namespace}`; name the Application whose reconciliations count with `app:` beside `resource:`"
+                    ),
+                );
+                String::new()
+            }
+            several => {
+                let names: Vec<String> = several.iter().map(|a| format!("`{a}`")).collect();
+                self.error(
+                    at,
+                    format!(
+                        "`reconciles`: apps {} all deploy to namespace `{namespace}`; say which one's reconciliations count with `app:` beside `resource:`",
+                        names.join(", ")
+                    ),
+                );
+                String::new()
+            }
+        }
+    }
+
+    /// A `matches` map (object or Application), its templates checked.
+    fn matches_value(
+        &mut self,
+        matches: &Located<serde_json::Value>,
+        scope: &Scope,
+        definitions: &Definitions,
+        example: &str,
+    ) -> serde_json::Value {
+        if !matches.value().is_object() {
+            self.error(
+                matches.location(),
+                format!("`matches` must be a map of fields to compare, like `{example}`"),
+            );
+        }
+        self.json_templates(matches, matches.value(), scope, definitions);
+        matches.value().clone()
     }
 
     pub(super) fn resource_expectation(
@@ -188,16 +296,12 @@ impl Loader<'_> {
                 ResourceCheck::Absent
             }
             (None, true) => ResourceCheck::Absent,
-            (Some(matches), false) => {
-                if !matches.value().is_object() {
-                    self.error(
-                        matches.location(),
-                        "`matches` must be a map of fields to compare, like `{data: {version: \"1.0.0\"}}`",
-                    );
-                }
-                self.json_templates(matches, matches.value(), scope, definitions);
-                ResourceCheck::Matches(matches.value().clone())
-            }
+            (Some(matches), false) => ResourceCheck::Matches(self.matches_value(
+                matches,
+                scope,
+                definitions,
+                "{data: {version: \"1.0.0\"}}",
+            )),
             (None, false) => ResourceCheck::Exists,
         };
         ResourceExpectation {
@@ -217,6 +321,37 @@ impl Loader<'_> {
                 hold_for.location(),
                 "`within` and `for` together: `within` waits until the condition holds, `for` checks it holds all along; keep one",
             );
+        }
+        if let Some(reconciles) = &body.reconciles {
+            for (key, present) in [
+                ("within", body.within.is_some()),
+                ("for", body.hold_for.is_some()),
+            ] {
+                if present {
+                    self.error(
+                        reconciles.location(),
+                        format!(
+                            "`reconciles` and `{key}` together: `reconciles` holds through the next reconciliations of the app, each with its own 1m budget; keep one"
+                        ),
+                    );
+                }
+            }
+            let count = *reconciles.value();
+            if count == 0 {
+                self.error(
+                    reconciles.location(),
+                    "`reconciles: 0` waits for no reconciliation: give 1 or more (2 shows Argo CD looked again twice)",
+                );
+            } else if count > MAX_RECONCILES {
+                self.error(
+                    reconciles.location(),
+                    format!("`reconciles: {count}` is more than {MAX_RECONCILES}: each one is a refresh Argo CD must answer; 1 to 3 make the point"),
+                );
+            }
+            return Timing::Reconciles(Reconciles {
+                count,
+                app: String::new(),
+            });
         }
         let (key, text, timing): (&str, _, fn(Duration) -> Timing) =
             match (&body.within, &body.hold_for) {

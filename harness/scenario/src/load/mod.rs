@@ -18,13 +18,14 @@ use crate::file::{
     RefreshFile, ScenarioFile, StepFile, SyncPolicyFile, TagFile,
 };
 use crate::file::{AttachFile, ReferrersFile, SignFile, SignatureKeyFile, VerifyFile};
-use crate::file::{FileValue, LayerFile, SymlinksFile};
+use crate::file::{FaultFile, FileValue, LayerFile, SymlinksFile};
 use crate::names;
 use crate::plan::*;
 use crate::template::{self, VarRef};
 
 mod app;
 mod expect;
+mod fault;
 mod push;
 mod sign;
 mod tag;
@@ -280,6 +281,10 @@ fn is_blank_yaml(source: &str) -> bool {
 struct Scope {
     digests: BTreeSet<String>,
     apps: BTreeSet<String>,
+    /// app -> its destination namespace, as written.
+    app_namespaces: BTreeMap<String, String>,
+    /// AppProjects earlier `apply` steps create, by name as written.
+    projects: BTreeSet<String>,
     repositories: BTreeSet<String>,
 }
 

@@ -109,3 +109,37 @@ steps:
 finally:
   - delete: {app: wrong}
 "#;
+
+/// Loads `yaml` as a scenario file in a fresh directory (which `prepare`
+/// may fill first: fixtures the file points at); errors as
+/// `line:column: message`, one per diagnostic.
+pub fn load_scenario(
+    yaml: &str,
+    prepare: impl FnOnce(&Path),
+) -> Result<harness_scenario::Scenario, Vec<String>> {
+    let directory = tempfile::tempdir().expect("temporary directory");
+    prepare(directory.path());
+    let path = directory.path().join("scenario.yaml");
+    std::fs::write(&path, yaml).expect("write scenario");
+    harness_scenario::load_file(&path).map_err(|diagnostics| {
+        diagnostics
+            .iter()
+            .map(|d| {
+                let location = d.location.as_ref().expect("located");
+                format!("{}:{}: {}", location.line, location.column, d.message)
+            })
+            .collect()
+    })
+}
+
+/// Every error of `errors` starts with its expected `line:column: ` and
+/// contains its expected message, in order, and there are no others.
+pub fn assert_errors(errors: &[String], expected: &[(&str, &str)]) {
+    assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+    for ((at, message), error) in expected.iter().zip(errors) {
+        assert!(
+            error.starts_with(at) && error.contains(message),
+            "want {at}{message}\ngot {errors:#?}"
+        );
+    }
+}
