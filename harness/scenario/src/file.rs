@@ -105,7 +105,7 @@ pub struct ScenarioFile {
 /// `name` and one optional key per kind.
 macro_rules! step_file {
     ($( $(#[doc = $doc:literal])* $key:ident : $file:ty as $schema:literal => $variant:ident($plan:ty) by $load:expr ;)*) => {
-        /// A step: exactly one operation key (push, tag, app, sync, refresh, expect, delete, sign, verify, attach, fault), plus an optional `name`.
+        /// A step: exactly one operation key (push, tag, app, sync, refresh, expect, delete, sign, verify, attach, fault, apply), plus an optional `name`.
         #[derive(Debug, Clone, Deserialize, JsonSchema)]
         #[serde(deny_unknown_fields, rename_all = "camelCase")]
         #[schemars(extend("oneOf" = [ $( {"required": [stringify!($key)]} ),* ]))]
@@ -432,6 +432,18 @@ pub struct HelmParameterFile {
 pub struct AppRefFile {
     /// Name of an Application created by an earlier `app` step.
     pub app: Located<String>,
+}
+
+/// Apply Kubernetes objects (server-side, as the harness): `manifest` (one or more YAML documents written inline) or `file` (a YAML file relative to the scenario file); `${...}` is rendered at run time. Objects in the scenario's destination namespaces are mapped with them; AppProjects (and Secrets in `argocd`) go to Argo CD's namespace under run-unique names that `app: {project}` maps the same way. Everything applied is deleted at the end of the run.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Apply")]
+#[schemars(extend("oneOf" = [{"required": ["manifest"]}, {"required": ["file"]}]))]
+pub struct ApplyFile {
+    /// One or more YAML documents.
+    pub manifest: Option<Located<String>>,
+    /// A YAML file of one or more documents, relative to the scenario file.
+    pub file: Option<Located<String>>,
 }
 
 /// Stop, start or restart one component of the lab: exactly one of the keys, naming `registry`, `argocd-repo-server`, `argocd-application-controller` or `redis`. A scenario with a fault runs alone on its lab, and the runner starts again whatever it left stopped, even when it fails.

@@ -61,6 +61,9 @@ macro_rules! with_step_kinds {
             /// Stop, start or restart a lab component (registry, argocd-repo-server, argocd-application-controller, redis): what Argo CD does when one is down.
             fault: FaultFile as "FaultFile" => Fault(Fault)
                 by |loader, file, _scope, _definitions, _timeout| loader.fault(file);
+            /// Apply Kubernetes objects: AppProjects and Secrets for Argo CD, objects in the apps' namespaces.
+            apply: ApplyFile as "ApplyFile" => Apply(Apply)
+                by |loader, file, scope, definitions, _timeout| loader.apply(file, scope, definitions);
         }
     };
 }

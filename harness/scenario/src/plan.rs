@@ -299,6 +299,39 @@ pub struct Refresh {
     pub hard: bool,
 }
 
+/// An `apply` step: the documents as written (rendered at run time) and
+/// what the loader learnt of each, in order.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Apply {
+    pub manifest: Template,
+    pub objects: Vec<ApplyObject>,
+    /// The file the documents came from, for `file:`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+}
+
+/// One object of an `apply` step.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyObject {
+    pub api_version: String,
+    pub kind: String,
+    /// As written.
+    pub name: String,
+    pub placement: Placement,
+}
+
+/// Where an applied object goes, and how its name is mapped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Placement {
+    /// Argo CD's namespace, under a run-unique name (AppProjects, Secrets).
+    ArgoCd,
+    /// A destination namespace of the scenario's apps (as written; mapped
+    /// like the apps' own), name as written.
+    Destination(String),
+}
+
 /// A component of the lab a `fault` step can stop and start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -33,7 +33,10 @@ const SCENARIOS: &[(&str, &str)] = &[
     // Fault steps on kind: the registry container stopped and started, the
     // controller's StatefulSet scaled to 0 and back.
     ("registry-outage-recovers.yaml", "registry-outage-recovers"),
-    ("controller-down-catches-up.yaml", "controller-down-catches-up"),
+    (
+        "controller-down-catches-up.yaml",
+        "controller-down-catches-up",
+    ),
 ];
 
 fn summary(dir: &Path) -> serde_json::Value {

@@ -209,8 +209,8 @@ fn schema_describes_the_format() {
     let step_kinds = definitions["Step"]["oneOf"].as_array().map(Vec::len);
     assert_eq!(
         step_kinds,
-        Some(11),
-        "a step has exactly one of eleven operation keys (push, tag, app, sync, refresh, expect, delete, sign, verify, attach, fault)"
+        Some(12),
+        "a step has exactly one of twelve operation keys (push, tag, app, sync, refresh, expect, delete, sign, verify, attach, fault, apply)"
     );
     assert_eq!(schema["required"], serde_json::json!(["name", "steps"]));
     assert_eq!(schema["additionalProperties"], serde_json::json!(false));

@@ -623,7 +623,7 @@ fn seen_detail(seen: &Seen) -> String {
 
 /// The API resource of `apiVersion` + `kind`, telling "not served" apart
 /// from "cannot ask".
-async fn discover(
+pub(crate) async fn discover(
     client: &Client,
     api_version: &str,
     kind: &str,

@@ -1,5 +1,6 @@
 //! Removing what a scenario run created: its Applications (which cascade to
-//! what they deployed) and then its destination namespaces.
+//! what they deployed), the objects `apply` put in Argo CD's namespace, and
+//! then its destination namespaces.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -23,6 +24,20 @@ pub(super) async fn clean(ctx: &StepContext, wait: Duration) -> Vec<String> {
         futures::future::join_all(apps.iter().map(|name| delete_app(&ctx.argocd, name, wait)))
             .await;
     problems.extend(results.into_iter().flatten());
+
+    // Then what `apply` steps put beside Argo CD (projects the apps used).
+    for applied in ctx.applied.iter().rev() {
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(ctx.kube.clone(), &applied.namespace, &applied.resource);
+        match api.delete(&applied.name, &DeleteParams::default()).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(error) => problems.push(format!(
+                "deleting {} {}/{}: {error}",
+                applied.resource.kind, applied.namespace, applied.name
+            )),
+        }
+    }
 
     let namespaces: BTreeSet<String> = ctx
         .namespaces

@@ -56,6 +56,7 @@ pub(super) async fn run_scenario(
         repositories: BTreeSet::new(),
         signing_keys: Default::default(),
         stopped: BTreeSet::new(),
+        applied: Vec::new(),
     };
     let mut log = vec![format!(
         "scenario {} (names suffixed -{})",

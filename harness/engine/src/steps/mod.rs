@@ -4,6 +4,7 @@
 //! what it created) and returns a [`StepOutcome`] for the reports.
 
 mod app;
+mod apply;
 mod attach;
 mod delete;
 mod expect;
@@ -58,6 +59,9 @@ pub struct StepContext {
     /// Lab components a `fault` step stopped and none started again: the
     /// runner starts them after `finally`.
     pub stopped: BTreeSet<harness_scenario::LabComponent>,
+    /// Objects `apply` steps put in Argo CD's namespace: deleted after the
+    /// Applications at cleanup.
+    pub applied: Vec<apply::Applied>,
 }
 
 impl StepContext {
@@ -74,6 +78,7 @@ impl StepContext {
 }
 
 pub use crate::outcome::StepDigest;
+pub use apply::Applied;
 
 /// What a successful step did, for progress and reports.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]

@@ -17,13 +17,14 @@ use crate::file::{
     AppFile, AppRefFile, DurationText, ExpectFile, HelmFile, IndexFile, Located, PushFile,
     RefreshFile, ScenarioFile, StepFile, SyncPolicyFile, TagFile,
 };
+use crate::file::{ApplyFile, FaultFile, FileValue, LayerFile, SymlinksFile};
 use crate::file::{AttachFile, ReferrersFile, SignFile, SignatureKeyFile, VerifyFile};
-use crate::file::{FaultFile, FileValue, LayerFile, SymlinksFile};
 use crate::names;
 use crate::plan::*;
 use crate::template::{self, VarRef};
 
 mod app;
+mod apply;
 mod expect;
 mod fault;
 mod push;
