@@ -307,26 +307,47 @@ async fn lab_kind(arg: Option<LabArg>, progress: &Progress) -> LabKind {
     }
 }
 
-/// Ctrl-C: the first one cancels the returned token (steps stop; `finally`,
-/// cleanup and the lab's shutdown still run); a second one exits at once,
-/// and children that are not kept die with us (PDEATHSIG).
+/// Ctrl-C or SIGTERM (what CI cancellation, `timeout` and container
+/// runtimes send): the first cancels the returned token (steps stop;
+/// `finally`, cleanup and the lab's shutdown still run); a second exits at
+/// once, and children that are not kept die with us (PDEATHSIG).
 fn interrupt_cancels(progress: &Progress) -> tokio_util::sync::CancellationToken {
     let cancel = tokio_util::sync::CancellationToken::new();
     let token = cancel.clone();
     let progress = progress.clone();
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            progress.warn(
-                "interrupted: stopping scenarios, running finally steps and cleanup (Ctrl-C again to quit now)",
-            );
-            token.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("interrupted twice: exiting now");
-                std::process::exit(130);
-            }
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let Some(first) = next_interrupt(&mut terminate).await else {
+            return;
+        };
+        progress.warn(format!(
+            "interrupted ({first}): stopping scenarios, running finally steps and cleanup (Ctrl-C again to quit now)"
+        ));
+        token.cancel();
+        if let Some(second) = next_interrupt(&mut terminate).await {
+            eprintln!("interrupted twice ({second}): exiting now");
+            std::process::exit(if second == "SIGTERM" { 143 } else { 130 });
         }
     });
     cancel
+}
+
+/// The next Ctrl-C (SIGINT) or SIGTERM, by name; `None` if neither can be
+/// listened for.
+async fn next_interrupt(
+    terminate: &mut Option<tokio::signal::unix::Signal>,
+) -> Option<&'static str> {
+    let sigterm = async {
+        match terminate {
+            Some(signal) => signal.recv().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.ok().map(|()| "Ctrl-C"),
+        received = sigterm => received.map(|()| "SIGTERM"),
+    }
 }
 
 async fn run(cli: Cli) -> u8 {

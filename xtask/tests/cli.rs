@@ -142,6 +142,17 @@ fn harness_processes(dir: &Path) -> Vec<(u32, String)> {
 
 #[test]
 fn ctrl_c_during_a_run_stops_everything() {
+    interrupt_during_a_run_stops_everything(libc::SIGINT, "Ctrl-C");
+}
+
+/// What CI cancellation, `timeout` and container runtimes send: the same
+/// orderly stop as Ctrl-C, `finally` and cleanup included.
+#[test]
+fn sigterm_during_a_run_stops_everything_like_ctrl_c() {
+    interrupt_during_a_run_stops_everything(libc::SIGTERM, "SIGTERM");
+}
+
+fn interrupt_during_a_run_stops_everything(signal: i32, named: &str) {
     let dir = tempfile::tempdir().unwrap();
     let labs = dir.path().join("labs");
     let mut child = xtask()
@@ -184,7 +195,7 @@ fn ctrl_c_during_a_run_stops_everything() {
         "the lab runs while the scenario does"
     );
     unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
+        libc::kill(child.id() as i32, signal);
     }
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let status = child.wait().unwrap();
@@ -194,7 +205,7 @@ fn ctrl_c_during_a_run_stops_everything() {
         Some(1),
         "a cancelled run is not a pass:\n{all}"
     );
-    assert!(all.contains("interrupted"), "{all}");
+    assert!(all.contains(&format!("interrupted ({named})")), "{all}");
     // --verbose logged what the harness did under the progress lines.
     for event in [
         "started child process",
@@ -213,10 +224,15 @@ fn ctrl_c_during_a_run_stops_everything() {
         all.contains("finally 1/2 delete") && all.contains("finally 2/2 delete"),
         "finally still ran:\n{all}"
     );
-    std::thread::sleep(Duration::from_millis(300));
+    // The harness has exited; its children are gone once the kernel has
+    // reaped them: poll with a deadline, never a fixed sleep.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab_processes(&labs).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     assert!(
         lab_processes(&labs).is_empty(),
-        "left behind: {:?}",
+        "left behind 10 s after the harness exited: {:?}",
         lab_processes(&labs)
     );
     let dirs: Vec<_> = std::fs::read_dir(&labs)

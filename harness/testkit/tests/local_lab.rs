@@ -161,3 +161,38 @@ async fn kept_lab_is_reused_and_lab_down_stops_it() {
         .expect("nothing to reuse after down");
     assert!(err.to_string().contains("lab up"), "{err}");
 }
+
+/// What a SIGKILLed harness leaves: a lab directory whose owner is gone.
+/// The next lab start reclaims it, and says so; a lab whose harness lives,
+/// and one without an owner (kept by `lab up`), stay.
+#[test]
+fn the_next_lab_reclaims_what_a_killed_harness_left() {
+    let root = tempfile::tempdir().unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    let lab = |name: &str, owner: Option<u32>| {
+        let dir = root.path().join(name);
+        std::fs::create_dir_all(dir.join("etcd")).unwrap();
+        std::fs::write(dir.join("etcd/db"), vec![0u8; 2_000_000]).unwrap();
+        if let Some(pid) = owner {
+            std::fs::write(dir.join("owner.pid"), pid.to_string()).unwrap();
+        }
+        dir
+    };
+    let killed = lab("local-killed", Some(dead_pid));
+    let live = lab("local-live", Some(std::process::id()));
+    let kept = lab("local-kept", None);
+
+    let said = harness_labs::local::reclaim_abandoned(root.path());
+    assert_eq!(said.len(), 1, "{said:?}");
+    assert!(
+        said[0].contains("local-killed")
+            && said[0].contains("(2 MB)")
+            && said[0].contains(&format!("killed (pid {dead_pid})")),
+        "{said:?}"
+    );
+    assert!(!killed.exists());
+    assert!(live.exists() && kept.exists());
+    assert!(harness_labs::local::reclaim_abandoned(root.path()).is_empty());
+}
