@@ -31,9 +31,16 @@ async fn scenarios_pass_on_the_local_lab_and_a_wrong_expectation_fails() {
             )
         });
     let expected_passing: Vec<String> = scenarios.iter().map(|s| s.name.clone()).collect();
-    assert!(
-        expected_passing.len() >= 8,
-        "the design's scenarios are all there: {expected_passing:?}"
+    // Exactly one scenario per file in scenarios/: none silently dropped.
+    let files = std::fs::read_dir(repo_root().join("scenarios"))
+        .expect("scenarios/")
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "yaml"))
+        .count();
+    assert_eq!(
+        expected_passing.len(),
+        files,
+        "every file in scenarios/ is a scenario of the run: {expected_passing:?}"
     );
 
     let tmp = tempfile::tempdir().unwrap();
@@ -93,6 +100,34 @@ async fn scenarios_pass_on_the_local_lab_and_a_wrong_expectation_fails() {
         "diff shows both values: {}",
         failure.message
     );
+    // Stopped at the first failure, on a real mismatch (not a refused
+    // connection), and `finally` still ran against the real lab.
+    assert_eq!(bad.steps.len(), 5, "{:?}", bad.steps);
+    assert!(
+        bad.steps[4..]
+            .iter()
+            .all(|step| step.outcome == harness_engine::runner::StepStatus::Skipped),
+        "steps after the failure are skipped: {:?}",
+        bad.steps
+    );
+    assert!(
+        failure.message.contains("last observed")
+            && !failure.message.contains("connection refused"),
+        "a real mismatch: {}",
+        failure.message
+    );
+    assert_eq!(bad.finally.len(), 1);
+    assert_eq!(
+        bad.finally[0].outcome,
+        harness_engine::runner::StepStatus::Passed,
+        "finally deleted the app: {:?}",
+        bad.finally[0]
+    );
+    assert!(
+        bad.cleanup_problems.is_empty(),
+        "{:?}",
+        bad.cleanup_problems
+    );
     let diag = bad.diagnostics.as_ref().expect("diagnostics folder");
     for file in ["applications.yaml", "events.txt", "registry.txt"] {
         assert!(diag.join(file).is_file(), "{file} in {}", diag.display());
@@ -115,10 +150,15 @@ async fn scenarios_pass_on_the_local_lab_and_a_wrong_expectation_fails() {
 
     // Nothing of the lab is left running.
     if let Some(dir) = lab_dir {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !harness_core::process::find_by_cmdline(&dir).is_empty()
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         assert!(
             harness_core::process::find_by_cmdline(&dir).is_empty(),
-            "lab processes left behind"
+            "lab processes left behind 10 s after the lab stopped"
         );
         assert!(!dir.exists());
     }

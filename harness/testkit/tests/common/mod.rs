@@ -106,6 +106,8 @@ steps:
       resource: {apiVersion: v1, kind: ConfigMap, namespace: wrong, name: wrong-config}
       matches: {data: {version: "9.9.9"}}
       within: 5s
+  - name: never runs (the run stops at the first failure)
+    expect: {app: wrong, sync: Synced}
 finally:
   - delete: {app: wrong}
 "#;
