@@ -240,3 +240,100 @@ fn interrupt_during_a_run_stops_everything(signal: i32, named: &str) {
         .unwrap_or_default();
     assert!(dirs.is_empty(), "lab directories left: {dirs:?}");
 }
+
+/// A lab component that dies mid-run (here the registry, SIGKILLed)
+/// cancels the run at once: exit 2 naming the component and its log, the
+/// waiting expect does not sit out its window, and nothing is left.
+#[test]
+fn a_component_crashing_mid_run_cancels_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = dir.path().join("labs");
+    let scenario = dir.path().join("waits.yaml");
+    std::fs::write(
+        &scenario,
+        r#"name: waits-for-ever
+steps:
+  - push:
+      files: {cm.yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}
+      repository: waits
+      tags: [v1]
+      as: v1
+  - app: {name: waits, repository: waits, revision: v1}
+  - expect: {app: waits, sync: Synced, revision: "${v1.digest}"}
+  - name: never true
+    expect: {app: waits, sync: OutOfSync, within: 2m}
+finally:
+  - delete: {app: waits}
+"#,
+    )
+    .unwrap();
+    let mut child = xtask()
+        .args(["e2e", "--lab", "local"])
+        .arg(&scenario)
+        .arg("--report")
+        .arg(dir.path().join("report"))
+        .env("OCI_E2E_LABS", &labs)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .next()
+            .expect("xtask ended before the scenario waited")
+            .unwrap();
+        seen.push(line.clone());
+        if line.contains("[waits-for-ever] step 4/4 expect never true") {
+            break;
+        }
+    }
+    let registry: Vec<u32> = lab_processes(&labs)
+        .into_iter()
+        .filter(|(_, cmd)| cmd.contains("registry.yml"))
+        .map(|(pid, _)| pid)
+        .collect();
+    assert_eq!(registry.len(), 1, "the lab's registry: {registry:?}");
+    let killed_at = Instant::now();
+    unsafe {
+        libc::kill(registry[0] as i32, libc::SIGKILL);
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let status = child.wait().unwrap();
+    let ended_after = killed_at.elapsed();
+    let all = seen.into_iter().chain(rest).collect::<Vec<_>>().join("\n");
+    assert_eq!(status.code(), Some(2), "a crashed lab is exit 2:\n{all}");
+    assert!(
+        all.contains("a lab component crashed during the run")
+            && all.contains(&format!(
+                "registry (pid {}) exited unexpectedly",
+                registry[0]
+            )),
+        "{all}"
+    );
+    // The expect's window is 2 minutes: the crash, not the window, ended it.
+    assert!(
+        ended_after < Duration::from_secs(100),
+        "the run sat out the window ({ended_after:?}):\n{all}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab_processes(&labs).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        lab_processes(&labs).is_empty(),
+        "left behind: {:?}",
+        lab_processes(&labs)
+    );
+    let dirs: Vec<_> = std::fs::read_dir(&labs)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(dirs.is_empty(), "lab directories left: {dirs:?}");
+}
