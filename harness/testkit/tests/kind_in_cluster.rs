@@ -296,9 +296,34 @@ async fn the_plan_provisions_argo_cd_in_a_real_cluster_and_is_idempotent() {
         }],
         ..plan.clone()
     };
-    let ready =
-        kind::provision_in_cluster(&client, &wait(vec![], Duration::from_secs(30)), &progress)
-            .await;
+    // A workload that is ready on this cluster too (no pods to wait for):
+    // the wait must look at it and let it pass, not pass an empty list.
+    let zero: Deployment = serde_json::from_value(serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "oci-e2e-zero", "namespace": "argocd"},
+        "spec": {
+            "replicas": 0,
+            "selector": {"matchLabels": {"app": "oci-e2e-zero"}},
+            "template": {
+                "metadata": {"labels": {"app": "oci-e2e-zero"}},
+                "spec": {"containers": [{"name": "c", "image": "registry.invalid/none"}]}
+            }
+        }
+    }))
+    .expect("a Deployment");
+    let created = Api::<Deployment>::namespaced(client.clone(), "argocd")
+        .create(&Default::default(), &zero)
+        .await;
+    let ready = kind::provision_in_cluster(
+        &client,
+        &wait(
+            vec!["deployment/oci-e2e-zero".into()],
+            Duration::from_secs(30),
+        ),
+        &progress,
+    )
+    .await;
     let missing = kind::provision_in_cluster(
         &client,
         &wait(
@@ -327,7 +352,8 @@ async fn the_plan_provisions_argo_cd_in_a_real_cluster_and_is_idempotent() {
         "unchanged settings must not restart the controller"
     );
     shutdown.expect("local lab shuts down");
-    ready.expect("the default AppProject exists, nothing else is awaited");
+    created.expect("create deployment/oci-e2e-zero");
+    ready.expect("the default AppProject exists and deployment/oci-e2e-zero is ready");
     let err = missing.expect_err("an absent deployment never becomes ready");
     let msg = err.to_string();
     assert!(matches!(err, kind::KindError::Timeout { .. }), "{err:?}");
