@@ -113,6 +113,30 @@ fn lab_processes(labs: &Path) -> Vec<(u32, String)> {
     harness_processes(labs)
 }
 
+/// After the harness exited: no process of the labs under `labs` (polled
+/// with a deadline, since the kernel reaps them shortly after, never a
+/// fixed sleep) and no lab directory.
+fn assert_nothing_left(labs: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab_processes(labs).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        lab_processes(labs).is_empty(),
+        "left behind 10 s after the harness exited: {:?}",
+        lab_processes(labs)
+    );
+    let dirs: Vec<_> = std::fs::read_dir(labs)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(dirs.is_empty(), "lab directories left: {dirs:?}");
+}
+
 /// Processes whose command line mentions `dir` (what `lab down` looks for).
 fn harness_processes(dir: &Path) -> Vec<(u32, String)> {
     let needle = dir.to_string_lossy().into_owned();
@@ -224,21 +248,7 @@ fn interrupt_during_a_run_stops_everything(signal: i32, named: &str) {
         all.contains("finally 1/2 delete") && all.contains("finally 2/2 delete"),
         "finally still ran:\n{all}"
     );
-    // The harness has exited; its children are gone once the kernel has
-    // reaped them: poll with a deadline, never a fixed sleep.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab_processes(&labs).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        lab_processes(&labs).is_empty(),
-        "left behind 10 s after the harness exited: {:?}",
-        lab_processes(&labs)
-    );
-    let dirs: Vec<_> = std::fs::read_dir(&labs)
-        .map(|d| d.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    assert!(dirs.is_empty(), "lab directories left: {dirs:?}");
+    assert_nothing_left(&labs);
 }
 
 /// A lab component that dies mid-run (here the registry, SIGKILLed)
@@ -318,22 +328,101 @@ finally:
         ended_after < Duration::from_secs(100),
         "the run sat out the window ({ended_after:?}):\n{all}"
     );
+    assert_nothing_left(&labs);
+}
+
+/// A second Ctrl-C while `finally` runs exits at once (130): the lab's
+/// processes die with the harness (PDEATHSIG), and what is left on disk is
+/// removed by `lab down`, which says so.
+#[test]
+fn a_second_ctrl_c_exits_at_once_and_lab_down_reclaims_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = dir.path().join("labs");
+    let scenario = dir.path().join("slow-finally.yaml");
+    std::fs::write(
+        &scenario,
+        r#"name: slow-finally
+steps:
+  - push:
+      files: {cm.yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}
+      repository: slow
+      tags: [v1]
+      as: v1
+  - app: {name: slow, repository: slow, revision: v1}
+  - expect: {app: slow, sync: Synced, revision: "${v1.digest}"}
+  - name: waits to be interrupted
+    expect: {app: slow, sync: OutOfSync, within: 2m}
+finally:
+  - name: a finally that takes its time
+    expect: {app: slow, sync: OutOfSync, within: 1m}
+"#,
+    )
+    .unwrap();
+    let mut child = xtask()
+        .args(["e2e", "--lab", "local"])
+        .arg(&scenario)
+        .arg("--report")
+        .arg(dir.path().join("report"))
+        .env("OCI_E2E_LABS", &labs)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    let mut wait_for = |text: &str, seen: &mut Vec<String>| loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("xtask ended before {text:?}:\n{}", seen.join("\n")))
+            .unwrap();
+        seen.push(line.clone());
+        if line.contains(text) {
+            break;
+        }
+    };
+    wait_for(
+        "[slow-finally] step 4/4 expect waits to be interrupted",
+        &mut seen,
+    );
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    wait_for(
+        "[slow-finally] finally 1/1 expect a finally that takes its time",
+        &mut seen,
+    );
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = child.wait().unwrap();
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let all = seen.into_iter().chain(rest).collect::<Vec<_>>().join("\n");
+    assert_eq!(status.code(), Some(130), "{all}");
+    assert!(
+        all.contains("interrupted twice (Ctrl-C): exiting now"),
+        "{all}"
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while !lab_processes(&labs).is_empty() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(
         lab_processes(&labs).is_empty(),
-        "left behind: {:?}",
+        "the lab's processes die with the harness: {:?}",
         lab_processes(&labs)
     );
-    let dirs: Vec<_> = std::fs::read_dir(&labs)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_dir())
-                .collect()
-        })
-        .unwrap_or_default();
-    assert!(dirs.is_empty(), "lab directories left: {dirs:?}");
+    let down = xtask()
+        .args(["lab", "down", "--lab", "local"])
+        .env("OCI_E2E_LABS", &labs)
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&down.stderr).into_owned() + &String::from_utf8_lossy(&down.stdout);
+    assert!(down.status.success(), "{said}");
+    assert!(
+        said.contains("removed"),
+        "lab down says what it removed: {said}"
+    );
+    assert_nothing_left(&labs);
 }
