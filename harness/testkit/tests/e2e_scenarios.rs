@@ -47,6 +47,9 @@ async fn scenarios_pass_on_the_local_lab_and_a_wrong_expectation_fails() {
     let bad = tmp.path().join("must-fail.yaml");
     std::fs::write(&bad, common::WRONG_EXPECTATION).unwrap();
     scenarios.push(harness_scenario::load_file(&bad).expect("the failing scenario is valid"));
+    let late = tmp.path().join("times-out.yaml");
+    std::fs::write(&late, common::TIMES_OUT).unwrap();
+    scenarios.push(harness_scenario::load_file(&late).expect("the timing-out scenario is valid"));
 
     let opts = LabOptions::new(LabKind::Local);
     let lab = session::start(&opts, &progress)
@@ -128,6 +131,34 @@ async fn scenarios_pass_on_the_local_lab_and_a_wrong_expectation_fails() {
         "{:?}",
         bad.cleanup_problems
     );
+    // The scenario timeout on the real lab: the waiting expect is cut at the
+    // deadline, the rest is skipped, `finally` still cleans up.
+    let late = summary
+        .scenarios
+        .iter()
+        .find(|s| s.name == "must-fail-scenario-timeout")
+        .expect("reported");
+    assert_eq!(late.status, ScenarioStatus::Failed);
+    let cut = late.failure.as_ref().expect("a failure");
+    assert_eq!(
+        (cut.index, cut.kind.as_str()),
+        (5, "expect"),
+        "{}",
+        cut.headline()
+    );
+    assert!(
+        cut.message.contains("scenario timeout"),
+        "the timeout is named: {}",
+        cut.message
+    );
+    assert_eq!(
+        late.steps[5].outcome,
+        harness_engine::runner::StepStatus::Skipped
+    );
+    assert_eq!(
+        late.finally[0].outcome,
+        harness_engine::runner::StepStatus::Passed
+    );
     let diag = bad.diagnostics.as_ref().expect("diagnostics folder");
     for file in ["applications.yaml", "events.txt", "registry.txt"] {
         assert!(diag.join(file).is_file(), "{file} in {}", diag.display());
@@ -146,7 +177,7 @@ async fn scenarios_pass_on_the_local_lab_and_a_wrong_expectation_fails() {
     )
     .unwrap();
     assert_eq!(json["lab"], "local");
-    assert_eq!(json["failed"], 1);
+    assert_eq!(json["failed"], 2);
 
     // Nothing of the lab is left running.
     if let Some(dir) = lab_dir {

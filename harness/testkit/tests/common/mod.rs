@@ -145,3 +145,23 @@ pub fn assert_errors(errors: &[String], expected: &[(&str, &str)]) {
         );
     }
 }
+
+/// A scenario whose wait runs into the scenario's own timeout: the expect
+/// is cut short at the deadline (step 5), step 6 never runs, `finally` does.
+pub const TIMES_OUT: &str = r#"name: must-fail-scenario-timeout
+timeout: 12s
+steps:
+  - push:
+      files: {cm.yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}
+      repository: late
+      tags: [v1]
+      as: v1
+  - app: {name: late, repository: late, revision: v1}
+  - expect: {app: late, sync: Synced, revision: "${v1.digest}"}
+  - expect: {app: late, sync: Synced, revision: "${v1.digest}", for: 4s}
+  - name: never true, and longer than the scenario has left
+    expect: {app: late, sync: OutOfSync, within: 10s}
+  - expect: {app: late, sync: Synced}
+finally:
+  - delete: {app: late}
+"#;
