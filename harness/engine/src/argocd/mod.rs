@@ -91,21 +91,8 @@ impl ArgoCd {
 
     /// Create or update the Application (server-side apply, forced).
     pub async fn apply_app(&self, spec: &AppSpec) -> Result<(), ArgoError> {
-        self.apply_app_with_helm(spec, None).await
-    }
-
-    /// As [`apply_app`](Self::apply_app), with `spec.source.helm` set to
-    /// `helm` (release name, values, parameters) when given.
-    pub async fn apply_app_with_helm(
-        &self,
-        spec: &AppSpec,
-        helm: Option<&Value>,
-    ) -> Result<(), ArgoError> {
-        let mut manifest = application_manifest(spec, &self.namespace);
-        if let Some(helm) = helm {
-            manifest["spec"]["source"]["helm"] = helm.clone();
-        }
-        self.apply_manifest(&spec.name, &manifest).await
+        self.apply_manifest(&spec.name, &application_manifest(spec, &self.namespace))
+            .await
     }
 
     /// Create or update Application `name` from a whole manifest (from

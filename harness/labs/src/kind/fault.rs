@@ -4,12 +4,11 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use tokio_util::sync::CancellationToken;
 
-use super::run::{kube_err, workload_pending};
+use super::run::{kube_err, patch_workload, workload_pending};
 use super::{KindError, KindLab, plan};
 use crate::container;
 use crate::{FaultAction, LabComponent};
@@ -172,22 +171,13 @@ impl KindLab {
     }
 
     async fn scale(&self, workload: &str, replicas: i32) -> Result<(), KindError> {
-        let patch = serde_json::json!({"spec": {"replicas": replicas}});
-        let params = PatchParams::default();
-        let what = format!("scale {workload} to {replicas}");
-        let (kind, name) = workload.split_once('/').unwrap_or(("deployment", workload));
-        let namespace = super::ARGOCD_NAMESPACE;
-        if kind == "statefulset" {
-            let api: Api<StatefulSet> = Api::namespaced(self.client.clone(), namespace);
-            api.patch(name, &params, &Patch::Merge(&patch))
-                .await
-                .map_err(kube_err(what))?;
-        } else {
-            let api: Api<Deployment> = Api::namespaced(self.client.clone(), namespace);
-            api.patch(name, &params, &Patch::Merge(&patch))
-                .await
-                .map_err(kube_err(what))?;
-        }
-        Ok(())
+        patch_workload(
+            &self.client,
+            super::ARGOCD_NAMESPACE,
+            workload,
+            &serde_json::json!({"spec": {"replicas": replicas}}),
+            format!("scale {workload} to {replicas}"),
+        )
+        .await
     }
 }

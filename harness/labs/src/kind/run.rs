@@ -801,12 +801,14 @@ async fn execute_in_cluster(
             workload,
             why,
         } => {
-            let (_, name) = workload.split_once('/').unwrap_or(("deployment", workload));
-            let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-            let patch = serde_json::json!({"spec": {"replicas": 0}});
-            api.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
-                .await
-                .map_err(kube_err(format!("scale {namespace}/{workload} to 0")))?;
+            patch_workload(
+                client,
+                namespace,
+                workload,
+                &serde_json::json!({"spec": {"replicas": 0}}),
+                format!("scale {namespace}/{workload} to 0"),
+            )
+            .await?;
             progress.info(format!("left out {namespace}/{workload}: {why}"));
         }
         KindAction::HostPrepare
@@ -968,19 +970,37 @@ async fn restart_workload(
     let patch = serde_json::json!({
         "spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": now}}}}
     });
+    patch_workload(
+        client,
+        namespace,
+        workload,
+        &patch,
+        format!("restart {workload}"),
+    )
+    .await
+}
+
+/// A merge patch of `workload` (`deployment/NAME` or `statefulset/NAME`;
+/// a bare name is a Deployment); `what` names the change in errors.
+pub(super) async fn patch_workload(
+    client: &kube::Client,
+    namespace: &str,
+    workload: &str,
+    patch: &serde_json::Value,
+    what: String,
+) -> Result<(), KindError> {
     let params = PatchParams::default();
     let (kind, name) = workload.split_once('/').unwrap_or(("deployment", workload));
-    let what = format!("restart {workload}");
     match kind {
         "statefulset" => {
             let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
-            api.patch(name, &params, &Patch::Merge(&patch))
+            api.patch(name, &params, &Patch::Merge(patch))
                 .await
                 .map_err(kube_err(what))?;
         }
         _ => {
             let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-            api.patch(name, &params, &Patch::Merge(&patch))
+            api.patch(name, &params, &Patch::Merge(patch))
                 .await
                 .map_err(kube_err(what))?;
         }
