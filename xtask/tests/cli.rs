@@ -113,19 +113,101 @@ fn lab_processes(labs: &Path) -> Vec<(u32, String)> {
     harness_processes(labs)
 }
 
+/// A `cargo xtask e2e` running in the background, with its stderr read line
+/// by line (what a user watches).
+struct LiveRun {
+    child: std::process::Child,
+    lines: std::io::Lines<BufReader<std::process::ChildStderr>>,
+    seen: Vec<String>,
+}
+
+impl LiveRun {
+    /// `xtask <args> --report <dir>/report` with the labs under `labs`.
+    fn start(args: &[&std::ffi::OsStr], dir: &Path, labs: &Path) -> LiveRun {
+        let mut child = xtask()
+            .args(args)
+            .arg("--report")
+            .arg(dir.join("report"))
+            .env("OCI_E2E_LABS", labs)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        LiveRun {
+            child,
+            lines: BufReader::new(stderr).lines(),
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads until a line contains `text` (at most 5 minutes of lines).
+    fn wait_for(&mut self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(300);
+        loop {
+            let line = self
+                .lines
+                .next()
+                .unwrap_or_else(|| panic!("xtask ended before {text:?}:\n{}", self.seen.join("\n")))
+                .unwrap();
+            self.seen.push(line.clone());
+            if line.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {text:?} after 5 minutes:\n{}",
+                self.seen.join("\n")
+            );
+        }
+    }
+
+    fn signal(&self, signal: i32) {
+        unsafe {
+            libc::kill(self.child.id() as i32, signal);
+        }
+    }
+
+    /// Waits for the end: how it exited and everything it printed.
+    fn finish(mut self) -> (std::process::ExitStatus, String) {
+        let rest: Vec<String> = self.lines.by_ref().map_while(Result::ok).collect();
+        let status = self.child.wait().unwrap();
+        self.seen.extend(rest);
+        (status, self.seen.join("\n"))
+    }
+}
+
+/// A scenario that syncs an app and then waits for something that never
+/// happens (2 minutes), with `finally` as given: something to interrupt.
+fn waiting_scenario(dir: &Path, name: &str, finally: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"name: {name}
+steps:
+  - push:
+      files: {{cm.yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\n"}}
+      repository: waits
+      tags: [v1]
+      as: v1
+  - app: {{name: waits, repository: waits, revision: v1}}
+  - expect: {{app: waits, sync: Synced, revision: "${{v1.digest}}"}}
+  - name: never true
+    expect: {{app: waits, sync: OutOfSync, within: 2m}}
+finally:
+{finally}"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
 /// After the harness exited: no process of the labs under `labs` (polled
 /// with a deadline, since the kernel reaps them shortly after, never a
 /// fixed sleep) and no lab directory.
 fn assert_nothing_left(labs: &Path) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab_processes(labs).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        lab_processes(labs).is_empty(),
-        "left behind 10 s after the harness exited: {:?}",
-        lab_processes(labs)
-    );
+    assert_no_lab_processes(labs);
     let dirs: Vec<_> = std::fs::read_dir(labs)
         .map(|d| {
             d.flatten()
@@ -135,6 +217,20 @@ fn assert_nothing_left(labs: &Path) {
         })
         .unwrap_or_default();
     assert!(dirs.is_empty(), "lab directories left: {dirs:?}");
+}
+
+/// No process of the labs under `labs`, 10 s after the harness exited at
+/// the latest.
+fn assert_no_lab_processes(labs: &Path) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !lab_processes(labs).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        lab_processes(labs).is_empty(),
+        "left behind 10 s after the harness exited: {:?}",
+        lab_processes(labs)
+    );
 }
 
 /// Processes whose command line mentions `dir` (what `lab down` looks for).
@@ -179,51 +275,25 @@ fn sigterm_during_a_run_stops_everything_like_ctrl_c() {
 fn interrupt_during_a_run_stops_everything(signal: i32, named: &str) {
     let dir = tempfile::tempdir().unwrap();
     let labs = dir.path().join("labs");
-    let mut child = xtask()
-        .args([
-            "--verbose",
-            "e2e",
-            "--lab",
-            "local",
-            "scenarios/pinned-digest.yaml",
-            "--report",
-        ])
-        .arg(dir.path().join("report"))
-        .env("OCI_E2E_LABS", &labs)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until the scenario runs (the lab is up), then press Ctrl-C.
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    let mut seen = Vec::new();
-    loop {
-        let line = lines
-            .next()
-            .expect("xtask ended before the scenario ran")
-            .unwrap();
-        seen.push(line.clone());
-        if line.contains("[pinned-digest-ignores-latest] step 3/") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no scenario step after 5 minutes:\n{}",
-            seen.join("\n")
-        );
-    }
+    let mut run = LiveRun::start(
+        &[
+            "--verbose".as_ref(),
+            "e2e".as_ref(),
+            "--lab".as_ref(),
+            "local".as_ref(),
+            "scenarios/pinned-digest.yaml".as_ref(),
+        ],
+        dir.path(),
+        &labs,
+    );
+    // Wait until the scenario runs (the lab is up), then interrupt.
+    run.wait_for("[pinned-digest-ignores-latest] step 3/");
     assert!(
         !lab_processes(&labs).is_empty(),
         "the lab runs while the scenario does"
     );
-    unsafe {
-        libc::kill(child.id() as i32, signal);
-    }
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let status = child.wait().unwrap();
-    let all = seen.into_iter().chain(rest).collect::<Vec<_>>().join("\n");
+    run.signal(signal);
+    let (status, all) = run.finish();
     assert_eq!(
         status.code(),
         Some(1),
@@ -258,48 +328,18 @@ fn interrupt_during_a_run_stops_everything(signal: i32, named: &str) {
 fn a_component_crashing_mid_run_cancels_the_run() {
     let dir = tempfile::tempdir().unwrap();
     let labs = dir.path().join("labs");
-    let scenario = dir.path().join("waits.yaml");
-    std::fs::write(
-        &scenario,
-        r#"name: waits-for-ever
-steps:
-  - push:
-      files: {cm.yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}
-      repository: waits
-      tags: [v1]
-      as: v1
-  - app: {name: waits, repository: waits, revision: v1}
-  - expect: {app: waits, sync: Synced, revision: "${v1.digest}"}
-  - name: never true
-    expect: {app: waits, sync: OutOfSync, within: 2m}
-finally:
-  - delete: {app: waits}
-"#,
-    )
-    .unwrap();
-    let mut child = xtask()
-        .args(["e2e", "--lab", "local"])
-        .arg(&scenario)
-        .arg("--report")
-        .arg(dir.path().join("report"))
-        .env("OCI_E2E_LABS", &labs)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = Vec::new();
-    loop {
-        let line = lines
-            .next()
-            .expect("xtask ended before the scenario waited")
-            .unwrap();
-        seen.push(line.clone());
-        if line.contains("[waits-for-ever] step 4/4 expect never true") {
-            break;
-        }
-    }
+    let scenario = waiting_scenario(dir.path(), "waits-for-ever", "  - delete: {app: waits}\n");
+    let mut run = LiveRun::start(
+        &[
+            "e2e".as_ref(),
+            "--lab".as_ref(),
+            "local".as_ref(),
+            scenario.as_ref(),
+        ],
+        dir.path(),
+        &labs,
+    );
+    run.wait_for("[waits-for-ever] step 4/4 expect never true");
     let registry: Vec<u32> = lab_processes(&labs)
         .into_iter()
         .filter(|(_, cmd)| cmd.contains("registry.yml"))
@@ -310,10 +350,8 @@ finally:
     unsafe {
         libc::kill(registry[0] as i32, libc::SIGKILL);
     }
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let status = child.wait().unwrap();
+    let (status, all) = run.finish();
     let ended_after = killed_at.elapsed();
-    let all = seen.into_iter().chain(rest).collect::<Vec<_>>().join("\n");
     assert_eq!(status.code(), Some(2), "a crashed lab is exit 2:\n{all}");
     assert!(
         all.contains("a lab component crashed during the run")
@@ -338,80 +376,33 @@ finally:
 fn a_second_ctrl_c_exits_at_once_and_lab_down_reclaims_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let labs = dir.path().join("labs");
-    let scenario = dir.path().join("slow-finally.yaml");
-    std::fs::write(
-        &scenario,
-        r#"name: slow-finally
-steps:
-  - push:
-      files: {cm.yaml: "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"}
-      repository: slow
-      tags: [v1]
-      as: v1
-  - app: {name: slow, repository: slow, revision: v1}
-  - expect: {app: slow, sync: Synced, revision: "${v1.digest}"}
-  - name: waits to be interrupted
-    expect: {app: slow, sync: OutOfSync, within: 2m}
-finally:
-  - name: a finally that takes its time
-    expect: {app: slow, sync: OutOfSync, within: 1m}
-"#,
-    )
-    .unwrap();
-    let mut child = xtask()
-        .args(["e2e", "--lab", "local"])
-        .arg(&scenario)
-        .arg("--report")
-        .arg(dir.path().join("report"))
-        .env("OCI_E2E_LABS", &labs)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut seen = Vec::new();
-    let mut wait_for = |text: &str, seen: &mut Vec<String>| loop {
-        let line = lines
-            .next()
-            .unwrap_or_else(|| panic!("xtask ended before {text:?}:\n{}", seen.join("\n")))
-            .unwrap();
-        seen.push(line.clone());
-        if line.contains(text) {
-            break;
-        }
-    };
-    wait_for(
-        "[slow-finally] step 4/4 expect waits to be interrupted",
-        &mut seen,
+    let scenario = waiting_scenario(
+        dir.path(),
+        "slow-finally",
+        "  - name: a finally that takes its time\n    expect: {app: waits, sync: OutOfSync, within: 1m}\n",
     );
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    wait_for(
-        "[slow-finally] finally 1/1 expect a finally that takes its time",
-        &mut seen,
+    let mut run = LiveRun::start(
+        &[
+            "e2e".as_ref(),
+            "--lab".as_ref(),
+            "local".as_ref(),
+            scenario.as_ref(),
+        ],
+        dir.path(),
+        &labs,
     );
-    unsafe {
-        libc::kill(child.id() as i32, libc::SIGINT);
-    }
-    let status = child.wait().unwrap();
-    let rest: Vec<String> = lines.map_while(Result::ok).collect();
-    let all = seen.into_iter().chain(rest).collect::<Vec<_>>().join("\n");
+    run.wait_for("[slow-finally] step 4/4 expect never true");
+    run.signal(libc::SIGINT);
+    run.wait_for("[slow-finally] finally 1/1 expect a finally that takes its time");
+    run.signal(libc::SIGINT);
+    let (status, all) = run.finish();
     assert_eq!(status.code(), Some(130), "{all}");
     assert!(
         all.contains("interrupted twice (Ctrl-C): exiting now"),
         "{all}"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !lab_processes(&labs).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert!(
-        lab_processes(&labs).is_empty(),
-        "the lab's processes die with the harness: {:?}",
-        lab_processes(&labs)
-    );
+    // The lab's processes die with the harness; its directory stays.
+    assert_no_lab_processes(&labs);
     let down = xtask()
         .args(["lab", "down", "--lab", "local"])
         .env("OCI_E2E_LABS", &labs)

@@ -11,8 +11,6 @@ use harness_engine::runner::{self, RunOptions, ScenarioStatus};
 use harness_labs::LabKind;
 use harness_labs::session::{self, LabOptions};
 use harness_scenario::{Action, ApplyObject, Placement};
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::{ApiResource, GroupVersionKind};
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -162,22 +160,9 @@ async fn applied_projects_are_used_by_their_apps_and_deleted_at_the_end() {
     let mut run_opts = RunOptions::new(runner::new_run_id(), tmp.path().join("report"));
     run_opts.progress = progress.clone();
     let summary = runner::run(lab.lab(), vec![scenario], run_opts).await;
-    let projects: Api<DynamicObject> = Api::namespaced_with(
-        lab.lab().kube(),
-        lab.lab().argocd_namespace(),
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(
-            "argoproj.io",
-            "v1alpha1",
-            "AppProject",
-        )),
-    );
-    let left: Vec<String> = projects
-        .list(&ListParams::default())
+    let left: Vec<String> = common::argo_object_names(lab.lab().as_ref(), "AppProject")
         .await
-        .expect("list AppProjects")
-        .items
         .into_iter()
-        .filter_map(|p| p.metadata.name)
         .filter(|name| name != "default")
         .collect();
     lab.shutdown(&opts, &progress, None)

@@ -11,8 +11,6 @@ use harness_core::progress::Progress;
 use harness_engine::runner::{self, RunOptions, ScenarioStatus};
 use harness_labs::LabKind;
 use harness_labs::session::{self, LabOptions};
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::{ApiResource, GroupVersionKind};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deletion_that_does_not_finish_in_time_loses_its_finalizers() {
@@ -43,23 +41,7 @@ steps:
     run_opts.progress = progress.clone();
     run_opts.cleanup_timeout = Duration::ZERO;
     let summary = runner::run(lab.lab(), vec![scenario], run_opts).await;
-    let apps: Api<DynamicObject> = Api::namespaced_with(
-        lab.lab().kube(),
-        lab.lab().argocd_namespace(),
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(
-            "argoproj.io",
-            "v1alpha1",
-            "Application",
-        )),
-    );
-    let left: Vec<String> = apps
-        .list(&ListParams::default())
-        .await
-        .expect("list Applications")
-        .items
-        .into_iter()
-        .filter_map(|a| a.metadata.name)
-        .collect();
+    let left = common::argo_object_names(lab.lab().as_ref(), "Application").await;
     lab.shutdown(&opts, &progress, None)
         .await
         .expect("lab stops");

@@ -11,8 +11,7 @@ use harness_core::progress::Progress;
 use harness_engine::runner::{self, RunOptions, ScenarioStatus, StepStatus};
 use harness_labs::LabKind;
 use harness_labs::session::{self, LabOptions};
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::ListParams;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cancelled_run_stops_the_waiting_step_and_still_cleans_up() {
@@ -47,15 +46,7 @@ finally:
     let cancel = run_opts.cancel.clone();
     let run = tokio::spawn(runner::run(lab.lab(), vec![scenario], run_opts));
     // Cancel once the scenario is waiting in step 4 (the app is Synced).
-    let apps: Api<DynamicObject> = Api::namespaced_with(
-        lab.lab().kube(),
-        lab.lab().argocd_namespace(),
-        &ApiResource::from_gvk(&GroupVersionKind::gvk(
-            "argoproj.io",
-            "v1alpha1",
-            "Application",
-        )),
-    );
+    let apps = common::argo_objects(lab.lab().as_ref(), "Application");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         let synced = apps
@@ -84,14 +75,7 @@ finally:
     cancel.cancel();
     let summary = run.await.expect("the run task");
     let stopped_after = cancelled_at.elapsed();
-    let left: Vec<String> = apps
-        .list(&ListParams::default())
-        .await
-        .expect("list Applications")
-        .items
-        .into_iter()
-        .filter_map(|a| a.metadata.name)
-        .collect();
+    let left = common::argo_object_names(lab.lab().as_ref(), "Application").await;
     lab.shutdown(&opts, &progress, None)
         .await
         .expect("lab stops");
@@ -103,7 +87,7 @@ finally:
         "{:?}",
         report.steps
     );
-    let outcomes: Vec<StepStatus> = report.steps.iter().map(|s| s.outcome.clone()).collect();
+    let outcomes: Vec<StepStatus> = report.steps.iter().map(|s| s.outcome).collect();
     assert_eq!(
         outcomes,
         vec![

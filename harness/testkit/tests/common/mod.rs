@@ -165,3 +165,26 @@ steps:
 finally:
   - delete: {app: late}
 "#;
+
+/// The `kind` objects (Application, AppProject...) in Argo CD's namespace of
+/// `lab`.
+pub fn argo_objects(lab: &dyn Lab, kind: &str) -> kube::Api<kube::api::DynamicObject> {
+    let resource = kube::core::ApiResource::from_gvk(&kube::core::GroupVersionKind::gvk(
+        "argoproj.io",
+        "v1alpha1",
+        kind,
+    ));
+    kube::Api::namespaced_with(lab.kube(), lab.argocd_namespace(), &resource)
+}
+
+/// The names of the `kind` objects in Argo CD's namespace of `lab`.
+pub async fn argo_object_names(lab: &dyn Lab, kind: &str) -> Vec<String> {
+    argo_objects(lab, kind)
+        .list(&Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("list {kind}s: {e}"))
+        .items
+        .into_iter()
+        .filter_map(|o| o.metadata.name)
+        .collect()
+}
