@@ -12,8 +12,12 @@
 //!
 //! Unlike Helm, mtimes are 0 and gzip has a fixed header, so the same chart
 //! always gives the same digests (Helm's archives carry the packing time:
-//! compare contents, not digests). Not supported, with a clear error:
-//! dependencies (`charts/`, `dependencies:`) and `.helmignore`.
+//! compare contents, not digests). `dependencies:` in Chart.yaml are kept
+//! (in the config and the archive's Chart.yaml) with nothing vendored, as a
+//! chart whose `charts/` is absent: Argo CD runs `helm dependency build`
+//! for it (a `Chart.lock` is packed as written, after Chart.yaml, where
+//! Helm puts it). Not supported, with a clear error: `charts/`,
+//! `requirements.yaml` and `.helmignore`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -88,11 +92,36 @@ pub struct ChartMetadata {
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kube_version: String,
-    /// Only checked to be absent (dependencies are not supported).
-    #[serde(default, skip_serializing)]
-    pub dependencies: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<ChartDependency>,
     #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
     pub chart_type: String,
+}
+
+/// One entry of Chart.yaml's `dependencies:`, Helm's `chart.Dependency`
+/// in its struct order (`name` and `repository` always written).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub struct ChartDependency {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub version: String,
+    #[serde(default)]
+    pub repository: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub condition: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enabled: bool,
+    #[serde(
+        default,
+        rename = "import-values",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub import_values: Vec<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub alias: String,
 }
 
 impl ChartMetadata {
@@ -166,17 +195,42 @@ pub fn parse_chart_yaml(text: &str, path: &str) -> Result<ChartMetadata, ChartEr
             metadata.version
         )));
     }
-    if !metadata.dependencies.is_empty() {
-        return Err(ChartError::Unsupported {
-            path: path.to_string(),
-            detail: "chart dependencies are not supported by `push: {chart: ...}`: push each chart on its own".into(),
-        });
-    }
+    check_dependencies(&metadata.dependencies).map_err(invalid)?;
     Ok(metadata)
 }
 
-/// Read `dir/Chart.yaml` and check it (name, SemVer version, no
-/// dependencies), and that the directory holds nothing push cannot pack.
+/// Helm's checks on `dependencies:` (a name, names and aliases unique), and
+/// a `repository` for each, since nothing is vendored under `charts/`.
+fn check_dependencies(dependencies: &[ChartDependency]) -> Result<(), String> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, dependency) in dependencies.iter().enumerate() {
+        let which = format!("dependency {} of {}", index + 1, dependencies.len());
+        if dependency.name.is_empty() {
+            return Err(format!("{which} has no `name`"));
+        }
+        let which = format!("dependency `{}`", dependency.name);
+        if dependency.repository.is_empty() {
+            return Err(format!(
+                "{which} has no `repository`: name where Argo CD fetches it, e.g. `repository: oci://${{lab.argoRegistry}}/${{repo:charts}}` (vendored `charts/` are not supported)"
+            ));
+        }
+        let effective = if dependency.alias.is_empty() {
+            &dependency.name
+        } else {
+            &dependency.alias
+        };
+        if !seen.insert(effective.clone()) {
+            return Err(format!(
+                "more than one dependency is named or aliased `{effective}`: Helm refuses that; give each an `alias`"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Read `dir/Chart.yaml` and check it (name, SemVer version, dependencies
+/// named and located), and that the directory holds nothing push cannot
+/// pack.
 pub fn read_chart_metadata(dir: &Path) -> Result<ChartMetadata, ChartError> {
     let path = dir.join(CHART_FILE);
     let text = match std::fs::read_to_string(&path) {
@@ -194,12 +248,22 @@ pub fn read_chart_metadata(dir: &Path) -> Result<ChartMetadata, ChartError> {
         }
     };
     let metadata = parse_chart_yaml(&text, &path.display().to_string())?;
-    for unsupported in ["charts", ".helmignore", "requirements.yaml"] {
+    for (unsupported, why) in [
+        (
+            "charts",
+            "vendored subcharts are not packed: name them in Chart.yaml's `dependencies:` with a `repository`, and Argo CD fetches them",
+        ),
+        (
+            "requirements.yaml",
+            "Helm v2's dependency file is not packed: move its entries to `dependencies:` in Chart.yaml",
+        ),
+        (".helmignore", "ignore rules are not applied"),
+    ] {
         if dir.join(unsupported).exists() {
             return Err(ChartError::Unsupported {
                 path: dir.join(unsupported).display().to_string(),
                 detail: format!(
-                    "`{unsupported}` is not supported by `push: {{chart: ...}}` (no dependencies, no ignore rules): remove it"
+                    "`{unsupported}` is not supported by `push: {{chart: ...}}` ({why}): remove it"
                 ),
             });
         }
@@ -227,7 +291,7 @@ impl Chart {
     /// relative to the chart (without the `<name>/` prefix).
     pub fn archive_entries(&self) -> Result<Vec<(String, Vec<u8>)>, OciError> {
         let mut entries = vec![(CHART_FILE.to_string(), self.metadata.chart_yaml()?)];
-        for special in ["values.yaml", "values.schema.json"] {
+        for special in ["Chart.lock", "values.yaml", "values.schema.json"] {
             if let Some(data) = self.files.files.get(special) {
                 entries.push((special.to_string(), data.clone()));
             }
@@ -447,6 +511,49 @@ mod tests {
             config,
             r#"{"name":"demo","version":"0.1.0","description":"A demo: chart","keywords":["a","b"],"maintainers":[{"name":"me","email":"me@example.com"}],"apiVersion":"v2","appVersion":"1.0"}"#
         );
+    }
+
+    #[test]
+    fn dependencies_keep_helms_field_order_and_sorted_yaml() {
+        let metadata = parse_chart_yaml(
+            "apiVersion: v2\nname: app\nversion: 0.1.0\ntype: application\ndependencies:\n  - repository: oci://r:5000/charts\n    version: \">=0.1.0\"\n    name: sub\n    alias: lib\n    import-values: [data]\n",
+            "Chart.yaml",
+        )
+        .expect("valid chart");
+        let config = String::from_utf8(metadata.config_json().expect("json")).expect("utf8");
+        assert_eq!(
+            config,
+            r#"{"name":"app","version":"0.1.0","apiVersion":"v2","dependencies":[{"name":"sub","version":">=0.1.0","repository":"oci://r:5000/charts","import-values":["data"],"alias":"lib"}],"type":"application"}"#
+        );
+        let yaml = String::from_utf8(metadata.chart_yaml().expect("yaml")).expect("utf8");
+        assert_eq!(
+            yaml,
+            "apiVersion: v2\ndependencies:\n- alias: lib\n  import-values:\n  - data\n  name: sub\n  repository: oci://r:5000/charts\n  version: '>=0.1.0'\nname: app\ntype: application\nversion: 0.1.0\n"
+        );
+    }
+
+    #[test]
+    fn dependencies_need_a_name_a_repository_and_unique_names() {
+        for (deps, needle) in [
+            (
+                "  - version: 0.1.0\n    repository: oci://r/c\n",
+                "dependency 1 of 1 has no `name`",
+            ),
+            (
+                "  - name: sub\n    version: 0.1.0\n",
+                "dependency `sub` has no `repository`",
+            ),
+            (
+                "  - {name: sub, repository: oci://r/c}\n  - {name: sub, repository: oci://r/d}\n",
+                "more than one dependency is named or aliased `sub`",
+            ),
+        ] {
+            let text = format!("apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n{deps}");
+            let error = parse_chart_yaml(&text, "Chart.yaml")
+                .expect_err(&text)
+                .to_string();
+            assert!(error.contains(needle), "{error}");
+        }
     }
 
     #[test]

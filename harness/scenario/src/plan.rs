@@ -184,6 +184,13 @@ pub struct ChartSource {
     pub name: String,
     /// `version` in Chart.yaml (SemVer 2): the tag `helm push` sets.
     pub version: String,
+    /// `repository` of each of Chart.yaml's `dependencies:`, in order, as
+    /// templates: the push renders them into the packed Chart.yaml.
+    #[serde(
+        rename = "dependencyRepositories",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub dependency_repositories: Vec<Template>,
 }
 
 /// One manifest of an image index.

@@ -105,6 +105,74 @@ steps:
 }
 
 #[test]
+fn dependency_repositories_are_templates_checked_at_the_chart_key() {
+    let chart = |repository: &str| {
+        format!(
+            "apiVersion: v2\nname: demo\nversion: 0.1.0\ndependencies:\n  - name: lib\n    version: 0.1.0\n    repository: {repository}\n"
+        )
+    };
+    let scenario = load(
+        "name: s
+steps:
+  - push: {chart: chart, repository: charts/demo}
+",
+        Some(&chart("oci://${lab.argoRegistry}/${repo:charts}")),
+    )
+    .expect("valid");
+    let Action::Push(push) = &scenario.steps[0].action else {
+        panic!("a push");
+    };
+    let PushContent::Chart(source) = &push.content else {
+        panic!("a chart: {:?}", push.content);
+    };
+    assert_eq!(
+        source.dependency_repositories,
+        [Template("oci://${lab.argoRegistry}/${repo:charts}".into())]
+    );
+
+    // An unknown variable and a digest no push binds: both at `chart:`,
+    // naming Chart.yaml and the dependency.
+    for (repository, needle) in [
+        (
+            "oci://${lab.registy}/charts",
+            "unknown variable `${lab.registy}`",
+        ),
+        ("oci://r/${v9.digest}", "undefined variable `${v9.digest}`"),
+    ] {
+        let errors = load(
+            "name: s
+steps:
+  - push: {chart: chart, repository: charts/demo}
+",
+            Some(&chart(repository)),
+        )
+        .expect_err(repository);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].starts_with("3:19: "), "{errors:?}");
+        assert!(
+            errors[0].contains("Chart.yaml: dependency `lib`, `repository`: ")
+                && errors[0].contains(needle),
+            "{errors:?}"
+        );
+    }
+
+    // Vendored subcharts are still refused, saying what to do instead.
+    let errors = load(
+        "name: s
+steps:
+  - push: {chart: chart, repository: charts/demo}
+",
+        Some("apiVersion: v2\nname: demo\nversion: 0.1.0\ndependencies:\n  - name: lib\n    version: 0.1.0\n"),
+    )
+    .expect_err("no repository");
+    assert!(
+        errors[0].starts_with("3:19: ")
+            && errors[0].contains("dependency `lib` has no `repository`"),
+        "{errors:?}"
+    );
+}
+
+#[test]
 fn chart_is_exclusive_with_the_other_contents_and_takes_no_layer_media_type() {
     let errors = load(
         "name: s

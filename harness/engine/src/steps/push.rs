@@ -38,13 +38,25 @@ impl StepAction for Push {
             }
             PushContent::Chart(chart) => {
                 let directory = chart.directory.clone();
+                let repositories = render_all(ctx, &chart.dependency_repositories)?;
                 off_the_runtime(move || {
-                    let read = Chart::from_dir(&directory).map_err(|e| {
+                    let mut read = Chart::from_dir(&directory).map_err(|e| {
                         StepError::failed(format!(
                             "reading the chart to push from {}: {e}",
                             directory.display()
                         ))
                     })?;
+                    if read.metadata.dependencies.len() != repositories.len() {
+                        return Err(StepError::failed(format!(
+                            "{}/Chart.yaml changed since the scenario was loaded: its `dependencies:` are not the ones checked",
+                            directory.display()
+                        )));
+                    }
+                    for (dependency, repository) in
+                        read.metadata.dependencies.iter_mut().zip(repositories)
+                    {
+                        dependency.repository = repository;
+                    }
                     Ok(helm::pack_chart(&read, &annotations)?)
                 })
                 .await?

@@ -35,7 +35,7 @@ impl Loader<'_> {
             }
             (None, None) if whole_kind => {
                 if let Some(chart) = &body.chart {
-                    self.chart(chart, body)
+                    self.chart(chart, body, scope, definitions)
                 } else if let Some(index) = &body.index {
                     PushContent::Index(self.index(index, scope, definitions))
                 } else if let Some(layers) = &body.layers {
@@ -275,7 +275,13 @@ impl Loader<'_> {
 
     /// `chart:`: a directory with a valid Chart.yaml (read now, so that a
     /// bad chart is reported before any lab starts).
-    pub(super) fn chart(&mut self, chart: &Located<String>, body: &PushFile) -> PushContent {
+    pub(super) fn chart(
+        &mut self,
+        chart: &Located<String>,
+        body: &PushFile,
+        scope: &Scope,
+        definitions: &Definitions,
+    ) -> PushContent {
         if let Some(media_type) = &body.layer_media_type {
             self.error(
                 media_type.location(),
@@ -287,11 +293,37 @@ impl Loader<'_> {
             return PushContent::Files(BTreeMap::new());
         }
         match harness_artifact::helm::read_chart_metadata(&directory) {
-            Ok(metadata) => PushContent::Chart(ChartSource {
-                directory,
-                name: metadata.name,
-                version: metadata.version,
-            }),
+            Ok(metadata) => {
+                // A dependency's `repository` may name the run's registry and
+                // repositories (`oci://${lab.argoRegistry}/${repo:charts}`);
+                // its problems are reported at `chart:`, naming Chart.yaml.
+                let chart_file = directory.join(harness_artifact::helm::CHART_FILE);
+                let dependency_repositories = metadata
+                    .dependencies
+                    .iter()
+                    .map(|dependency| {
+                        for (_, _, message) in
+                            self.template_problems(&dependency.repository, scope, definitions)
+                        {
+                            self.error(
+                                chart.location(),
+                                format!(
+                                    "{}: dependency `{}`, `repository`: {message}",
+                                    chart_file.display(),
+                                    dependency.name
+                                ),
+                            );
+                        }
+                        Template(dependency.repository.clone())
+                    })
+                    .collect();
+                PushContent::Chart(ChartSource {
+                    directory,
+                    name: metadata.name,
+                    version: metadata.version,
+                    dependency_repositories,
+                })
+            }
             Err(error) => {
                 self.error(chart.location(), error.to_string());
                 PushContent::Files(BTreeMap::new())
