@@ -51,6 +51,11 @@ enum Command {
         after_help = "Example:\n  cargo xtask e2e scenarios/ --lab local --jobs 4 --report target/e2e/mine\n  cargo xtask e2e --shard 2/4 --retries 1 --report target/e2e/shard-2\n  cargo xtask e2e --lab existing --registry registry.example.com/team/e2e --argocd-namespace argocd\n  cargo xtask e2e --lab existing --kubeconfig kubeconfig --registry 127.0.0.1:5000 --plain-http\n  cargo xtask e2e --name 'latest-*' --repeat 5"
     )]
     E2e(E2eArgs),
+    /// Write a self-contained scenario from a live Application with an OCI source (on a lab that is up, or --lab existing).
+    #[command(
+        after_help = "Examples:\n  cargo xtask e2e scenarios/tagged-release.yaml --lab local --keep   then, for one of its Applications:\n  cargo xtask capture demo-ab12cd3 --lab local -o my-bug.yaml\n  cargo xtask capture my-app --lab existing --registry registry.example.com/team -o bug.yaml --fixtures bug-files\n  cargo xtask e2e my-bug.yaml --lab local"
+    )]
+    Capture(CaptureArgs),
     /// Validate scenario files without a lab (exit 0 valid, 2 otherwise).
     #[command(after_help = "Example:\n  cargo xtask check scenarios/ my-bug.yaml")]
     Check {
@@ -170,6 +175,26 @@ struct E2eArgs {
     /// Run every selected scenario N times, each with its own names (flake hunting); reported as NAME#K.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     repeat: u32,
+    #[command(flatten)]
+    existing: ExistingArgs,
+}
+
+#[derive(Args)]
+struct CaptureArgs {
+    /// The Application's name (in Argo CD's namespace).
+    app: String,
+    /// Which lab holds it (default: kind when a Docker engine and `kind` are usable, local otherwise).
+    #[arg(long, value_enum)]
+    lab: Option<LabArg>,
+    /// Write the scenario to FILE (default: standard output).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Write the artifact's files under DIR (one directory per layer) instead of inline; needed for large or binary files.
+    #[arg(long, value_name = "DIR")]
+    fixtures: Option<PathBuf>,
+    /// The scenario's name (default: the Application's, without a run suffix).
+    #[arg(long)]
+    name: Option<String>,
     #[command(flatten)]
     existing: ExistingArgs,
 }
@@ -396,6 +421,37 @@ async fn run(cli: Cli) -> u8 {
                 eprintln!("{line}");
             }
             outcome.code
+        }
+        Command::Capture(a) => {
+            let kind = lab_kind(a.lab, &progress).await;
+            let given = a.existing.given();
+            if kind != LabKind::Existing && !given.is_empty() {
+                eprintln!(
+                    "error: {} apply only to --lab existing (this capture reads the {kind} lab); drop them or pass --lab existing",
+                    given.join(", ")
+                );
+                return 2;
+            }
+            let cmd = harness_e2e::CaptureCommand {
+                lab: kind,
+                existing: a.existing.config(),
+                capture: harness_e2e::CaptureOptions {
+                    app: a.app,
+                    name: a.name,
+                    fixtures: a.fixtures,
+                    output: a.output,
+                },
+            };
+            match harness_e2e::capture_command(cmd, &progress).await {
+                Ok(text) => {
+                    print!("{text}");
+                    0
+                }
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    2
+                }
+            }
         }
         Command::Report {
             action: ReportAction::Merge { inputs, out },

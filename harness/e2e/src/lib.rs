@@ -211,6 +211,70 @@ pub async fn lab_command(
     Ok(text)
 }
 
+pub use harness_capture::CaptureOptions;
+
+/// `cargo xtask capture`: which Application, on which lab, written where.
+#[derive(Debug, Clone)]
+pub struct CaptureCommand {
+    pub lab: LabKind,
+    pub existing: harness_labs::existing::ExistingLabConfig,
+    pub capture: harness_capture::CaptureOptions,
+}
+
+/// Captures an Application of a running lab (the local or kind lab that is
+/// up, or `--lab existing`); returns the scenario text when it goes to
+/// standard output, else what was written.
+pub async fn capture_command(cmd: CaptureCommand, progress: &Progress) -> anyhow::Result<String> {
+    let mut opts = LabOptions::new(cmd.lab);
+    opts.reuse = true;
+    opts.existing = cmd.existing;
+    if cmd.lab == LabKind::Kind {
+        opts.kind_config = harness_labs::kind::KindLabConfig::from_env()?;
+    }
+    let lab = session::start(&opts, progress).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{e:#}\ncapture reads a lab that is up: one a run kept (`cargo xtask e2e --keep`), `cargo xtask lab up`, or `--lab existing`"
+        )
+    })?;
+    let task = progress.task(format!("capturing Application {}", cmd.capture.app));
+    let captured = harness_capture::capture(lab.lab().as_ref(), &cmd.capture).await;
+    let captured = match captured {
+        Ok(captured) => {
+            task.done(format!(
+                "scenario {}{}",
+                captured.name,
+                if captured.notes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} note(s) at the top of the file)", captured.notes.len())
+                }
+            ));
+            captured
+        }
+        Err(e) => {
+            task.fail(e.to_string());
+            return Err(e.into());
+        }
+    };
+    let output = cmd.capture.output.as_deref();
+    captured.write(output).map_err(|e| {
+        anyhow::anyhow!(
+            "writing {}: {e}",
+            output.map_or("the fixtures".to_string(), |o| o.display().to_string())
+        )
+    })?;
+    Ok(match output {
+        Some(path) => {
+            let mut text = format!("wrote {}", path.display());
+            for (dir, _) in &captured.fixture_dirs {
+                text.push_str(&format!(" and {}", dir.display()));
+            }
+            format!("{text}\nreplay it: cargo xtask e2e {}\n", path.display())
+        }
+        None => captured.text,
+    })
+}
+
 /// Keeps the scenarios that carry any of `labels` (all when empty).
 pub fn select(
     scenarios: Vec<harness_scenario::Scenario>,

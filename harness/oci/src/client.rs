@@ -478,7 +478,8 @@ impl RegistryClient {
         Ok(tags)
     }
 
-    /// The manifest and the bytes of each layer (digests verified).
+    /// The manifest, its config blob and the bytes of each layer (digests
+    /// verified).
     pub async fn pull(
         &self,
         repository: &str,
@@ -520,9 +521,28 @@ impl RegistryClient {
                 .map_err(|e| self.classify(e, &op))?;
             layers.push((layer.media_type, bytes));
         }
+        let mut config = Vec::new();
+        if let Some(descriptor) = parsed.config {
+            let op = Op {
+                name: "downloading the config",
+                repository: &full,
+                reference: Some(reference),
+            };
+            let descriptor = OciDescriptor {
+                media_type: descriptor.media_type,
+                digest: descriptor.digest,
+                size: descriptor.size,
+                ..OciDescriptor::default()
+            };
+            client
+                .pull_blob(&by_digest, &descriptor, &mut config)
+                .await
+                .map_err(|e| self.classify(e, &op))?;
+        }
         Ok(PulledArtifact {
             digest,
             manifest: manifest.to_vec(),
+            config,
             layers,
         })
     }
@@ -700,6 +720,7 @@ fn manifest_media_type(manifest: &[u8]) -> Option<String> {
 
 #[derive(serde::Deserialize)]
 struct ManifestLayers {
+    config: Option<LayerDescriptor>,
     layers: Option<Vec<LayerDescriptor>>,
 }
 

@@ -31,6 +31,8 @@ pub struct PushOutcome {
 pub struct PulledArtifact {
     pub digest: String,
     pub manifest: Vec<u8>,
+    /// The config blob's bytes (empty when the manifest has no config).
+    pub config: Vec<u8>,
     /// (media type, bytes) for each layer, in order.
     pub layers: Vec<(String, Vec<u8>)>,
 }
