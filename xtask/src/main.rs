@@ -147,7 +147,7 @@ struct E2eArgs {
     /// Where JUnit XML, the JSON summary and diagnostics go (default target/e2e/<run-id>/).
     #[arg(long)]
     report: Option<PathBuf>,
-    /// Leave the lab (and the scenarios' Applications) running afterwards.
+    /// Leave the lab running afterwards, and what the scenarios leave in it (their `finally` steps still run).
     #[arg(long)]
     keep: bool,
     /// Run on a lab that is already up (`cargo xtask lab up`).
@@ -249,6 +249,20 @@ impl ExistingArgs {
             }
         }
         given
+    }
+
+    /// Whether these flags fit lab `kind`; if not, says so on stderr
+    /// (`doing`: "this run uses", for "... the local lab").
+    fn fit(&self, kind: LabKind, doing: &str) -> bool {
+        let given = self.given();
+        if kind == LabKind::Existing || given.is_empty() {
+            return true;
+        }
+        eprintln!(
+            "error: {} apply only to --lab existing ({doing} the {kind} lab); drop them or pass --lab existing",
+            given.join(", ")
+        );
+        false
     }
 
     fn config(self) -> harness_labs::existing::ExistingLabConfig {
@@ -384,12 +398,7 @@ async fn run(cli: Cli) -> u8 {
     match cli.command {
         Command::E2e(a) => {
             let kind = lab_kind(a.lab, &progress).await;
-            let given = a.existing.given();
-            if kind != LabKind::Existing && !given.is_empty() {
-                eprintln!(
-                    "error: {} apply only to --lab existing (this run uses the {kind} lab); drop them or pass --lab existing",
-                    given.join(", ")
-                );
+            if !a.existing.fit(kind, "this run uses") {
                 return 2;
             }
             let opts = harness_e2e::E2eOptions {
@@ -424,12 +433,7 @@ async fn run(cli: Cli) -> u8 {
         }
         Command::Capture(a) => {
             let kind = lab_kind(a.lab, &progress).await;
-            let given = a.existing.given();
-            if kind != LabKind::Existing && !given.is_empty() {
-                eprintln!(
-                    "error: {} apply only to --lab existing (this capture reads the {kind} lab); drop them or pass --lab existing",
-                    given.join(", ")
-                );
+            if !a.existing.fit(kind, "this capture reads") {
                 return 2;
             }
             let cmd = harness_e2e::CaptureCommand {

@@ -417,3 +417,40 @@ fn a_second_ctrl_c_exits_at_once_and_lab_down_reclaims_the_rest() {
     );
     assert_nothing_left(&labs);
 }
+
+#[test]
+fn capture_without_a_running_lab_or_with_foreign_flags_exits_2_saying_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = xtask()
+        .args(["capture", "demo-ab12cd3", "--lab", "local", "-o"])
+        .arg(dir.path().join("bug.yaml"))
+        .env("OCI_E2E_LABS", dir.path().join("labs"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("capture reads a lab that is up") && err.contains("--keep"),
+        "{err}"
+    );
+    assert!(!dir.path().join("bug.yaml").exists(), "nothing written");
+
+    let out = xtask()
+        .args([
+            "capture",
+            "demo",
+            "--lab",
+            "local",
+            "--registry",
+            "r.example",
+        ])
+        .env("OCI_E2E_LABS", dir.path().join("labs"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--registry apply only to --lab existing"),
+        "{err}"
+    );
+}

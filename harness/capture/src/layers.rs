@@ -149,6 +149,8 @@ pub struct Fixtures<'a> {
     pub dir: &'a std::path::Path,
     /// How the scenario names it (relative to the scenario file).
     pub from_scenario: String,
+    /// Before `layer-N` in the directories' names (one push's from another's).
+    pub prefix: String,
 }
 
 /// A directory of fixture files to write: relative path -> entry.
@@ -193,9 +195,37 @@ pub fn scenario_layers(
         match body {
             LayerBody::Tar(mut entries) => {
                 redact_secrets(&mut entries, index, notes);
-                match fixtures {
+                // A file naming the lab's registry or the run's repositories
+                // must become a template to replay elsewhere, and only
+                // inline contents are templates.
+                let names_the_lab = entries.values().any(|e| {
+                    matches!(e, Entry::File(d) if std::str::from_utf8(d).is_ok_and(|t| origin.template(t) != t))
+                });
+                let all_text = entries
+                    .values()
+                    .all(|e| !matches!(e, Entry::File(d) if std::str::from_utf8(d).is_err()));
+                let to_fixtures = match fixtures {
+                    Some(_) if names_the_lab && all_text => {
+                        notes.push(format!(
+                            "layer {}: inline although --fixtures was given, since its files name the lab's registry (written as ${{lab.argoRegistry}} / ${{repo:NAME}})",
+                            index + 1
+                        ));
+                        None
+                    }
+                    Some(f) => {
+                        if names_the_lab {
+                            notes.push(format!(
+                                "layer {}: its files name the lab's registry but hold binary data, so they are written as they are and name the captured lab",
+                                index + 1
+                            ));
+                        }
+                        Some(f)
+                    }
+                    None => None,
+                };
+                match to_fixtures {
                     Some(fixtures) => {
-                        let name = format!("layer-{}", index + 1);
+                        let name = format!("{}layer-{}", fixtures.prefix, index + 1);
                         layer.source = Some(format!("{}/{name}", fixtures.from_scenario));
                         dirs.push((fixtures.dir.join(&name), entries));
                     }

@@ -192,6 +192,125 @@ fn portable_json(value: &Value, origin: &Origin) -> Value {
     }
 }
 
+/// A Chart.yaml dependency, as the chart's config records it.
+#[derive(Debug, serde::Deserialize)]
+struct ChartDependency {
+    name: String,
+    #[serde(default)]
+    version: String,
+    #[serde(default)]
+    repository: String,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+struct ChartConfig {
+    #[serde(default)]
+    dependencies: Vec<ChartDependency>,
+}
+
+/// Turns manifests of the lab's registry into push steps.
+struct PushCapture<'a> {
+    registry: &'a RegistryClient,
+    origin: &'a Origin,
+    fixtures: Option<Fixtures<'a>>,
+    notes: &'a mut Vec<String>,
+    fixture_dirs: Vec<FixtureDir>,
+}
+
+impl PushCapture<'_> {
+    /// The push of manifest `digest` of `in_lab` (written as `repository`),
+    /// tagged with the tags that point at it (and `target` if it is a tag),
+    /// and a Helm chart's dependencies.
+    async fn push(
+        &mut self,
+        in_lab: &str,
+        repository: &str,
+        digest: &str,
+        target: &str,
+        bind: Option<String>,
+    ) -> Result<(PushOut, Vec<ChartDependency>), CaptureError> {
+        let pulled = self.registry.pull(in_lab, digest).await?;
+        let reference = format!("{in_lab}@{digest}");
+        let manifest: Manifest =
+            serde_json::from_slice(&pulled.manifest).map_err(|e| CaptureError::Manifest {
+                reference: reference.clone(),
+                detail: format!("not an image manifest: {e}"),
+            })?;
+        if manifest.layers.is_empty() {
+            return Err(CaptureError::Manifest {
+                reference,
+                detail: format!(
+                    "it has no layers ({}): capture writes image manifests, not indexes",
+                    manifest.media_type.as_deref().unwrap_or("no media type")
+                ),
+            });
+        }
+
+        // Tags that point at it now (and the target, if it is a tag).
+        let mut tags = Vec::new();
+        for tag in self.registry.list_tags(in_lab).await? {
+            if self.registry.resolve(in_lab, &tag).await.ok().as_deref() == Some(digest) {
+                tags.push(tag);
+            }
+        }
+        if is_tag(target) && !tags.iter().any(|t| t == target) {
+            self.notes.push(format!(
+                "tag {target} of {repository} no longer points at {digest}: the push tags it anyway, as Argo CD saw it"
+            ));
+            tags.insert(0, target.to_string());
+        }
+        if tags.is_empty() && !is_digest(target) {
+            return Err(CaptureError::Manifest {
+                reference,
+                detail: format!(
+                    "no tag of {in_lab} points at it, so the target revision `{target}` cannot be replayed"
+                ),
+            });
+        }
+
+        let mut bodies = Vec::with_capacity(manifest.layers.len());
+        for (index, (media_type, bytes)) in pulled.layers.iter().enumerate() {
+            bodies.push(layers::read_layer(index, media_type, bytes, self.notes)?);
+        }
+        let (layers_out, dirs) = layers::scenario_layers(
+            &manifest,
+            bodies,
+            self.origin,
+            self.fixtures.as_ref(),
+            self.notes,
+        )?;
+        self.fixture_dirs.extend(dirs);
+        let (config, artifact_type) = layers::scenario_config(&manifest, &pulled.config)?;
+        if let Some(config) = &config
+            && self.origin.template(&config.content) != config.content
+        {
+            self.notes.push(format!(
+                "the config of {repository} names the captured lab's registry and is kept byte for byte (`config.content` takes no variables); Argo CD reads what it needs from the layers"
+            ));
+        }
+        let dependencies = match &manifest.config {
+            Some(c) if c.media_type == harness_oci::helm::HELM_CONFIG_MEDIA_TYPE => {
+                serde_json::from_slice::<ChartConfig>(&pulled.config)
+                    .unwrap_or_default()
+                    .dependencies
+            }
+            _ => Vec::new(),
+        };
+        Ok((
+            PushOut {
+                repository: repository.to_string(),
+                tags,
+                bind,
+                artifact_type,
+                config,
+                annotations: manifest.annotations.clone(),
+                layers: layers_out,
+            },
+            dependencies,
+        ))
+    }
+}
+
 /// Capture Application `opts.app` of `lab`.
 pub async fn capture(lab: &dyn Lab, opts: &CaptureOptions) -> Result<Captured, CaptureError> {
     let namespace = lab.argocd_namespace().to_string();
@@ -327,49 +446,6 @@ pub async fn capture(lab: &dyn Lab, opts: &CaptureOptions) -> Result<Captured, C
             },
         });
     };
-    let pulled = registry.pull(&repo_in_lab, &digest).await?;
-    let reference = format!("{repo_in_lab}@{digest}");
-    let manifest: Manifest =
-        serde_json::from_slice(&pulled.manifest).map_err(|e| CaptureError::Manifest {
-            reference: reference.clone(),
-            detail: format!("not an image manifest: {e}"),
-        })?;
-    if manifest.layers.is_empty() {
-        return Err(CaptureError::Manifest {
-            reference,
-            detail: format!(
-                "it has no layers ({}): capture writes image manifests, not indexes",
-                manifest.media_type.as_deref().unwrap_or("no media type")
-            ),
-        });
-    }
-
-    // Tags that point at it now (and the target, if it is a tag).
-    let mut tags = Vec::new();
-    for tag in registry.list_tags(&repo_in_lab).await? {
-        if registry.resolve(&repo_in_lab, &tag).await.ok().as_deref() == Some(digest.as_str()) {
-            tags.push(tag);
-        }
-    }
-    if is_tag(&target) && !is_digest(&target) && !tags.contains(&target) {
-        notes.push(format!(
-            "tag {target} no longer points at the synced revision {digest}: the push tags it anyway, as Argo CD saw it"
-        ));
-        tags.insert(0, target.clone());
-    }
-    if tags.is_empty() && !is_digest(&target) {
-        return Err(CaptureError::Manifest {
-            reference,
-            detail: format!(
-                "no tag of {repo_in_lab} points at it, so the target revision `{target}` cannot be replayed"
-            ),
-        });
-    }
-
-    let mut bodies = Vec::with_capacity(manifest.layers.len());
-    for (index, (media_type, bytes)) in pulled.layers.iter().enumerate() {
-        bodies.push(layers::read_layer(index, media_type, bytes, &mut notes)?);
-    }
     let fixtures = opts.fixtures.as_ref().map(|dir| {
         let from = opts
             .output
@@ -381,27 +457,75 @@ pub async fn capture(lab: &dyn Lab, opts: &CaptureOptions) -> Result<Captured, C
         Fixtures {
             dir: dir.as_path(),
             from_scenario: relative_path(&from, dir),
+            prefix: String::new(),
         }
     });
-    let (layers_out, fixture_dirs) =
-        layers::scenario_layers(&manifest, bodies, &origin, fixtures.as_ref(), &mut notes)?;
-    let (config, artifact_type) = layers::scenario_config(&manifest, &pulled.config)?;
     let bind = "captured".to_string();
-    let push = PushOut {
-        repository: repository.clone(),
-        tags,
-        bind: bind.clone(),
-        artifact_type,
-        config,
-        annotations: manifest.annotations.clone(),
-        layers: layers_out,
+    let mut pushes = PushCapture {
+        registry: &registry,
+        origin: &origin,
+        fixtures,
+        notes: &mut notes,
+        fixture_dirs: Vec::new(),
     };
-
-    // The AppProject, when it is not `default`.
-    let mut steps = vec![StepOut {
+    let (push, dependencies) = pushes
+        .push(
+            &repo_in_lab,
+            &repository,
+            &digest,
+            &target,
+            Some(bind.clone()),
+        )
+        .await?;
+    // Chart dependencies in the same registry are pushed first, as the
+    // scenario that made them did (others are fetched from where they are).
+    let mut steps = Vec::new();
+    for dependency in dependencies {
+        let Some(rest) = dependency
+            .repository
+            .strip_prefix(&format!("oci://{argo_registry}/"))
+        else {
+            pushes.notes.push(format!(
+                "chart dependency {} is fetched from {}, outside the lab's registry: not captured",
+                dependency.name, dependency.repository
+            ));
+            continue;
+        };
+        if !is_tag(&dependency.version) {
+            pushes.notes.push(format!(
+                "chart dependency {} has version `{}`, not one version: not captured (push it before the umbrella)",
+                dependency.name, dependency.version
+            ));
+            continue;
+        }
+        let in_lab = format!("{}/{}", rest.trim_end_matches('/'), dependency.name);
+        let name = match &run_prefix {
+            Some(prefix) => in_lab
+                .strip_prefix(&format!("{prefix}/"))
+                .unwrap_or(&in_lab)
+                .to_string(),
+            None => in_lab.clone(),
+        };
+        let digest = registry.resolve(&in_lab, &dependency.version).await?;
+        if let Some(fixtures) = pushes.fixtures.as_mut() {
+            fixtures.prefix = format!("{}-", dependency.name);
+        }
+        let (push, _) = pushes
+            .push(&in_lab, &name, &digest, &dependency.version, None)
+            .await?;
+        steps.push(StepOut {
+            name: Some(format!("chart dependency {}", dependency.name)),
+            push: Some(push),
+            ..StepOut::default()
+        });
+    }
+    let fixture_dirs = std::mem::take(&mut pushes.fixture_dirs);
+    steps.push(StepOut {
         push: Some(push),
         ..StepOut::default()
-    }];
+    });
+
+    // The AppProject, when it is not `default`.
     let project_out = if project == "default" {
         None
     } else {

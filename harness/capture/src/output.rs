@@ -37,8 +37,8 @@ pub struct PushOut {
     pub repository: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
-    #[serde(rename = "as")]
-    pub bind: String,
+    #[serde(rename = "as", skip_serializing_if = "Option::is_none")]
+    pub bind: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub artifact_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

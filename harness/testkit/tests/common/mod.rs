@@ -188,3 +188,19 @@ pub async fn argo_object_names(lab: &dyn Lab, kind: &str) -> Vec<String> {
         .filter_map(|o| o.metadata.name)
         .collect()
 }
+
+/// "name: headline" of each scenario of `summary` that did not pass.
+pub fn not_passed(summary: &harness_engine::outcome::RunSummary) -> Vec<String> {
+    summary
+        .scenarios
+        .iter()
+        .filter(|s| s.status != harness_engine::runner::ScenarioStatus::Passed)
+        .map(|s| {
+            format!(
+                "{}: {}",
+                s.name,
+                s.failure.as_ref().map(|f| f.headline()).unwrap_or_default()
+            )
+        })
+        .collect()
+}
