@@ -56,6 +56,11 @@ enum Command {
         after_help = "Examples:\n  cargo xtask e2e scenarios/tagged-release.yaml --lab local --keep   then, for one of its Applications:\n  cargo xtask capture demo-ab12cd3 --lab local -o my-bug.yaml\n  cargo xtask capture my-app --lab existing --registry registry.example.com/team -o bug.yaml --fixtures bug-files\n  cargo xtask e2e my-bug.yaml --lab local"
     )]
     Capture(CaptureArgs),
+    /// Find the Argo CD release where a scenario's outcome changes: binary search between a good and a bad release, one lab per release tried.
+    #[command(
+        after_help = "Example:\n  cargo xtask bisect scenarios/layers-extra-blob-skipped.yaml --bad v3.1.0 --good v3.3.10\n  cargo xtask bisect my-bug.yaml --good v3.1.8 --bad v3.3.10 --releases v3.1.8,v3.2.12,v3.3.10"
+    )]
+    Bisect(BisectArgs),
     /// Validate scenario files without a lab (exit 0 valid, 2 otherwise).
     #[command(after_help = "Example:\n  cargo xtask check scenarios/ my-bug.yaml")]
     Check {
@@ -82,6 +87,9 @@ enum Command {
         /// (docs/labs/kind.md) even where kind's can be pulled.
         #[arg(long)]
         build_images: bool,
+        /// Argo CD release of the lab (`lab up`; default: the version table's).
+        #[arg(long, value_name = "V")]
+        argocd_version: Option<String>,
     },
     /// Work with reports of earlier runs.
     Report {
@@ -175,8 +183,35 @@ struct E2eArgs {
     /// Run every selected scenario N times, each with its own names (flake hunting); reported as NAME#K.
     #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     repeat: u32,
+    /// Argo CD release(s) to run on (local and kind labs): one, or a comma-separated list for a matrix (one lab each, a scenario × version table).
+    #[arg(long, value_name = "V[,V...]", value_delimiter = ',')]
+    argocd_version: Vec<String>,
+    /// A matrix over the documented default set of releases (docs/argocd-versions.md).
+    #[arg(long, conflicts_with = "argocd_version")]
+    argocd_matrix: bool,
     #[command(flatten)]
     existing: ExistingArgs,
+}
+
+#[derive(Args)]
+struct BisectArgs {
+    /// The scenario file.
+    file: PathBuf,
+    /// A release on which the scenario passes.
+    #[arg(long, value_name = "V")]
+    good: String,
+    /// A release on which it fails (older or newer than --good).
+    #[arg(long, value_name = "V")]
+    bad: String,
+    /// Only these releases are candidates (e.g. the ones already built); default: every release between --good and --bad that builds.
+    #[arg(long, value_name = "V[,V...]", value_delimiter = ',')]
+    releases: Vec<String>,
+    /// Which lab (local or kind; default as for e2e).
+    #[arg(long, value_enum)]
+    lab: Option<LabArg>,
+    /// Where each version's report goes (default target/bisect/<run-id>/).
+    #[arg(long)]
+    report: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -421,6 +456,14 @@ async fn run(cli: Cli) -> u8 {
                 cancel: interrupt_cancels(&progress),
                 build_images: a.build_images,
                 kind_config: None,
+                argocd_versions: if a.argocd_matrix {
+                    harness_e2e::matrix::DEFAULT_MATRIX
+                        .iter()
+                        .map(|v| v.to_string())
+                        .collect()
+                } else {
+                    a.argocd_version
+                },
             };
             let outcome = harness_e2e::run(opts, &progress).await;
             for line in &outcome.output {
@@ -456,6 +499,26 @@ async fn run(cli: Cli) -> u8 {
                     2
                 }
             }
+        }
+        Command::Bisect(a) => {
+            let kind = lab_kind(a.lab, &progress).await;
+            let opts = harness_e2e::bisect::BisectOptions {
+                file: a.file,
+                good: a.good,
+                bad: a.bad,
+                releases: a.releases,
+                lab: kind,
+                report_dir: a.report,
+                cancel: interrupt_cancels(&progress),
+            };
+            let outcome = harness_e2e::bisect::run(opts, &progress).await;
+            for line in &outcome.output {
+                println!("{line}");
+            }
+            for line in &outcome.errors {
+                eprintln!("{line}");
+            }
+            outcome.code
         }
         Command::Report {
             action: ReportAction::Merge { inputs, out },
@@ -508,6 +571,7 @@ async fn run(cli: Cli) -> u8 {
             lab,
             dry_run,
             build_images,
+            argocd_version,
         } => {
             let kind = lab_kind(lab, &progress).await;
             match harness_e2e::lab_command(
@@ -516,6 +580,7 @@ async fn run(cli: Cli) -> u8 {
                 matches!(action, LabAction::Down),
                 dry_run,
                 build_images,
+                argocd_version.as_deref(),
                 &progress,
             )
             .await

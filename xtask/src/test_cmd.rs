@@ -147,6 +147,9 @@ async fn ensure_nextest(progress: &Progress) -> Result<(), String> {
     }
 }
 
+/// Argo CD releases besides the default that the version tests run.
+const TEST_ARGOCD_RELEASES: &[&str] = &["v3.1.0"];
+
 pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
     if let Err(e) = install_packages(progress).await {
         eprintln!("error: {e}");
@@ -202,12 +205,33 @@ pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
         compile.env("DOCKER_HOST", h);
     }
     let suite_kind = harness_labs::kind::KindLabConfig::test_suite();
-    let (images, compiled) = tokio::join!(
+    // The older Argo CD releases of the version tests
+    // (harness/testkit/tests/argocd_versions.rs), built once into the cache
+    // beside the compile.
+    let older_releases = async {
+        for version in TEST_ARGOCD_RELEASES {
+            let opts = harness_tools::ProvisionOptions {
+                tools: [harness_tools::Tool::Argocd].into_iter().collect(),
+                argocd_version: version.to_string(),
+                ..harness_tools::ProvisionOptions::default()
+            };
+            if let Err(e) = harness_tools::provision(&opts, progress).await {
+                return Err(format!("Argo CD {version} for the version tests: {e}"));
+            }
+        }
+        Ok(())
+    };
+    let (images, compiled, older) = tokio::join!(
         harness_labs::kind::prepare_offline_images(&suite_kind, progress),
-        compile.status()
+        compile.status(),
+        older_releases
     );
     if let Err(e) = images {
         eprintln!("error: the offline KIND images of the suite's KIND lab: {e}");
+        return 2;
+    }
+    if let Err(e) = older {
+        eprintln!("error: {e}");
         return 2;
     }
     if !compiled.as_ref().is_ok_and(|s| s.success()) {

@@ -2,6 +2,9 @@
 //! load and select scenarios, bring a lab up, run, report, tear down —
 //! including on Ctrl-C and when a lab component crashes.
 
+pub mod bisect;
+pub mod matrix;
+
 use std::path::{Path, PathBuf};
 
 use harness_core::progress::Progress;
@@ -46,6 +49,9 @@ pub struct E2eOptions {
     /// The KIND lab's configuration instead of the defaults and their
     /// `OCI_E2E_KIND_*` overrides (the test suite's own cluster).
     pub kind_config: Option<harness_labs::kind::KindLabConfig>,
+    /// `--argocd-version`: the Argo CD releases to run on, one lab each
+    /// (empty: the lab's default). More than one is a matrix.
+    pub argocd_versions: Vec<String>,
 }
 
 /// What a run ends with, for the CLI to print: the library itself neither
@@ -156,14 +162,30 @@ pub async fn lab_command(
     down: bool,
     dry_run: bool,
     build_images: bool,
+    argocd_version: Option<&str>,
     progress: &Progress,
 ) -> anyhow::Result<String> {
     let mut opts = LabOptions::new(kind);
     opts.keep = true;
+    if let Some(version) = argocd_version {
+        if !up {
+            anyhow::bail!("--argocd-version applies to `lab up` only");
+        }
+        if kind == LabKind::Existing {
+            anyhow::bail!(
+                "--argocd-version does not apply to --lab existing: its Argo CD is the one installed there"
+            );
+        }
+        let release = harness_tools::versions::argocd_release(version)?;
+        opts.argocd_version = release.version.to_string();
+    }
     if kind == LabKind::Kind {
         opts.kind_config = harness_labs::kind::KindLabConfig::from_env()?;
         if build_images {
             opts.kind_config = opts.kind_config.with_offline_images();
+        }
+        if argocd_version.is_some() {
+            opts.kind_config.argocd_version = opts.argocd_version.clone();
         }
     } else if build_images {
         anyhow::bail!("--build-images applies to --lab kind only");
@@ -291,7 +313,7 @@ pub fn select(
 
 /// `cargo xtask e2e`: what to print and the exit code of the contract.
 pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
-    use harness_engine::runner::{self, RunOptions};
+    use harness_engine::runner;
 
     // Bad input is found before any lab starts.
     let scenarios = match harness_scenario::load_paths(&opts.paths) {
@@ -362,9 +384,40 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
         report_dir.display()
     ));
 
+    if opts.lab == LabKind::Existing && !opts.argocd_versions.is_empty() {
+        return E2eOutcome::bad_input(vec![
+            "error: --argocd-version does not apply to --lab existing: its Argo CD is the one installed there".into(),
+        ]);
+    }
+    for version in &opts.argocd_versions {
+        if let Err(e) = harness_tools::versions::argocd_release(version) {
+            return E2eOutcome::bad_input(vec![format!("error: --argocd-version: {e}")]);
+        }
+    }
+    if opts.argocd_versions.len() > 1 {
+        return matrix::run(&opts, scenarios, &run_id, &report_dir, progress).await;
+    }
+    let version = opts.argocd_versions.first().map(String::as_str);
+    run_on_lab(&opts, version, scenarios, run_id, &report_dir, progress).await
+}
+
+/// Runs `scenarios` on one lab (Argo CD `argocd_version`, or the lab's
+/// default), reports to `report_dir`, and says what to print.
+pub async fn run_on_lab(
+    opts: &E2eOptions,
+    argocd_version: Option<&str>,
+    scenarios: Vec<Scenario>,
+    run_id: String,
+    report_dir: &std::path::Path,
+    progress: &Progress,
+) -> E2eOutcome {
+    use harness_engine::runner::RunOptions;
     let cancel = opts.cancel.clone();
 
     let mut lab_opts = LabOptions::new(opts.lab);
+    if let Some(version) = argocd_version {
+        lab_opts.argocd_version = version.to_string();
+    }
     if opts.lab == LabKind::Kind {
         let configured = match &opts.kind_config {
             Some(cfg) => Ok(cfg.clone()),
@@ -374,6 +427,9 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
             Ok(cfg) if opts.build_images => lab_opts.kind_config = cfg.with_offline_images(),
             Ok(cfg) => lab_opts.kind_config = cfg,
             Err(e) => return E2eOutcome::bad_input(vec![format!("error: {e}")]),
+        }
+        if let Some(version) = argocd_version {
+            lab_opts.kind_config.argocd_version = version.to_string();
         }
     } else if opts.build_images {
         return E2eOutcome::bad_input(vec![
@@ -410,7 +466,7 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
         });
     }
 
-    let mut run_opts = RunOptions::new(run_id, &report_dir);
+    let mut run_opts = RunOptions::new(run_id, report_dir);
     run_opts.jobs = opts.jobs.max(1);
     run_opts.keep = opts.keep;
     run_opts.progress = progress.clone();
@@ -502,6 +558,7 @@ fn empty_summary(run_id: &str, lab: &str, shard: Option<Shard>) -> RunSummary {
         failed: 0,
         cancelled: 0,
         flaky: 0,
+        skipped: 0,
         shard: shard.map(|s| s.to_string()),
         scenarios: vec![],
         report_problems: vec![],

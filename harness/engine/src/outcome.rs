@@ -35,6 +35,9 @@ pub struct RunSummary {
     /// Passed on a retry after failing (`--retries`): counted apart from `passed`.
     #[serde(skip_serializing_if = "is_zero")]
     pub flaky: usize,
+    /// Not run: their `argocd:` excludes the lab's release.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped: usize,
     /// `K/N` when the run was one shard of a suite (`--shard`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
@@ -45,14 +48,19 @@ pub struct RunSummary {
 }
 
 impl RunSummary {
-    /// Whether every scenario passed (and there was at least one). A
-    /// flaky scenario counts as passed here (it is reported as flaky).
+    /// Whether every scenario that ran passed, and at least one ran. A
+    /// flaky scenario counts as passed here (it is reported as flaky); a
+    /// skipped one never counts as passed, nor does it fail the run.
     pub fn all_passed(&self) -> bool {
-        !self.scenarios.is_empty()
-            && self
-                .scenarios
-                .iter()
-                .all(|s| matches!(s.status, ScenarioStatus::Passed | ScenarioStatus::Flaky))
+        self.scenarios
+            .iter()
+            .any(|s| matches!(s.status, ScenarioStatus::Passed | ScenarioStatus::Flaky))
+            && self.scenarios.iter().all(|s| {
+                matches!(
+                    s.status,
+                    ScenarioStatus::Passed | ScenarioStatus::Flaky | ScenarioStatus::Skipped
+                )
+            })
     }
 
     /// The contract's exit code for the scenarios' results: 0 all passed, 1 otherwise.
@@ -67,6 +75,7 @@ impl RunSummary {
         self.failed = count(ScenarioStatus::Failed);
         self.cancelled = count(ScenarioStatus::Cancelled);
         self.flaky = count(ScenarioStatus::Flaky);
+        self.skipped = count(ScenarioStatus::Skipped);
     }
 }
 
@@ -84,6 +93,9 @@ pub enum ScenarioStatus {
     /// Failed, then passed on a retry (`--retries`): `failure` holds what
     /// the failed attempt reported. Never a plain pass.
     Flaky,
+    /// Not run on this lab: its `argocd:` constraint excludes the lab's
+    /// release (`skipped` says so). Never a pass.
+    Skipped,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +113,9 @@ pub struct ScenarioReport {
     /// The first step that failed, and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
+    /// Why it was not run (`status: skipped`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
     pub steps: Vec<StepRecord>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub finally: Vec<StepRecord>,
@@ -158,7 +173,8 @@ pub enum StepStatus {
     Failed,
     TimedOut,
     Cancelled,
-    /// Not run: an earlier step failed or the run was cancelled.
+    /// Not run: an earlier step failed, the run was cancelled, or its
+    /// `when:` excludes the lab's Argo CD release.
     Skipped,
 }
 

@@ -47,6 +47,9 @@ pub struct LabOptions {
     pub kind_config: KindLabConfig,
     /// The cluster, Argo CD namespace and registry of `--lab existing`.
     pub existing: ExistingLabConfig,
+    /// The Argo CD release of the local lab (`--argocd-version`); the kind
+    /// lab's is `kind_config.argocd_version`.
+    pub argocd_version: String,
 }
 
 impl LabOptions {
@@ -58,6 +61,7 @@ impl LabOptions {
             reconciliation: Duration::from_secs(10),
             kind_config: KindLabConfig::default(),
             existing: ExistingLabConfig::default(),
+            argocd_version: super::ARGOCD_VERSION.to_string(),
         }
     }
 }
@@ -164,10 +168,23 @@ impl RunningLab {
     }
 }
 
-/// Provisions the local lab's binaries (cheap when cached).
-pub async fn local_binaries(progress: &Progress) -> anyhow::Result<LocalBinaries> {
-    let toolbox = tools::provision(&ProvisionOptions::default(), progress).await?;
+/// Provisions the local lab's binaries with Argo CD `argocd_version`
+/// (cheap when cached; a release not built before is built once).
+pub async fn local_binaries(
+    progress: &Progress,
+    argocd_version: &str,
+) -> anyhow::Result<LocalBinaries> {
+    let opts = ProvisionOptions {
+        argocd_version: argocd_version.to_string(),
+        ..ProvisionOptions::default()
+    };
+    let toolbox = tools::provision(&opts, progress).await?;
     LocalBinaries::from_toolbox(&toolbox)
+}
+
+/// `v3.1.0` and `3.1.0` are the same release.
+fn versions_differ(a: &str, b: &str) -> bool {
+    a.trim_start_matches('v') != b.trim_start_matches('v')
 }
 
 /// Starts (or attaches to) a lab.
@@ -175,17 +192,23 @@ pub async fn start(opts: &LabOptions, progress: &Progress) -> anyhow::Result<Run
     match opts.kind {
         LabKind::Local => {
             if opts.reuse {
-                return Ok(RunningLab::Local(Arc::new(
-                    LocalLab::reuse(&labs_root()).await?,
-                )));
+                let lab = LocalLab::reuse(&labs_root()).await?;
+                let running = &lab.state().argocd_version;
+                if versions_differ(running, &opts.argocd_version) {
+                    anyhow::bail!(
+                        "the local lab that is up runs Argo CD {running}, not {}: stop it (`cargo xtask lab down --lab local`) or drop --reuse",
+                        opts.argocd_version
+                    );
+                }
+                return Ok(RunningLab::Local(Arc::new(lab)));
             }
-            let binaries = local_binaries(progress).await?;
+            let binaries = local_binaries(progress, &opts.argocd_version).await?;
             let cfg = LocalLabConfig {
                 binaries,
                 labs_root: labs_root(),
                 detached: opts.keep,
                 reconciliation: opts.reconciliation,
-                argocd_version: super::ARGOCD_VERSION.to_string(),
+                argocd_version: opts.argocd_version.clone(),
             };
             Ok(RunningLab::Local(Arc::new(
                 LocalLab::up(&cfg, progress).await?,

@@ -93,6 +93,8 @@ pub struct ScenarioFile {
     pub labels: Vec<Located<String>>,
     /// Time limit for the whole scenario (steps and finally); default `5m`.
     pub timeout: Option<Located<DurationText>>,
+    /// The Argo CD releases the scenario is about, a semver constraint such as `>=3.1.6` or `>=3.1.0 <3.3.0`: on a lab with another release it is reported skipped, with this reason.
+    pub argocd: Option<Located<String>>,
     /// The steps, run in order; the first failure stops the scenario. At least one.
     #[schemars(length(min = 1))]
     pub steps: Located<Vec<Located<StepFile>>>,
@@ -113,6 +115,8 @@ macro_rules! step_file {
         pub struct StepFile {
             /// A name for the step in reports.
             pub name: Option<String>,
+            /// Run the step only when this holds (`when: {argocd: "<3.1.6"}`); elsewhere it is reported skipped.
+            pub when: Option<Located<WhenFile>>,
             $(
                 $(#[doc = $doc])*
                 #[serde(default, deserialize_with = "present")]
@@ -136,6 +140,14 @@ macro_rules! step_file {
 }
 
 with_step_kinds!(step_file);
+
+/// When a step runs.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WhenFile {
+    /// A semver constraint on the lab's Argo CD release, such as `<3.1.6`.
+    pub argocd: Located<String>,
+}
 
 /// Package files as an OCI artifact (empty config, one tar+gzip layer with the files at its root) and push it.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]

@@ -46,10 +46,87 @@ pub struct Scenario {
     pub description: Option<String>,
     pub labels: Vec<String>,
     pub timeout: Duration,
+    /// `argocd:`: the releases the scenario is about (others skip it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argocd: Option<ArgoConstraint>,
     pub steps: Vec<Step>,
     pub finally: Vec<Step>,
     /// The file it was loaded from (as given, not canonicalised).
     pub file: PathBuf,
+}
+
+/// A semver constraint on the lab's Argo CD release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgoConstraint {
+    /// As written.
+    pub text: String,
+    pub req: semver::VersionReq,
+}
+
+impl serde::Serialize for ArgoConstraint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl ArgoConstraint {
+    /// Parses `>=3.1.6`, `<3.1.6`, `>=3.1.0 <3.3.0` (Masterminds' spaces or
+    /// semver's commas), `~3.1`, `^3.2`, `3.3.x`; a `v` before a version is
+    /// allowed.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.contains("||") {
+            return Err(
+                "`||` (either of two ranges) is not supported: write one range, or split the scenario".into(),
+            );
+        }
+        // Comparators apart: `>= 3.1` is one comparator, `>=3.1 <3.3` two.
+        let mut comparators: Vec<String> = Vec::new();
+        let mut pending = String::new();
+        for token in text.split([' ', ',']).filter(|t| !t.is_empty()) {
+            pending.push_str(token);
+            if token.chars().all(|c| "<>=~^".contains(c)) {
+                continue;
+            }
+            comparators.push(std::mem::take(&mut pending));
+        }
+        if !pending.is_empty() {
+            return Err(format!("`{text}` ends with `{pending}` and no version"));
+        }
+        if comparators.is_empty() {
+            return Err("the constraint is empty: write e.g. `>=3.1.6`".into());
+        }
+        let normalised: Vec<String> = comparators
+            .iter()
+            .map(|c| {
+                let at = c.find(|ch: char| !"<>=~^".contains(ch)).unwrap_or(c.len());
+                let (op, version) = c.split_at(at);
+                format!("{op}{}", version.strip_prefix('v').unwrap_or(version))
+            })
+            .collect();
+        let req = semver::VersionReq::parse(&normalised.join(", ")).map_err(|e| {
+            format!("`{text}` is not a semver constraint ({e}): write e.g. `>=3.1.6`, `<3.3.1` or `>=3.1.0 <3.3.0`")
+        })?;
+        Ok(ArgoConstraint {
+            text: text.to_string(),
+            req,
+        })
+    }
+
+    /// Whether Argo CD `version` (`v3.3.10`, `3.3.10+abc`) is in range;
+    /// `None` when the version is not semver (e.g. `unknown`).
+    pub fn matches(&self, version: &str) -> Option<bool> {
+        let bare = version.trim().trim_start_matches('v');
+        let bare = bare.split('+').next().unwrap_or(bare);
+        semver::Version::parse(bare)
+            .ok()
+            .map(|v| self.req.matches(&v))
+    }
+}
+
+/// When a step runs.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct When {
+    pub argocd: ArgoConstraint,
 }
 
 impl Scenario {
@@ -66,6 +143,9 @@ impl Scenario {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Step {
     pub name: Option<String>,
+    /// `when:`: the step runs only where this holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub when: Option<When>,
     pub action: Action,
     /// Where the step's map starts.
     pub location: Location,

@@ -338,6 +338,7 @@ fn report(name: &str, status: ScenarioStatus) -> ScenarioReport {
         cleanup_problems: vec![],
         diagnostics: None,
         log: vec![],
+        skipped: None,
     }
 }
 
@@ -353,6 +354,7 @@ fn run(run_id: &str, shard: &str, scenarios: Vec<ScenarioReport>) -> RunSummary 
         failed: 0,
         cancelled: 0,
         flaky: 0,
+        skipped: 0,
         shard: Some(shard.into()),
         scenarios,
         report_problems: vec![],

@@ -65,6 +65,7 @@ fn options(config: ExistingLabConfig, report: PathBuf) -> E2eOptions {
         cancel: Default::default(),
         build_images: false,
         kind_config: None,
+        argocd_versions: vec![],
     }
 }
 
@@ -78,7 +79,7 @@ fn summary(dir: &Path) -> serde_json::Value {
 async fn two_concurrent_runs_on_one_existing_cluster_pass_and_leave_nothing_behind() {
     harness_core::init_crypto();
     let root = tempfile::tempdir().unwrap();
-    let binaries = session::local_binaries(&Progress::new())
+    let binaries = session::local_binaries(&Progress::new(), harness_labs::ARGOCD_VERSION)
         .await
         .expect("provision the local lab's tools");
     let cfg = LocalLabConfig {

@@ -77,6 +77,7 @@ async fn a_stopped_application_controller_fails_every_reconciles_scenario() {
             at,
             Step {
                 name: Some("stop the application controller (fault_steps test)".into()),
+                when: None,
                 action: Action::Fault(Fault {
                     action: FaultAction::Stop,
                     component: LabComponent::ArgocdApplicationController,

@@ -120,7 +120,7 @@ async fn the_plan_provisions_argo_cd_in_a_real_cluster_and_is_idempotent() {
     harness_core::init_crypto();
     let progress = Progress::new();
     let root = tempfile::tempdir().expect("tempdir");
-    let binaries = session::local_binaries(&progress)
+    let binaries = session::local_binaries(&progress, harness_labs::ARGOCD_VERSION)
         .await
         .expect("provision the local lab's tools");
     let local_cfg = LocalLabConfig {

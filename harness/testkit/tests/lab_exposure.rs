@@ -92,7 +92,7 @@ fn flag_value(pid: u32, flag: &str) -> Option<String> {
 
 async fn config(root: &Path) -> LocalLabConfig {
     harness_core::init_crypto();
-    let binaries = session::local_binaries(&Progress::quiet())
+    let binaries = session::local_binaries(&Progress::quiet(), harness_labs::ARGOCD_VERSION)
         .await
         .expect("provision the local lab's tools");
     LocalLabConfig {

@@ -13,7 +13,7 @@ use harness_labs::session;
 
 async fn config(root: &Path, detached: bool) -> LocalLabConfig {
     harness_core::init_crypto();
-    let binaries = session::local_binaries(&Progress::new())
+    let binaries = session::local_binaries(&Progress::new(), harness_labs::ARGOCD_VERSION)
         .await
         .expect("provision the local lab's tools");
     LocalLabConfig {

@@ -89,6 +89,7 @@ fn summary() -> RunSummary {
             location: Some(location(28)),
             message: failure_message.into(),
         }),
+        skipped: None,
         steps: vec![
             push,
             step(
@@ -138,6 +139,7 @@ fn summary() -> RunSummary {
         cleanup_problems: vec![],
         diagnostics: None,
         log: vec!["step 1/1 push demo-app:v1: ok (1.2s)".into()],
+        skipped: None,
     };
     let cancelled = ScenarioReport {
         name: "semver-range".into(),
@@ -153,6 +155,7 @@ fn summary() -> RunSummary {
             location: None,
             message: "the run was cancelled before this scenario started".into(),
         }),
+        skipped: None,
         steps: vec![step(
             1,
             "push",
@@ -176,6 +179,7 @@ fn summary() -> RunSummary {
         failed: 0,
         cancelled: 0,
         flaky: 0,
+        skipped: 0,
         shard: None,
         scenarios: vec![passed, failed, cancelled],
         report_problems: vec![],

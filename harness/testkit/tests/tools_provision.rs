@@ -19,6 +19,7 @@ fn options(cache: &Path, tools: &[Tool], search_path: OsString) -> ProvisionOpti
         allow_apt: false,
         etcd: EtcdSource::Debian,
         search_path: Some(search_path),
+        argocd_version: versions::ARGOCD_VERSION.to_string(),
     }
 }
 

@@ -325,6 +325,9 @@ pub struct ProvisionOptions {
     pub etcd: EtcdSource,
     /// Where to look for binaries and `go`; `None` means `$PATH`.
     pub search_path: Option<OsString>,
+    /// Which Argo CD release (binary and CRDs): one of
+    /// [`versions::ARGOCD_RELEASES`]; the default is [`versions::ARGOCD_VERSION`].
+    pub argocd_version: String,
 }
 
 impl Default for ProvisionOptions {
@@ -340,6 +343,7 @@ impl Default for ProvisionOptions {
                 .and_then(|v| EtcdSource::parse(&v))
                 .unwrap_or(versions::DEFAULT_ETCD_SOURCE),
             search_path: None,
+            argocd_version: versions::ARGOCD_VERSION.to_string(),
         }
     }
 }
@@ -381,6 +385,8 @@ pub enum ToolsError {
     },
     #[error("download {url} failed: {detail}")]
     Download { url: String, detail: String },
+    #[error("{0}")]
+    Version(String),
     #[error("{name}={value:?} is not valid: use {expected}")]
     InvalidSetting {
         name: &'static str,
@@ -445,8 +451,13 @@ pub async fn provision(
 
     // One component (cache entry) may provide several tools.
     let mut components: Vec<(&'static Component, Vec<Tool>)> = Vec::new();
+    let (argocd, argocd_crds) = versions::argocd_components(&opts.argocd_version)
+        .map_err(|e| ToolsError::Version(e.to_string()))?;
     for tool in &opts.tools {
-        let component = versions::component_for(*tool, opts.etcd);
+        let component = match tool {
+            Tool::Argocd => argocd,
+            _ => versions::component_for(*tool, opts.etcd),
+        };
         match components
             .iter_mut()
             .find(|(c, _)| std::ptr::eq(*c, component))
@@ -465,7 +476,7 @@ pub async fn provision(
         }
     }
     let argocd_crds = if opts.tools.contains(&Tool::Argocd) {
-        match run.argocd_crds().await? {
+        match run.argocd_crds(argocd, argocd_crds).await? {
             Ok(dir) => Some(dir),
             Err(m) => {
                 missing.push(m);
@@ -934,9 +945,13 @@ impl Run<'_> {
             .collect()))
     }
 
-    /// Argo CD's CRDs of the pinned version, copied from the Go module.
-    async fn argocd_crds(&self) -> Outcome<PathBuf, MissingTool> {
-        let component = &versions::ARGOCD_CRDS;
+    /// Argo CD's CRDs of `component`'s version, copied from the Go module
+    /// `argocd` is built from.
+    async fn argocd_crds(
+        &self,
+        argocd: &'static Component,
+        component: &'static Component,
+    ) -> Outcome<PathBuf, MissingTool> {
         let key = component.key();
         let dir = self.cache.entry_dir(&key).join("crds");
         if self.cache.complete_entry(&key).is_some() {
@@ -962,7 +977,7 @@ impl Run<'_> {
             return Ok(Ok(dir));
         }
         let staging = self.cache.begin(&key, &lock)?;
-        let module = match &versions::ARGOCD.go {
+        let module = match &argocd.go {
             Some(versions::GoRecipe::Wrapper { module, .. }) => *module,
             _ => "github.com/argoproj/argo-cd/v3",
         };

@@ -478,6 +478,217 @@ pub const ARGOCD: Component = Component {
     cold_build_minutes: 10,
 };
 
+/// Argo CD releases from v3.1.0 on (native `oci://` sources) that the Go
+/// module proxy serves, oldest first, and what building them here gave
+/// (Go 1.26, the Go module proxy only, a wrapper module as for
+/// [`ARGOCD`]). `--argocd-version` takes these; the newest that builds is
+/// [`ARGOCD_VERSION`].
+pub const ARGOCD_RELEASES: &[ArgoRelease] = &[
+    ArgoRelease::new("v3.1.0", Build::Builds),
+    ArgoRelease::new("v3.1.8", Build::Builds),
+    ArgoRelease::new("v3.1.9", Build::Untried),
+    ArgoRelease::new("v3.1.16", Build::Untried),
+    ArgoRelease::new("v3.2.0", Build::Untried),
+    ArgoRelease::new("v3.2.1", Build::Untried),
+    ArgoRelease::new("v3.2.2", Build::Untried),
+    ArgoRelease::new("v3.2.3", Build::Untried),
+    ArgoRelease::new("v3.2.5", Build::Untried),
+    ArgoRelease::new("v3.2.6", Build::Untried),
+    ArgoRelease::new("v3.2.11", Build::Untried),
+    ArgoRelease::new(
+        "v3.2.12",
+        Build::Fails(
+            "its controller/cache/info.go calls settings.ValidateExternalURL, which the module's own util/settings does not define (the published module does not compile)",
+        ),
+    ),
+    ArgoRelease::new("v3.3.0", Build::Untried),
+    ArgoRelease::new("v3.3.1", Build::Untried),
+    ArgoRelease::new("v3.3.2", Build::Untried),
+    ArgoRelease::new("v3.3.3", Build::Untried),
+    ArgoRelease::new("v3.3.4", Build::Untried),
+    ArgoRelease::new("v3.3.5", Build::Untried),
+    ArgoRelease::new("v3.3.6", Build::Untried),
+    ArgoRelease::new("v3.3.7", Build::Untried),
+    ArgoRelease::new("v3.3.9", Build::Untried),
+    ArgoRelease::new("v3.3.10", Build::Builds),
+    ArgoRelease::new("v3.3.14", Build::Untried),
+    ArgoRelease::new("v3.3.15", Build::Untried),
+    ArgoRelease::new("v3.3.16", Build::Untried),
+    ArgoRelease::new("v3.3.17", Build::Untried),
+    ArgoRelease::new("v3.3.18", Build::Untried),
+    ArgoRelease::new(
+        "v3.3.19",
+        Build::Fails(
+            "its go.mod replaces github.com/argoproj/gitops-engine with ./gitops-engine, a directory the module download does not hold, and the published gitops-engine module has diverged from it",
+        ),
+    ),
+    ArgoRelease::new("v3.4.0", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.2", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.3", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.4", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.5", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.6", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.7", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.9", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.10", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.11", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.12", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.13", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.4.14", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.5.0", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.5.1", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.5.2", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.5.3", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.5.4", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.5.5", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.5.6", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.5.7", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new("v3.5.8", Build::Fails(GITOPS_ENGINE_IN_REPO)),
+    ArgoRelease::new(
+        "v3.6.0",
+        Build::Fails(
+            "its go.mod requires github.com/argoproj/argo-cd/gitops-engine/v3 (replaced by ./gitops-engine, which a module download does not hold), and the versions of that module the Go module proxy serves do not build",
+        ),
+    ),
+    ArgoRelease::new(
+        "v3.6.1",
+        Build::Fails(
+            "its go.mod requires github.com/argoproj/argo-cd/gitops-engine/v3 (replaced by ./gitops-engine, which a module download does not hold), and the versions of that module the Go module proxy serves do not build",
+        ),
+    ),
+    ArgoRelease::new(
+        "v3.6.2",
+        Build::Fails(
+            "its go.mod requires github.com/argoproj/argo-cd/gitops-engine/v3 (replaced by ./gitops-engine, which a module download does not hold), and the versions of that module the Go module proxy serves do not build",
+        ),
+    ),
+];
+
+/// Why v3.4 and v3.5 do not build from the Go module proxy.
+const GITOPS_ENGINE_IN_REPO: &str = "its go.mod requires github.com/argoproj/argo-cd/gitops-engine (gitops-engine moved into the argo-cd repository) replaced by ./gitops-engine, a directory a module download does not hold, and the Go module proxy refuses that module's pseudo-version (403: this module version is not available); the published github.com/argoproj/gitops-engine cannot stand in (its packages import their internal packages by the old path)";
+
+/// One Argo CD release and whether it builds here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgoRelease {
+    pub version: &'static str,
+    pub build: Build,
+}
+
+impl ArgoRelease {
+    const fn new(version: &'static str, build: Build) -> Self {
+        ArgoRelease { version, build }
+    }
+}
+
+/// What building a release from the Go module proxy gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Build {
+    /// Built and ran the local lab.
+    Builds,
+    /// Not tried yet: the build is attempted when asked for.
+    Untried,
+    /// Does not build, and why.
+    Fails(&'static str),
+}
+
+/// Why `--argocd-version` cannot take a version.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ArgoVersionError {
+    #[error(
+        "Argo CD {version} is not a release this harness knows (v3.1.0 or later, as the Go module proxy serves them: {known})"
+    )]
+    Unknown { version: String, known: String },
+    #[error("Argo CD {version} does not build from the Go module proxy: {why}")]
+    DoesNotBuild { version: String, why: &'static str },
+}
+
+/// `v3.1.0` for `3.1.0` or `v3.1.0`.
+fn with_v(version: &str) -> String {
+    let trimmed = version.trim();
+    if trimmed.starts_with('v') {
+        trimmed.to_string()
+    } else {
+        format!("v{trimmed}")
+    }
+}
+
+/// The release `version` names (`3.1.0` or `v3.1.0`), if the table has it
+/// and it builds (or has not been tried).
+pub fn argocd_release(version: &str) -> Result<&'static ArgoRelease, ArgoVersionError> {
+    let wanted = with_v(version);
+    let release = ARGOCD_RELEASES
+        .iter()
+        .find(|r| r.version == wanted)
+        .ok_or_else(|| ArgoVersionError::Unknown {
+            version: wanted.clone(),
+            known: ARGOCD_RELEASES
+                .iter()
+                .filter(|r| !matches!(r.build, Build::Fails(_)))
+                .map(|r| r.version)
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+    match release.build {
+        Build::Fails(why) => Err(ArgoVersionError::DoesNotBuild {
+            version: wanted,
+            why,
+        }),
+        _ => Ok(release),
+    }
+}
+
+/// The Argo CD binary and CRDs components of a release from
+/// [`ARGOCD_RELEASES`]: [`ARGOCD`] and [`ARGOCD_CRDS`] for the default,
+/// the same recipe at `version` for the others (made once per process).
+pub fn argocd_components(
+    version: &str,
+) -> Result<(&'static Component, &'static Component), ArgoVersionError> {
+    use std::collections::BTreeMap;
+    use std::sync::{Mutex, OnceLock};
+    let release = argocd_release(version)?;
+    if release.version == ARGOCD_VERSION {
+        return Ok((&ARGOCD, &ARGOCD_CRDS));
+    }
+    type Made = BTreeMap<&'static str, (&'static Component, &'static Component)>;
+    static MADE: OnceLock<Mutex<Made>> = OnceLock::new();
+    let mut made = MADE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let pair = made.entry(release.version).or_insert_with(|| {
+        // Leaked once per release a process uses: Components are 'static.
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let v = release.version;
+        let bare = leak(v.trim_start_matches('v').to_string());
+        let binary: &'static Component = Box::leak(Box::new(Component {
+            version: v,
+            accept: VersionReq::Exact(bare),
+            go: Some(GoRecipe::Wrapper {
+                module: "github.com/argoproj/argo-cd/v3",
+                local_replace_version: None,
+                packages: &["github.com/argoproj/argo-cd/v3/cmd"],
+                ldflags: leak(format!(
+                    "-s -w -X github.com/argoproj/argo-cd/v3/common.version={bare}"
+                )),
+            }),
+            release_page: leak(format!(
+                "https://github.com/argoproj/argo-cd/releases/download/{v}/argocd-linux-amd64"
+            )),
+            ..ARGOCD
+        }));
+        let crds: &'static Component = Box::leak(Box::new(Component {
+            version: v,
+            accept: VersionReq::Exact(bare),
+            release_page: leak(format!(
+                "https://github.com/argoproj/argo-cd/tree/{v}/manifests/crds"
+            )),
+            ..ARGOCD_CRDS
+        }));
+        (binary, crds)
+    });
+    Ok(*pair)
+}
+
 /// The Argo CD CRDs of [`ARGOCD`]'s version, taken from the Go module
 /// (`manifests/crds/` in the module zip).
 pub const ARGOCD_CRDS: Component = Component {

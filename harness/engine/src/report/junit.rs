@@ -32,6 +32,12 @@ pub fn junit_xml(summary: &RunSummary) -> Result<String, ReportError> {
 fn test_case(scenario: &ScenarioReport) -> TestCase {
     let status = match scenario.status {
         ScenarioStatus::Passed => TestCaseStatus::success(),
+        ScenarioStatus::Skipped => {
+            let mut status = TestCaseStatus::skipped();
+            status.set_message(scenario.skipped.clone().unwrap_or_default());
+            status.set_type("skipped");
+            status
+        }
         // Passed on a retry: a success with the failed attempt as <flakyFailure>.
         ScenarioStatus::Flaky => {
             let mut status = TestCaseStatus::success();

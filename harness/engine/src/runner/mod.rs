@@ -156,6 +156,7 @@ pub async fn run(lab: Arc<dyn Lab>, scenarios: Vec<Scenario>, opts: RunOptions) 
         failed: 0,
         cancelled: 0,
         flaky: 0,
+        skipped: 0,
         shard: None,
         scenarios: reports.into_iter().flatten().collect(),
         report_problems: vec![],

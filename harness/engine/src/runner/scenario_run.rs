@@ -31,6 +31,19 @@ pub(super) async fn run_scenario(
     scenario: &Scenario,
     opts: &RunOptions,
 ) -> ScenarioReport {
+    if let Some(why) = excluded_release(scenario, lab.argocd_version()) {
+        opts.progress
+            .info(format!("[{}] skipped: {why}", scenario.name));
+        return ScenarioReport {
+            status: ScenarioStatus::Skipped,
+            failure: None,
+            skipped: Some(why.clone()),
+            log: vec![format!("skipped: {why}")],
+            steps: skipped_records(&scenario.steps, &why),
+            finally: skipped_records(&scenario.finally, &why),
+            ..never_started(scenario, &opts.run_id)
+        };
+    }
     let started = now_rfc3339();
     let clock = Instant::now();
     let isolation = Isolation::for_scenario(&opts.run_id, scenario, opts.attempt);
@@ -189,6 +202,7 @@ pub(super) async fn run_scenario(
         cleanup_problems,
         diagnostics,
         log,
+        skipped: None,
     }
 }
 
@@ -300,6 +314,14 @@ async fn run_phase(
             stopped = Some("the run was cancelled");
         }
         if let Some(why) = stopped {
+            record.message = format!("not run: {why}");
+            log.push(format!("{headline}: skipped ({why})"));
+            records.push(record);
+            continue;
+        }
+        if let Some(why) = excluded_step(step, ctx.lab.argocd_version()) {
+            opts.progress
+                .info(format!("{prefix} {headline} skipped: {why}"));
             record.message = format!("not run: {why}");
             log.push(format!("{headline}: skipped ({why})"));
             records.push(record);
@@ -418,6 +440,38 @@ fn skipped_records(steps: &[Step], why: &str) -> Vec<StepRecord> {
         .collect()
 }
 
+/// Why `scenario` does not run on Argo CD `version` (its `argocd:`), if so.
+fn excluded_release(scenario: &Scenario, version: &str) -> Option<String> {
+    let constraint = scenario.argocd.as_ref()?;
+    match constraint.matches(version) {
+        Some(true) => None,
+        Some(false) => Some(format!(
+            "needs Argo CD {} (`argocd:`), the lab runs {version}",
+            constraint.text
+        )),
+        None => Some(format!(
+            "needs Argo CD {} (`argocd:`), and the lab's release `{version}` is not a version to compare",
+            constraint.text
+        )),
+    }
+}
+
+/// Why a step does not run on Argo CD `version` (its `when:`), if so.
+fn excluded_step(step: &Step, version: &str) -> Option<String> {
+    let when = step.when.as_ref()?;
+    match when.argocd.matches(version) {
+        Some(true) => None,
+        Some(false) => Some(format!(
+            "`when: {{argocd: \"{}\"}}` and the lab runs {version}",
+            when.argocd.text
+        )),
+        None => Some(format!(
+            "`when: {{argocd: \"{}\"}}` and the lab's release `{version}` is not a version to compare",
+            when.argocd.text
+        )),
+    }
+}
+
 /// The report of a scenario that Ctrl-C stopped before it started.
 pub(super) fn never_started(scenario: &Scenario, run_id: &str) -> ScenarioReport {
     let why = "the run was cancelled before this scenario started";
@@ -442,6 +496,7 @@ pub(super) fn never_started(scenario: &Scenario, run_id: &str) -> ScenarioReport
         cleanup_problems: vec![],
         diagnostics: None,
         log: vec![why.to_string()],
+        skipped: None,
     }
 }
 

@@ -402,11 +402,13 @@ impl Loader<'_> {
             .filter_map(|step| self.step(step, &mut scope, &definitions, timeout))
             .collect();
 
+        let argocd = file.argocd.as_ref().and_then(|c| self.argo_constraint(c));
         Scenario {
             name: file.name.value().clone(),
             description: file.description.clone(),
             labels: file.labels.iter().map(|l| l.value().clone()).collect(),
             timeout,
+            argocd,
             steps,
             finally,
             file: self.file.to_path_buf(),
@@ -512,9 +514,15 @@ impl Loader<'_> {
                 return None;
             }
         }
+        let when = body
+            .when
+            .as_ref()
+            .and_then(|w| self.argo_constraint(&w.value().argocd))
+            .map(|argocd| When { argocd });
         let action = self.action(body, scope, definitions, timeout)?;
         Some(Step {
             name: body.name.clone(),
+            when,
             action,
             location: self.location(step.location()),
         })
@@ -525,6 +533,17 @@ impl Loader<'_> {
             Ok(duration) => Some(duration),
             Err(problem) => {
                 self.error(text.location(), problem);
+                None
+            }
+        }
+    }
+
+    /// `argocd:` of a scenario or a step's `when`.
+    fn argo_constraint(&mut self, text: &Located<String>) -> Option<ArgoConstraint> {
+        match ArgoConstraint::parse(text.value()) {
+            Ok(constraint) => Some(constraint),
+            Err(problem) => {
+                self.error(text.location(), format!("`argocd`: {problem}"));
                 None
             }
         }
