@@ -148,7 +148,7 @@ async fn ensure_nextest(progress: &Progress) -> Result<(), String> {
 }
 
 /// Argo CD releases besides the default that the version tests run.
-const TEST_ARGOCD_RELEASES: &[&str] = &["v3.1.0"];
+const TEST_ARGOCD_RELEASES: &[&str] = &["v3.1.0", "v3.1.8"];
 
 pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
     if let Err(e) = install_packages(progress).await {

@@ -2,7 +2,8 @@
 //! default release and v3.1.0 over the version-aware scenarios (cells
 //! asserted, `when:` steps seen running on one release and skipped on the
 //! other), and bisect finding where accepting an extra non-content layer
-//! began. v3.1.0 is built once into the tool cache by `cargo xtask test`.
+//! began. v3.1.0 and v3.1.8 are built once into the tool cache by
+//! `cargo xtask test`.
 
 use std::path::PathBuf;
 
@@ -12,9 +13,12 @@ use harness_labs::LabKind;
 use harness_labs::existing::ExistingLabConfig;
 
 const OLD: &str = "v3.1.0";
+/// The first release after v3.1.6 the Go module proxy serves.
+const FIRST_ACCEPTING: &str = "v3.1.8";
 const DEFAULT: &str = harness_labs::ARGOCD_VERSION;
-/// The releases bisect may try (built by `cargo xtask test`).
-const BISECT_RELEASES: &[&str] = &[OLD, DEFAULT];
+/// The releases bisect may try (built by `cargo xtask test`): the search
+/// must look at the middle one to find the change there.
+const BISECT_RELEASES: &[&str] = &[OLD, FIRST_ACCEPTING, DEFAULT];
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -226,7 +230,7 @@ async fn bisect_finds_the_first_release_that_accepts_an_extra_layer() {
     .await;
     let text = outcome.output.join("\n");
     assert_eq!(outcome.code, 0, "{text}\n{:?}", outcome.errors);
-    let first_good = BISECT_RELEASES[1];
+    let first_good = FIRST_ACCEPTING;
     assert!(
         text.starts_with(&format!("first good release: Argo CD {first_good} ")),
         "{text}"
@@ -237,6 +241,7 @@ async fn bisect_finds_the_first_release_that_accepts_an_extra_layer() {
         "the bad side's failing step: {text}"
     );
     assert!(text.contains(&format!("  {first_good}: passed")), "{text}");
+    assert!(text.contains("tried 3 release(s)"), "both ends and the middle: {text}");
 
     // Endpoints that do not differ: nothing to bisect, said plainly.
     let same = bisect::run(

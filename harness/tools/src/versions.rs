@@ -494,7 +494,7 @@ pub const ARGOCD_RELEASES: &[ArgoRelease] = &[
     ArgoRelease::new("v3.2.3", Build::Untried),
     ArgoRelease::new("v3.2.5", Build::Untried),
     ArgoRelease::new("v3.2.6", Build::Untried),
-    ArgoRelease::new("v3.2.11", Build::Untried),
+    ArgoRelease::new("v3.2.11", Build::Builds),
     ArgoRelease::new(
         "v3.2.12",
         Build::Fails(
@@ -511,17 +511,12 @@ pub const ARGOCD_RELEASES: &[ArgoRelease] = &[
     ArgoRelease::new("v3.3.7", Build::Untried),
     ArgoRelease::new("v3.3.9", Build::Untried),
     ArgoRelease::new("v3.3.10", Build::Builds),
-    ArgoRelease::new("v3.3.14", Build::Untried),
-    ArgoRelease::new("v3.3.15", Build::Untried),
-    ArgoRelease::new("v3.3.16", Build::Untried),
-    ArgoRelease::new("v3.3.17", Build::Untried),
-    ArgoRelease::new("v3.3.18", Build::Untried),
-    ArgoRelease::new(
-        "v3.3.19",
-        Build::Fails(
-            "its go.mod replaces github.com/argoproj/gitops-engine with ./gitops-engine, a directory the module download does not hold, and the published gitops-engine module has diverged from it",
-        ),
-    ),
+    ArgoRelease::new("v3.3.14", Build::Fails(GITOPS_ENGINE_DIVERGED)),
+    ArgoRelease::new("v3.3.15", Build::Fails(GITOPS_ENGINE_DIVERGED)),
+    ArgoRelease::new("v3.3.16", Build::Fails(GITOPS_ENGINE_DIVERGED)),
+    ArgoRelease::new("v3.3.17", Build::Fails(GITOPS_ENGINE_DIVERGED)),
+    ArgoRelease::new("v3.3.18", Build::Fails(GITOPS_ENGINE_DIVERGED)),
+    ArgoRelease::new("v3.3.19", Build::Fails(GITOPS_ENGINE_DIVERGED)),
     ArgoRelease::new("v3.4.0", Build::Fails(GITOPS_ENGINE_IN_REPO)),
     ArgoRelease::new("v3.4.2", Build::Fails(GITOPS_ENGINE_IN_REPO)),
     ArgoRelease::new("v3.4.3", Build::Fails(GITOPS_ENGINE_IN_REPO)),
@@ -563,6 +558,9 @@ pub const ARGOCD_RELEASES: &[ArgoRelease] = &[
         ),
     ),
 ];
+
+/// Why late v3.3 releases do not build from the Go module proxy.
+const GITOPS_ENGINE_DIVERGED: &str = "its go.mod replaces github.com/argoproj/gitops-engine with ./gitops-engine, a directory a module download does not hold, and the published pseudo-version it names has diverged from that copy (e.g. KubectlCmd has no ManageServerSideDiffDryRuns)";
 
 /// Why v3.4 and v3.5 do not build from the Go module proxy.
 const GITOPS_ENGINE_IN_REPO: &str = "its go.mod requires github.com/argoproj/argo-cd/gitops-engine (gitops-engine moved into the argo-cd repository) replaced by ./gitops-engine, a directory a module download does not hold, and the Go module proxy refuses that module's pseudo-version (403: this module version is not available); the published github.com/argoproj/gitops-engine cannot stand in (its packages import their internal packages by the old path)";
