@@ -68,9 +68,8 @@ impl Progress {
 
     /// Prints a line above any spinners.
     fn line(&self, text: String) {
-        if self.inner.plain {
-            eprintln!("{text}");
-        } else if self.inner.multi.println(&text).is_err() {
+        // Plain output, or spinners that cannot print: straight to stderr.
+        if self.inner.plain || self.inner.multi.println(&text).is_err() {
             eprintln!("{text}");
         }
     }
