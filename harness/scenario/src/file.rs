@@ -93,7 +93,7 @@ pub struct ScenarioFile {
     pub labels: Vec<Located<String>>,
     /// Time limit for the whole scenario (steps and finally); default `5m`.
     pub timeout: Option<Located<DurationText>>,
-    /// The Argo CD releases the scenario is about, a semver constraint such as `>=3.1.6` or `>=3.1.0 <3.3.0`: on a lab with another release it is reported skipped, with this reason.
+    /// The Argo CD releases the scenario is about, a semver constraint such as `>=3.1.6`, `>=3.1.0 <3.3.0` or `<3.1.6 || >=3.3.1`: on a lab with another release it is reported skipped, with this reason.
     pub argocd: Option<Located<String>>,
     /// The steps, run in order; the first failure stops the scenario. At least one.
     #[schemars(length(min = 1))]
@@ -145,7 +145,7 @@ with_step_kinds!(step_file);
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct WhenFile {
-    /// A semver constraint on the lab's Argo CD release, such as `<3.1.6`.
+    /// A semver constraint on the lab's Argo CD release, such as `<3.1.6` or `<3.1.6 || >=3.3.1`.
     pub argocd: Located<String>,
 }
 

@@ -55,12 +55,14 @@ pub struct Scenario {
     pub file: PathBuf,
 }
 
-/// A semver constraint on the lab's Argo CD release.
+/// A semver constraint on the lab's Argo CD release: one range, or
+/// ranges joined by `||` (either holds).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArgoConstraint {
     /// As written.
     pub text: String,
-    pub req: semver::VersionReq,
+    /// The alternatives `||` separates (at least one).
+    pub ranges: Vec<semver::VersionReq>,
 }
 
 impl serde::Serialize for ArgoConstraint {
@@ -71,14 +73,29 @@ impl serde::Serialize for ArgoConstraint {
 
 impl ArgoConstraint {
     /// Parses `>=3.1.6`, `<3.1.6`, `>=3.1.0 <3.3.0` (Masterminds' spaces or
-    /// semver's commas), `~3.1`, `^3.2`, `3.3.x`; a `v` before a version is
-    /// allowed.
+    /// semver's commas), `~3.1`, `^3.2`, `3.3.x`, and alternatives such as
+    /// `>=3.1.6 <3.2.7 || 3.3.0`; a `v` before a version is allowed.
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.contains("||") {
-            return Err(
-                "`||` (either of two ranges) is not supported: write one range, or split the scenario".into(),
-            );
-        }
+        let ranges = text
+            .split("||")
+            .map(|range| {
+                Self::parse_range(range).map_err(|e| {
+                    if text.contains("||") {
+                        format!("in `{}` of `{text}`: {e}", range.trim())
+                    } else {
+                        e
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(ArgoConstraint {
+            text: text.to_string(),
+            ranges,
+        })
+    }
+
+    /// One range: comparators that must all hold.
+    fn parse_range(text: &str) -> Result<semver::VersionReq, String> {
         // Comparators apart: `>= 3.1` is one comparator, `>=3.1 <3.3` two.
         let mut comparators: Vec<String> = Vec::new();
         let mut pending = String::new();
@@ -89,11 +106,12 @@ impl ArgoConstraint {
             }
             comparators.push(std::mem::take(&mut pending));
         }
+        let text = text.trim();
         if !pending.is_empty() {
             return Err(format!("`{text}` ends with `{pending}` and no version"));
         }
         if comparators.is_empty() {
-            return Err("the constraint is empty: write e.g. `>=3.1.6`".into());
+            return Err("the range is empty: write e.g. `>=3.1.6`".into());
         }
         let normalised: Vec<String> = comparators
             .iter()
@@ -103,23 +121,20 @@ impl ArgoConstraint {
                 format!("{op}{}", version.strip_prefix('v').unwrap_or(version))
             })
             .collect();
-        let req = semver::VersionReq::parse(&normalised.join(", ")).map_err(|e| {
-            format!("`{text}` is not a semver constraint ({e}): write e.g. `>=3.1.6`, `<3.3.1` or `>=3.1.0 <3.3.0`")
-        })?;
-        Ok(ArgoConstraint {
-            text: text.to_string(),
-            req,
+        semver::VersionReq::parse(&normalised.join(", ")).map_err(|e| {
+            format!("`{text}` is not a semver constraint ({e}): write e.g. `>=3.1.6`, `<3.3.1`, `>=3.1.0 <3.3.0` or `<3.1.6 || >=3.3.1`")
         })
     }
 
-    /// Whether Argo CD `version` (`v3.3.10`, `3.3.10+abc`) is in range;
-    /// `None` when the version is not semver (e.g. `unknown`).
+    /// Whether Argo CD `version` (`v3.3.10`, `3.3.10+abc`) is in range
+    /// (in any of the `||` alternatives); `None` when the version is not
+    /// semver (e.g. `unknown`).
     pub fn matches(&self, version: &str) -> Option<bool> {
         let bare = version.trim().trim_start_matches('v');
         let bare = bare.split('+').next().unwrap_or(bare);
         semver::Version::parse(bare)
             .ok()
-            .map(|v| self.req.matches(&v))
+            .map(|v| self.ranges.iter().any(|r| r.matches(&v)))
     }
 }
 

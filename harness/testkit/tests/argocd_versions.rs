@@ -241,7 +241,10 @@ async fn bisect_finds_the_first_release_that_accepts_an_extra_layer() {
         "the bad side's failing step: {text}"
     );
     assert!(text.contains(&format!("  {first_good}: passed")), "{text}");
-    assert!(text.contains("tried 3 release(s)"), "both ends and the middle: {text}");
+    assert!(
+        text.contains("tried 3 release(s)"),
+        "both ends and the middle: {text}"
+    );
 
     // Endpoints that do not differ: nothing to bisect, said plainly.
     let same = bisect::run(

@@ -23,6 +23,16 @@ fn constraints_take_masterminds_and_semver_spellings() {
         (">= 3.1.6, < 3.3.1", &["v3.2.0"], &["v3.3.10"]),
         (">=v3.3.1", &["v3.3.10+unknown"], &["v3.3.0"]),
         ("3.3.x", &["v3.3.0", "v3.3.19"], &["v3.4.0"]),
+        (
+            ">=3.1.6 <3.2.7 || >=3.3.0 <3.3.1",
+            &["v3.1.6", "v3.2.6", "v3.3.0"],
+            &["v3.1.5", "v3.2.7", "v3.2.11", "v3.3.1", "v3.3.10"],
+        ),
+        (
+            "<3.1.6||>=3.3.1",
+            &["v3.1.0", "v3.3.10"],
+            &["v3.1.6", "v3.3.0"],
+        ),
     ] {
         let constraint = ArgoConstraint::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
         for v in inside {
@@ -43,7 +53,7 @@ fn bad_constraints_are_reported_at_their_keys() {
 argocd: ">=three"
 steps:
   - push: {files: {a.yaml: "kind: ConfigMap\n"}, repository: r, tags: [v1]}
-  - when: {argocd: "<3.1.6 || >=3.3"}
+  - when: {argocd: "<3.1.6 || >=three"}
     push: {files: {a.yaml: "kind: ConfigMap\n"}, repository: r, tags: [v2]}
   - when: {argocd: ">="}
     push: {files: {a.yaml: "kind: ConfigMap\n"}, repository: r, tags: [v3]}
@@ -55,7 +65,10 @@ steps:
         &errors,
         &[
             ("2:9: ", "`argocd`: `>=three` is not a semver constraint"),
-            ("5:20: ", "`||` (either of two ranges) is not supported"),
+            (
+                "5:20: ",
+                "`argocd`: in `>=three` of `<3.1.6 || >=three`: `>=three` is not a semver constraint",
+            ),
             ("7:20: ", "ends with `>=` and no version"),
         ],
     );
