@@ -225,6 +225,45 @@ impl RegistryClient {
         }
     }
 
+    /// The one manifest PUT of the harness: every push, tag, index,
+    /// referrer and signature goes through here (clippy's
+    /// `disallowed-methods` refuses `push_manifest_raw` anywhere else).
+    ///
+    /// oci-client 0.18 panics (`expect` in `push_manifest_raw`) when a
+    /// registry answers a PUT *by digest* without a `Location` header, as
+    /// AWS ECR does: its workaround strips `image.tag()` (or `"latest"`) from
+    /// the URL, and a digest reference has no tag. So a digest target is
+    /// sent as a reference whose tag is the digest: the URL is the same
+    /// (`/v2/<name>/manifests/sha256:...`, a digest is valid there) and the
+    /// workaround's suffix always matches. Proven against a real registry
+    /// behind a proxy that drops the header (tests/registry_faults.rs).
+    #[allow(clippy::disallowed_methods)]
+    pub(super) async fn put_manifest(
+        &self,
+        full_repository: &str,
+        target: &ReferenceKind,
+        manifest: Vec<u8>,
+        content_type: reqwest::header::HeaderValue,
+        what: &str,
+    ) -> Result<(), OciError> {
+        let reference = Reference::with_tag(
+            self.registry.clone(),
+            full_repository.into(),
+            reference_str(target).to_string(),
+        );
+        let op = Op {
+            name: what,
+            repository: full_repository,
+            reference: Some(reference_str(target)),
+        };
+        self.client()
+            .await?
+            .push_manifest_raw(&reference, manifest, content_type)
+            .await
+            .map_err(|e| self.classify(e, &op))?;
+        Ok(())
+    }
+
     pub(super) async fn client(&self) -> Result<&Client, OciError> {
         let client = self
             .client
@@ -324,16 +363,14 @@ impl RegistryClient {
             tags.into_iter().map(ReferenceKind::Tag).collect()
         };
         for target in &targets {
-            let reference = self.reference(&full, target);
-            let op = Op {
-                name: "pushing the manifest",
-                repository: &full,
-                reference: Some(reference_str(target)),
-            };
-            client
-                .push_manifest_raw(&reference, artifact.manifest.clone(), content_type.clone())
-                .await
-                .map_err(|e| self.classify(e, &op))?;
+            self.put_manifest(
+                &full,
+                target,
+                artifact.manifest.clone(),
+                content_type.clone(),
+                "pushing the manifest",
+            )
+            .await?;
         }
         Ok(outcome)
     }
@@ -365,22 +402,16 @@ impl RegistryClient {
         if targets.is_empty() {
             targets.push(ReferenceKind::Digest(digest.clone()));
         }
-        let client = self.client().await?;
         let content_type = header_value(media_type)?;
         for target in &targets {
-            let op = Op {
-                name: "pushing the manifest",
-                repository: &full,
-                reference: Some(reference_str(target)),
-            };
-            client
-                .push_manifest_raw(
-                    &self.reference(&full, target),
-                    manifest.to_vec(),
-                    content_type.clone(),
-                )
-                .await
-                .map_err(|e| self.classify(e, &op))?;
+            self.put_manifest(
+                &full,
+                target,
+                manifest.to_vec(),
+                content_type.clone(),
+                "pushing the manifest",
+            )
+            .await?;
         }
         Ok(digest)
     }
@@ -410,22 +441,15 @@ impl RegistryClient {
         let media_type =
             manifest_media_type(&manifest).unwrap_or_else(|| MANIFEST_MEDIA_TYPE.to_string());
         let content_type = header_value(&media_type)?;
-        let client = self.client().await?;
         for tag in tags {
-            let target = ReferenceKind::Tag(tag);
-            let op = Op {
-                name: "tagging the manifest",
-                repository: &full,
-                reference: Some(reference_str(&target)),
-            };
-            client
-                .push_manifest_raw(
-                    &self.reference(&full, &target),
-                    manifest.clone(),
-                    content_type.clone(),
-                )
-                .await
-                .map_err(|e| self.classify(e, &op))?;
+            self.put_manifest(
+                &full,
+                &ReferenceKind::Tag(tag),
+                manifest.clone(),
+                content_type.clone(),
+                "tagging the manifest",
+            )
+            .await?;
         }
         Ok(digest)
     }
@@ -602,7 +626,11 @@ impl RegistryClient {
                 if e.is_connect() || e.is_timeout() {
                     return self.unreachable(&e);
                 }
-                fallback(error_chain(&e))
+                let chain = error_chain(&e);
+                if e.is_body() || e.is_decode() || cut_short(&chain) {
+                    return fallback(cut_short_detail(&chain));
+                }
+                fallback(chain)
             }
             OciDistributionError::UnauthorizedError { .. } => {
                 by_status(401).unwrap_or_else(|| fallback("unauthorized".into()))
@@ -647,7 +675,14 @@ impl RegistryClient {
             OciDistributionError::DigestError(e) => fallback(format!(
                 "the content does not match its digest ({e}); the registry may be corrupt"
             )),
-            other => fallback(other.to_string()),
+            other => {
+                let chain = error_chain(&other);
+                if cut_short(&chain) {
+                    fallback(cut_short_detail(&chain))
+                } else {
+                    fallback(chain)
+                }
+            }
         }
     }
 
@@ -734,6 +769,29 @@ struct LayerDescriptor {
 
 /// An error and its causes on one line (reqwest's top-level message alone
 /// says only "error sending request").
+/// Whether an error chain says the registry's answer ended early: the
+/// connection closed before the announced body (or any answer) arrived.
+fn cut_short(chain: &str) -> bool {
+    [
+        "connection closed before message completed",
+        "IncompleteMessage",
+        "end of file before message length reached",
+        "unexpected EOF",
+        "error decoding response body",
+        "error reading a body from connection",
+    ]
+    .iter()
+    .any(|needle| chain.contains(needle))
+}
+
+fn cut_short_detail(chain: &str) -> String {
+    format!(
+        "the answer was cut short: the connection closed before the whole answer arrived \
+         ({chain}); a proxy or load balancer in between, or a registry that restarted, does \
+         this: try again, and if it repeats check what sits between the harness and the registry"
+    )
+}
+
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut parts = vec![error.to_string()];
     let mut source = error.source();

@@ -167,26 +167,19 @@ impl RegistryClient {
             Some(tag) => ReferenceKind::Tag(tag.to_string()),
             None => ReferenceKind::Digest(digest.clone()),
         };
-        let reference_text = tag.unwrap_or(&digest).to_string();
-        let op = Op {
-            name: "pushing the manifest",
-            repository: &full,
-            reference: Some(&reference_text),
-        };
         let content_type = reqwest::header::HeaderValue::from_str(media_type).map_err(|e| {
             OciError::Pack(format!(
                 "media type {media_type:?} is not a valid HTTP header value: {e}"
             ))
         })?;
-        self.client()
-            .await?
-            .push_manifest_raw(
-                &self.reference(&full, &target),
-                manifest.to_vec(),
-                content_type,
-            )
-            .await
-            .map_err(|e| self.classify(e, &op))?;
+        self.put_manifest(
+            &full,
+            &target,
+            manifest.to_vec(),
+            content_type,
+            "pushing the manifest",
+        )
+        .await?;
         Ok(digest)
     }
 

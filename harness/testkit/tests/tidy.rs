@@ -303,6 +303,41 @@ fn only_the_cli_prints_or_exits() {
     );
 }
 
+/// Every manifest PUT goes through `RegistryClient::put_manifest`, the one
+/// path that cannot reach oci-client's panic on a digest PUT answered
+/// without `Location` (tests/registry_faults.rs proves both sides). clippy's
+/// `disallowed-methods` (clippy.toml) says the same to an editor; this test
+/// says it in the suite.
+#[test]
+fn manifest_puts_go_through_the_guarded_path() {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&harness).unwrap() {
+        let src = entry.unwrap().path().join("src");
+        if src.is_dir() {
+            files.extend(rust_files(&src));
+        }
+    }
+    files.extend(rust_files(&harness.join("../xtask/src")));
+    assert!(files.len() > 50, "the walk found only {} files", files.len());
+    let mut calls = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for call in [".push_manifest_raw(", ".push_manifest(", ".push_manifest_list("] {
+                if line.contains(call) {
+                    calls.push(format!("{}:{}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert_eq!(calls.len(), 1, "manifest PUTs outside put_manifest: {calls:#?}");
+    assert!(calls[0].contains("oci/src/client.rs"), "{calls:?}");
+}
+
 fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
