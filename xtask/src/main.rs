@@ -112,6 +112,29 @@ enum Command {
         #[arg(last = true)]
         nextest_args: Vec<String>,
     },
+    /// Interrupt runs at random moments (SIGINT, SIGTERM, SIGKILL) and count what each left behind: processes, ports, containers, lab directories, Applications (exit 0 nothing left, 1 something was, 2 could not run).
+    #[command(
+        after_help = "Examples:\n  cargo xtask soak --runs 100               the figure in docs/reliability.md (about 40 minutes)\n  cargo xtask soak --runs 5 --seed 42 scenarios/pinned-digest.yaml"
+    )]
+    Soak {
+        /// How many interrupted runs.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        runs: u32,
+        /// Seed of the interrupts (signal, lab, moment); printed, so a soak can be replayed.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Latest moment of an interrupt after a run starts, in seconds.
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        max_delay: u64,
+        /// Only runs that start their own lab (no kept lab, so no Argo CD objects to count).
+        #[arg(long)]
+        own_lab_only: bool,
+        /// Where labs, reports and each run's log go (default: a new folder under target/soak).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Scenario files or folders (default: a short subset of scenarios/).
+        paths: Vec<PathBuf>,
+    },
     /// Benchmarks on the local lab (lab start, push vs oras, push to Synced, suite, memory); figures in target/bench/bench.{json,md}. Reports, never fails the suite.
     #[command(
         after_help = "Examples:\n  cargo xtask bench                        everything, 3 iterations (about 7 minutes on 2 cores)\n  cargo xtask bench --iterations 5\n  cargo xtask bench --only push,sync --large-mib 10"
@@ -612,6 +635,60 @@ async fn run(cli: Cli) -> u8 {
             }
         }
         Command::Test { nextest_args } => test_cmd::run(&nextest_args, &progress).await,
+        Command::Soak {
+            runs,
+            seed,
+            max_delay,
+            own_lab_only,
+            out,
+            paths,
+        } => {
+            let program = match std::env::current_exe() {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("error: cannot find this program's own executable: {e}");
+                    return 2;
+                }
+            };
+            let seed = seed.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(1)
+            });
+            let work_dir =
+                out.unwrap_or_else(|| PathBuf::from("target/soak").join(format!("seed-{seed}")));
+            let scenarios = if paths.is_empty() {
+                harness_e2e::soak::DEFAULT_SCENARIOS
+                    .iter()
+                    .map(PathBuf::from)
+                    .collect()
+            } else {
+                paths
+            };
+            progress.info(format!(
+                "soak: {runs} run(s), seed {seed}, in {}",
+                work_dir.display()
+            ));
+            let opts = harness_e2e::soak::SoakOptions {
+                program,
+                runs,
+                seed,
+                scenarios,
+                work_dir,
+                max_delay: std::time::Duration::from_secs(max_delay),
+                kept_lab: !own_lab_only,
+                cancel: interrupt_cancels(&progress),
+            };
+            let outcome = harness_e2e::soak::run(opts, &progress).await;
+            for line in &outcome.output {
+                println!("{line}");
+            }
+            for line in &outcome.errors {
+                eprintln!("{line}");
+            }
+            outcome.code
+        }
         Command::Bench {
             iterations,
             reconciliation,

@@ -4,6 +4,7 @@
 
 pub mod bisect;
 pub mod matrix;
+pub mod soak;
 
 use std::path::{Path, PathBuf};
 
@@ -510,6 +511,9 @@ pub async fn run_on_lab(
         };
         output.push(line);
     }
+    if opts.repeat > 1 {
+        output.extend(repeat_tally(&summary, opts.repeat));
+    }
     let flaky = if summary.flaky > 0 {
         format!(
             "{} flaky (failed, then passed on a retry: see the report), ",
@@ -666,6 +670,39 @@ pub async fn run_attempts(
     summary
 }
 
+/// With `--repeat N`: how many of the N repetitions each scenario failed
+/// (failed, cancelled or flaky; skipped is not run), worst first, then a total line. A flake found
+/// this way is a bug to fix, not a retry to add.
+pub fn repeat_tally(summary: &RunSummary, repeat: u32) -> Vec<String> {
+    let mut by: std::collections::BTreeMap<&str, (u32, u32)> = std::collections::BTreeMap::new();
+    for s in &summary.scenarios {
+        let name = s.name.rsplit_once('#').map_or(s.name.as_str(), |(n, _)| n);
+        let e = by.entry(name).or_default();
+        e.0 += 1;
+        if matches!(
+            s.status,
+            ScenarioStatus::Failed | ScenarioStatus::Cancelled | ScenarioStatus::Flaky
+        ) {
+            e.1 += 1;
+        }
+    }
+    let mut rows: Vec<(&str, (u32, u32))> = by.into_iter().collect();
+    rows.sort_by(|a, b| b.1.1.cmp(&a.1.1).then(a.0.cmp(b.0)));
+    let failing: Vec<String> = rows
+        .iter()
+        .filter(|(_, (_, failed))| *failed > 0)
+        .map(|(name, (ran, failed))| format!("  {name}: failed {failed} of {ran}"))
+        .collect();
+    let total: u32 = rows.iter().map(|(_, (_, f))| f).sum();
+    let mut lines = vec![format!(
+        "failures by scenario over {repeat} repetitions: {total} failure(s) in {} scenario(s){}",
+        failing.len(),
+        if failing.is_empty() { "" } else { ":" }
+    )];
+    lines.extend(failing);
+    lines
+}
+
 fn attempt_options(
     opts: &harness_engine::runner::RunOptions,
     attempt: u32,
@@ -712,5 +749,58 @@ pub fn combine_attempts(
             log,
             ..new
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(name: &str, status: ScenarioStatus) -> ScenarioReport {
+        ScenarioReport {
+            name: name.into(),
+            file: PathBuf::from("s.yaml"),
+            status,
+            suffix: String::new(),
+            started: String::new(),
+            duration: std::time::Duration::ZERO,
+            failure: None,
+            skipped: None,
+            steps: vec![],
+            finally: vec![],
+            cleanup_problems: vec![],
+            diagnostics: None,
+            log: vec![],
+        }
+    }
+
+    #[test]
+    fn repeat_tally_counts_failures_by_scenario_worst_first() {
+        let mut summary = empty_summary("r", "local", None);
+        for k in 1..=3 {
+            summary.scenarios.push(report(&format!("steady#{k}"), ScenarioStatus::Passed));
+            summary.scenarios.push(report(
+                &format!("flaky-one#{k}"),
+                if k == 2 { ScenarioStatus::Failed } else { ScenarioStatus::Passed },
+            ));
+            summary.scenarios.push(report(
+                &format!("broken#{k}"),
+                if k == 3 { ScenarioStatus::Cancelled } else { ScenarioStatus::Failed },
+            ));
+            summary.scenarios.push(report(&format!("not-here#{k}"), ScenarioStatus::Skipped));
+        }
+        assert_eq!(
+            repeat_tally(&summary, 3),
+            vec![
+                "failures by scenario over 3 repetitions: 4 failure(s) in 2 scenario(s):",
+                "  broken: failed 3 of 3",
+                "  flaky-one: failed 1 of 3",
+            ]
+        );
+        summary.scenarios.retain(|s| s.name.starts_with("steady"));
+        assert_eq!(
+            repeat_tally(&summary, 3),
+            vec!["failures by scenario over 3 repetitions: 0 failure(s) in 0 scenario(s)"]
+        );
     }
 }

@@ -194,6 +194,46 @@ pub async fn connect_to(host: &str) -> Result<Engine, ContainerError> {
     }
 }
 
+/// Containers (their names) whose command line or mounts name `needle`,
+/// stopped ones too: what a soak counts as left by a run under that
+/// directory. No engine answering: no container can exist.
+pub async fn containers_naming(needle: &Path) -> Vec<String> {
+    let Ok(engine) = connect().await else {
+        return Vec::new();
+    };
+    let needle = needle.to_string_lossy().into_owned();
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::default()
+        .all(true)
+        .build();
+    let list = match engine.docker.list_containers(Some(options)).await {
+        Ok(list) => list,
+        // Not knowing is not "none": the caller reports it as left.
+        Err(e) => {
+            return vec![format!(
+                "(cannot list the containers of {}: {e})",
+                engine.host
+            )];
+        }
+    };
+    list.into_iter()
+        .filter(|c| {
+            c.command
+                .as_deref()
+                .is_some_and(|cmd| cmd.contains(&needle))
+                || c.mounts
+                    .iter()
+                    .flatten()
+                    .any(|m| m.source.as_deref().is_some_and(|s| s.contains(&needle)))
+        })
+        .map(|c| {
+            c.names
+                .and_then(|n| n.first().cloned())
+                .or(c.id)
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
 /// The first engine that answers among [`candidate_hosts`].
 pub async fn connect() -> Result<Engine, ContainerError> {
     let mut tried = Vec::new();
