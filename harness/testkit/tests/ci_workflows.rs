@@ -233,7 +233,12 @@ async fn the_scripts_pass_shellcheck() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut files = vec![root.join(".github/action/run.sh"), root.join(".ci/run")];
     let action = yaml(&root.join("action.yml"));
-    for (i, step) in action["runs"]["steps"].as_array().unwrap().iter().enumerate() {
+    for (i, step) in action["runs"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+    {
         if let Some(run) = step["run"].as_str() {
             assert_eq!(step["shell"], "bash", "action.yml runs.steps[{i}]");
             let file = dir.path().join(format!("action-step-{i}.sh"));
@@ -525,6 +530,7 @@ fn the_structure_check_names_each_mistake() {
     let expected = [
         "runs.using is \"node20\", not `composite`",
         "runs.steps[0] (no shell): a `run` step of a composite action needs `shell:`",
+        "runs.steps[0] (no shell): `${{ }}` in a `run:` script",
         "runs.steps[1] (both): a step needs exactly one of `run` and `uses`",
         "runs.steps[2] (unpinned): `uses: \"actions/checkout\"` names no version",
         "runs.steps[3] (missing script): runs $GITHUB_ACTION_PATH/no/such/script.sh",
@@ -620,8 +626,9 @@ fn pull_requests_run_the_test_command_with_caches_keyed_by_the_version_table() {
         .as_array()
         .expect("jobs.test.steps");
     assert_keyed(steps, "ci.yml");
+    let test_caches = caches(steps);
     let (_, nextest_key, nextest_restore) =
-        cache_for(&caches(steps), "~/.cargo/bin/cargo-nextest", "ci.yml");
+        cache_for(&test_caches, "~/.cargo/bin/cargo-nextest", "ci.yml");
     assert!(nextest_key.contains(VERSIONS_HASH));
     assert!(nextest_restore.is_empty(), "no other nextest comes back");
     assert!(
@@ -688,7 +695,8 @@ fn actionlint_is_a_pinned_go_install_that_the_test_command_builds() {
     assert!(
         versions::ALL_COMPONENTS
             .iter()
-            .any(|c| std::ptr::eq(*c, component))
+            .any(|c| c.key() == component.key()),
+        "in ALL_COMPONENTS (the cache tests walk it)"
     );
     assert!(matches!(
         component.go,
