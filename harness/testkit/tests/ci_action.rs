@@ -8,7 +8,8 @@
 //! sets: GITHUB_ACTION_PATH (this repository), GITHUB_WORKSPACE (a temporary
 //! caller's checkout), RUNNER_TEMP, GITHUB_OUTPUT, CI, GITHUB_ACTIONS, plus
 //! PATH and HOME. One difference: CARGO_TARGET_DIR is the target directory
-//! this test was built in, so the CLI is not built a second time.
+//! this test was built in (and RUSTFLAGS, if set, is kept), so the CLI
+//! `cargo xtask test` already built is not built a second time.
 //!
 //! - The action's example scenario in a caller's folder passes: exit 0,
 //!   junit.xml and summary.json in the report folder the step's outputs
@@ -116,6 +117,7 @@ async fn run_action(workspace: &Path, inputs: &[(&str, &str)]) -> StepRun {
     for key in [
         "PATH",
         "HOME",
+        "RUSTFLAGS",
         "CARGO_HOME",
         "RUSTUP_HOME",
         "RUSTUP_TOOLCHAIN",

@@ -475,11 +475,9 @@ fn the_action_is_a_well_formed_composite_action() {
     for upload in &uploads {
         assert_eq!(upload["if"], "always()");
     }
-    assert!(
-        uploads[0]["with"]["path"]
-            .as_str()
-            .is_some_and(|p| p.contains("steps.run.outputs.junit"))
-    );
+    assert!(uploads[0]["with"]["path"].as_str().is_some_and(|p| {
+        p.contains("steps.run.outputs.report-dir") && p.ends_with("/**/junit.xml")
+    }));
     assert!(
         uploads[1]["with"]["path"]
             .as_str()
