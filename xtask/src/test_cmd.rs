@@ -1,10 +1,10 @@
 //! `cargo xtask test`: the whole test suite on a machine that may be new.
 //!
 //! 1. Debian packages the tests use (as root): etcd, the distribution
-//!    registry, redis, podman and its runtime pieces, skopeo.
+//!    registry, redis, podman and its runtime pieces, skopeo, shellcheck.
 //! 2. cargo-nextest, pinned, into ~/.cargo/bin.
 //! 3. The local lab's binaries and the test-only tools (cosign, a
-//!    referrers-API registry) (`harness_tools`, cached under
+//!    referrers-API registry, actionlint) (`harness_tools`, cached under
 //!    ~/.cache/oci-e2e; the first run builds Kubernetes, Argo CD and cosign
 //!    from Go modules, later runs reuse them).
 //! 4. podman's Docker-API service for the container tests.
@@ -36,6 +36,9 @@ const PACKAGES: &[(&str, &str)] = &[
     ("fuse-overlayfs", "fuse-overlayfs"),
     ("busybox", "busybox-static"),
     ("skopeo", "skopeo"),
+    // actionlint checks the workflows' `run:` scripts with it, and the
+    // suite checks the action's script (harness/testkit/tests/ci_workflows.rs).
+    ("shellcheck", "shellcheck"),
     // The offline KIND images are Debian 12 rootfs trees made by mmdebstrap.
     ("mmdebstrap", "mmdebstrap"),
     // Container names resolve on a user-defined network (the kind network's
@@ -158,13 +161,14 @@ pub async fn run(nextest_args: &[String], progress: &Progress) -> u8 {
     // The Go builds (cold: ~20 minutes on 2 cores) and the nextest build
     // are independent: run them side by side.
     let mut tool_opts = harness_tools::ProvisionOptions::default();
-    // Tools only tests use (signing interop, referrers API): built here, once,
-    // so that no test waits on a cold Go build (cosign ~9 min, the referrers
-    // registry ~1 min).
+    // Tools only tests use (signing interop, referrers API, the workflow
+    // linter): built here, once, so that no test waits on a cold Go build
+    // (cosign ~9 min, the referrers registry and actionlint ~1 min).
     tool_opts.tools.extend([
         harness_tools::Tool::Cosign,
         harness_tools::Tool::ReferrersRegistry,
         harness_tools::Tool::Oras,
+        harness_tools::Tool::Actionlint,
     ]);
     // The suite's KIND lab (harness/testkit/tests/kind_lab.rs) runs the
     // offline images, made of these.

@@ -17,6 +17,8 @@ const REDIS_DEBIAN: &str =
 const ARGOCD: &str = "argocd: v3.3.10+unknown\n";
 const ORAS: &str = "Version:    1.3.0+unreleased\nGo version: go1.26.8\nOS/Arch:    linux/amd64\n";
 const HELM: &str = "v3.19.4\n";
+const ACTIONLINT: &str =
+    "v1.7.12\ninstalled by building from source\nbuilt with go1.26.8 compiler for linux/amd64\n";
 
 #[test]
 fn parses_each_tools_real_version_output() {
@@ -32,6 +34,7 @@ fn parses_each_tools_real_version_output() {
         (Tool::Argocd, ARGOCD, "3.3.10"),
         (Tool::Oras, ORAS, "1.3.0"),
         (Tool::Helm, HELM, "3.19.4"),
+        (Tool::Actionlint, ACTIONLINT, "1.7.12"),
     ];
     for (tool, output, want) in cases {
         assert_eq!(
@@ -54,6 +57,8 @@ fn rejects_output_of_another_program() {
     assert_eq!(parse_version(Tool::KubeApiserver, REDIS_DEBIAN), None);
     assert_eq!(parse_version(Tool::Redis, KUBE), None);
     assert_eq!(parse_version(Tool::Etcd, ""), None);
+    // helm's bare "v3.19.4" is not actionlint's three-line answer.
+    assert_eq!(parse_version(Tool::Actionlint, HELM), None);
 }
 
 #[test]
@@ -65,6 +70,8 @@ fn version_commands_match_what_each_tool_accepts() {
         ["version", "--client", "--short"]
     );
     assert_eq!(version_args(Tool::Kwok), ["--version"]);
+    // Go's flag package: one dash.
+    assert_eq!(version_args(Tool::Actionlint), ["-version"]);
 }
 
 #[test]

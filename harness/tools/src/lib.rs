@@ -60,10 +60,13 @@ pub enum Tool {
     Crictl,
     /// The cluster DNS image of the offline KIND lab.
     Coredns,
+    /// The GitHub Actions linter, for the suite's check of `.github/workflows/`
+    /// (tests only, on demand).
+    Actionlint,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 19] = [
+    pub const ALL: [Tool; 20] = [
         Tool::Etcd,
         Tool::KubeApiserver,
         Tool::KubeControllerManager,
@@ -83,6 +86,7 @@ impl Tool {
         Tool::KubeProxy,
         Tool::Crictl,
         Tool::Coredns,
+        Tool::Actionlint,
     ];
 
     /// What the local lab needs: none of the test-only, benchmark-only or
@@ -91,8 +95,10 @@ impl Tool {
         Self::ALL
             .into_iter()
             .filter(|t| {
-                !matches!(t, Tool::Oras | Tool::Cosign | Tool::ReferrersRegistry)
-                    && !Self::KIND_OFFLINE.contains(t)
+                !matches!(
+                    t,
+                    Tool::Oras | Tool::Cosign | Tool::ReferrersRegistry | Tool::Actionlint
+                ) && !Self::KIND_OFFLINE.contains(t)
             })
             .collect()
     }
@@ -131,6 +137,7 @@ impl Tool {
             Tool::KubeProxy => "kube-proxy",
             Tool::Crictl => "crictl",
             Tool::Coredns => "coredns",
+            Tool::Actionlint => "actionlint",
         }
     }
 
@@ -165,6 +172,7 @@ impl Tool {
             Tool::KubeProxy => &["kube-proxy"],
             Tool::Crictl => &["crictl"],
             Tool::Coredns => &["coredns"],
+            Tool::Actionlint => &["actionlint"],
         }
     }
 }

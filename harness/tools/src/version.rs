@@ -17,6 +17,7 @@ pub fn version_args(tool: Tool) -> &'static [&'static str] {
         Tool::Kubeadm => &["version", "-o", "short"],
         Tool::Kubectl => &["version", "--client"],
         Tool::Coredns => &["-version"],
+        Tool::Actionlint => &["-version"],
         _ => &["--version"],
     }
 }
@@ -83,6 +84,14 @@ pub fn parse_version(tool: Tool, output: &str) -> Option<String> {
             .map(str::trim)
             .find(|l| l.starts_with('v'))
             .map(str::to_owned),
+        // `actionlint -version`: "v1.7.12" on the first line, then
+        // "installed by building from source" and the Go version.
+        Tool::Actionlint => {
+            let mut lines = output.lines().map(str::trim);
+            let first = lines.find(|l| !l.is_empty())?;
+            let later = output.contains("installed by") || output.contains("built with");
+            (first.starts_with('v') && later).then(|| first.to_owned())
+        }
         // `oras version`: "Version:    1.3.0+unreleased"
         Tool::Oras => output.lines().find_map(|l| {
             l.trim()

@@ -798,6 +798,26 @@ pub const REFERRERS_REGISTRY: Component = Component {
     cold_build_minutes: 1,
 };
 
+/// actionlint is only for the suite's check of the GitHub workflows
+/// (harness/testkit/tests/ci_workflows.rs): not provisioned unless asked
+/// for. Its go.mod has no replace directives, so a plain `go install`
+/// builds it (and stamps the version from the module); under a minute
+/// cold. The CI workflows key their Go and tool caches on this file, so a
+/// new pin here is a new cache.
+pub const ACTIONLINT: Component = Component {
+    name: "actionlint",
+    version: "v1.7.12",
+    tools: &[Tool::Actionlint],
+    accept: VersionReq::Exact("1.7.12"),
+    downloads: &[],
+    go: Some(GoRecipe::Install {
+        package: "github.com/rhysd/actionlint/cmd/actionlint",
+    }),
+    apt: None,
+    release_page: "https://github.com/rhysd/actionlint/releases/tag/v1.7.12",
+    cold_build_minutes: 1,
+};
+
 pub const ETCD_DEBIAN: Component = Component {
     name: "etcd",
     version: "3.4",
@@ -880,6 +900,7 @@ pub fn component_for(tool: Tool, etcd: EtcdSource) -> &'static Component {
         Tool::Kubelet | Tool::Kubeadm | Tool::Kubectl | Tool::KubeProxy => &KUBERNETES_NODE,
         Tool::Crictl => &CRICTL,
         Tool::Coredns => &COREDNS,
+        Tool::Actionlint => &ACTIONLINT,
     }
 }
 
@@ -901,4 +922,5 @@ pub const ALL_COMPONENTS: &[&Component] = &[
     &KUBERNETES_NODE,
     &CRICTL,
     &COREDNS,
+    &ACTIONLINT,
 ];
