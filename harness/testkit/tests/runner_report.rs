@@ -1,6 +1,8 @@
-//! JUnit XML and JSON summary of a synthetic run (one passed, one failed,
-//! one cancelled scenario), snapshot-tested with the fixture's fixed times.
+//! JUnit XML, JSON summary and HTML page of a synthetic run (one passed,
+//! one failed, one cancelled scenario), snapshot-tested with the fixture's
+//! fixed times.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -32,6 +34,9 @@ fn step(
         name: None,
         description: description.into(),
         location: location(4 + 6 * index as u32),
+        // Steps run one after another: step k starts when k-1 ends.
+        started_after: (outcome != StepStatus::Skipped)
+            .then(|| Duration::from_millis(200 + 600 * (index * (index - 1)) as u64)),
         duration: Duration::from_millis(1200 * index as u64),
         outcome,
         message: message.into(),
@@ -109,13 +114,16 @@ fn summary() -> RunSummary {
                 "not run: an earlier step failed",
             ),
         ],
-        finally: vec![step(
-            1,
-            "delete",
-            "demo",
-            StepStatus::Passed,
-            "deleted Application demo-k3x9q2a",
-        )],
+        finally: vec![StepRecord {
+            started_after: Some(Duration::from_millis(12700)),
+            ..step(
+                1,
+                "delete",
+                "demo",
+                StepStatus::Passed,
+                "deleted Application demo-k3x9q2a",
+            )
+        }],
         cleanup_problems: vec![],
         diagnostics: Some(PathBuf::from(
             "target/e2e/run/diagnostics/latest-follows-digest",
@@ -231,9 +239,166 @@ fn reports_are_written_to_a_new_directory() {
     harness_engine::report::write_reports(&summary(), &target).unwrap();
     let junit = std::fs::read_to_string(target.join(harness_engine::report::JUNIT_FILE)).unwrap();
     assert!(junit.contains("scenarios/latest.yaml:28:5"), "{junit}");
+    let html = std::fs::read_to_string(target.join(harness_engine::report::HTML_FILE)).unwrap();
+    assert!(html.contains("latest-follows-digest"), "{html}");
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(target.join(harness_engine::report::SUMMARY_FILE)).unwrap(),
     )
     .unwrap();
     assert_eq!(json["runId"], "20261129-100000-ab12");
+}
+
+/// The failed scenario's diagnostics folder in the fixture.
+const DIAGNOSTICS: &str = "target/e2e/run/diagnostics/latest-follows-digest";
+
+/// The expect's message as the matcher writes it: problems, the last
+/// observation, then a unified diff of expected against observed.
+const DIFF_MESSAGE: &str =
+    "ConfigMap demo-k3x9q2a/demo-config: not met within 1m (23 probes over 60.0s)
+  data.version: expected \"2.0.0\", found \"1.0.0\"
+  last observed: ConfigMap demo-k3x9q2a/demo-config does not match
+--- expected
++++ observed
+@@ -1,2 +1,2 @@
+ data:
+-  version: 2.0.0
++  version: 1.0.0";
+
+fn diagnostics_files() -> harness_engine::report::DiagnosticsFiles {
+    harness_engine::report::DiagnosticsFiles {
+        applications: Some(
+            "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: demo-k3x9q2a\n  namespace: argocd\nstatus:\n  sync:\n    status: OutOfSync\n    revision: sha256:5f4c0e1b2d3a4958677685a4b3c2d1e0f9e8d7c6b5a49382716051f4e3d2c1b0\n  health:\n    status: Healthy\n  operationState:\n    phase: Succeeded\n    message: successfully synced (all tasks run)\n  conditions:\n  - type: ComparisonError\n    message: 'failed to load target state: <unknown> & more'\n".into(),
+        ),
+        registry: Some(
+            "registry 127.0.0.1:5000\ne2e-run/latest-follows-digest-k3x9q2a/demo-app:\n  latest -> sha256:5f4c0e1b2d3a4958677685a4b3c2d1e0f9e8d7c6b5a49382716051f4e3d2c1b0\n  v1.0.0 -> sha256:5f4c0e1b2d3a4958677685a4b3c2d1e0f9e8d7c6b5a49382716051f4e3d2c1b0\n".into(),
+        ),
+        events: Some("2026-11-29T10:00:05Z demo-k3x9q2a Normal Created ConfigMap/demo-config: created\n".into()),
+        logs: vec![(
+            "argocd-repo-server".into(),
+            "time=10:00:04 level=info msg=\"manifest cache miss\"\ntime=10:00:05 level=info msg=\"generated manifests\"\n".into(),
+        )],
+        problems: None,
+        unreadable: vec![],
+    }
+}
+
+/// The fixture with the matcher's diff in the failed step's message.
+fn summary_with_diff() -> RunSummary {
+    let mut summary = summary();
+    summary.scenarios[1].steps[3].message = DIFF_MESSAGE.into();
+    summary.scenarios[1].failure.as_mut().unwrap().message = DIFF_MESSAGE.into();
+    summary
+}
+
+fn page(summary: &RunSummary) -> String {
+    let diagnostics = BTreeMap::from([(PathBuf::from(DIAGNOSTICS), diagnostics_files())]);
+    harness_engine::report::html_report(summary, &diagnostics)
+}
+
+#[test]
+fn html_report() {
+    let html = page(&summary_with_diff());
+    // The head is the stylesheet: snapshot what the run put on the page.
+    let body = &html[html.find("<body>").expect("a body")..];
+    insta::assert_snapshot!(body);
+    let head = &html[..html.find("<body>").unwrap()];
+    assert!(head.contains("<style>"), "inline CSS");
+    for external in ["<link", "<script", "src=", "@import", "url("] {
+        assert!(!html.contains(external), "no {external} in the page");
+    }
+}
+
+#[test]
+fn html_report_marks_each_step_and_only_the_failed_one_failed() {
+    let html = page(&summary_with_diff());
+    let failed: Vec<&str> = html
+        .match_indices("<li class=\"step\"")
+        .map(|(at, _)| &html[at..at + html[at..].find('>').unwrap()])
+        .filter(|tag| tag.contains("data-outcome=\"failed\""))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("id=\"scenario-1-steps-4\""),
+        "{}",
+        failed[0]
+    );
+    assert!(html.contains(
+        "<section class=\"scenario\" id=\"scenario-0\" data-scenario=\"pinned-digest\" data-status=\"passed\">"
+    ));
+    // The diff's lines, marked as what was expected and what was found.
+    assert!(
+        html.contains("<span class=\"del\">-  version: 2.0.0</span>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<span class=\"add\">+  version: 1.0.0</span>"),
+        "{html}"
+    );
+}
+
+#[test]
+fn html_report_escapes_everything_a_run_wrote() {
+    let mut summary = summary_with_diff();
+    let hostile = "<script>alert(\"x\")</script> & <img src=https://example.invalid/x.png>";
+    summary.scenarios[0].name = format!("name {hostile}");
+    summary.scenarios[1].steps[3].message =
+        format!("{hostile}\n--- expected\n+++ observed\n-{hostile}");
+    summary.scenarios[1].steps[0].digests[0].tags = vec![hostile.into()];
+    summary.scenarios[1].log.push(hostile.into());
+    let mut files = diagnostics_files();
+    files.logs[0].1 = hostile.into();
+    let html = harness_engine::report::html_report(
+        &summary,
+        &BTreeMap::from([(PathBuf::from(DIAGNOSTICS), files)]),
+    );
+    assert!(!html.contains("<script"), "{html}");
+    assert!(!html.contains("<img"), "{html}");
+    assert!(!html.contains("src="), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;img"));
+    assert_eq!(
+        html.matches("&lt;script&gt;").count(),
+        // name: overview + data-scenario + heading; message; diff line;
+        // tags; step log; log tail.
+        3 + 1 + 1 + 1 + 1 + 1,
+        "{html}"
+    );
+}
+
+#[test]
+fn html_report_reads_the_diagnostics_folder_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let diagnostics = dir.path().join("diagnostics/latest-follows-digest");
+    std::fs::create_dir_all(diagnostics.join("logs")).unwrap();
+    std::fs::write(
+        diagnostics.join("applications.yaml"),
+        diagnostics_files().applications.unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        diagnostics.join("registry.txt"),
+        "registry 127.0.0.1:5000\n",
+    )
+    .unwrap();
+    std::fs::write(
+        diagnostics.join("logs/argocd-application-controller.log"),
+        "level=info msg=\"the one line of the tail\"\n",
+    )
+    .unwrap();
+    let mut summary = summary();
+    summary.scenarios[1].diagnostics = Some(diagnostics.clone());
+    // The cancelled scenario names a folder that is not there.
+    summary.scenarios[2].diagnostics = Some(dir.path().join("diagnostics/gone"));
+    let target = dir.path().join("report");
+    harness_engine::report::write_reports(&summary, &target).unwrap();
+    let html = std::fs::read_to_string(target.join(harness_engine::report::HTML_FILE)).unwrap();
+    assert!(
+        html.contains("log tail: argocd-application-controller (1 lines)"),
+        "{html}"
+    );
+    assert!(html.contains("the one line of the tail"), "{html}");
+    assert!(html.contains("<strong>ComparisonError</strong>: failed to load target state: &lt;unknown&gt; &amp; more"), "{html}");
+    assert!(
+        html.contains("The diagnostics folder was not found"),
+        "{html}"
+    );
 }
