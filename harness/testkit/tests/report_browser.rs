@@ -5,8 +5,12 @@
 //! Headless Chromium loads `report.html` from disk: the DOM it built marks
 //! the failing step with its diff and the passing scenario as passed,
 //! holds no script, and points at no network address; its screenshot is
-//! kept under `target/test-artifacts/`.
+//! kept under `target/test-artifacts/`. The same checks run on the page
+//! of the report snapshots' fixed run, which needs no lab.
 
+mod common;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -106,6 +110,13 @@ fn element<'a>(dom: &'a str, marker: &str, tag: &str) -> &'a str {
     &dom[start..end]
 }
 
+/// The opening tags of the steps in `html`.
+fn step_tags(html: &str) -> Vec<&str> {
+    html.match_indices("<li class=\"step\"")
+        .map(|(at, _)| &html[at..at + html[at..].find('>').expect("a whole tag")])
+        .collect()
+}
+
 /// Every `src=` and `href=` value in `dom`.
 fn references(dom: &str) -> Vec<String> {
     let mut found = Vec::new();
@@ -175,43 +186,20 @@ async fn the_report_of_a_real_failing_run_in_headless_chromium() {
     );
     assert!(page.is_file(), "{} written", page.display());
 
-    let profile = tempfile::tempdir().unwrap();
-    let url = format!("file://{}", page.display());
-    let dom = chromium(profile.path(), &["--dump-dom".into(), url.clone()]).await;
-    let dom = String::from_utf8(dom.stdout).expect("the DOM is UTF-8");
-    assert!(dom.contains("</html>"), "a whole document:\n{dom}");
-
-    // The run is marked failed, with its lab.
-    assert!(
-        element(&dom, "id=\"run\"", "header").contains("data-status=\"failed\""),
-        "{dom}"
-    );
-    assert!(dom.contains("<dd>local</dd>"), "the lab is named:\n{dom}");
-
-    // The failing scenario: its 4th step failed, with the diff of what was
-    // expected (the markup, as text) against what the cluster holds.
+    let dom = load_and_check(&page, "report-must-fail", 4, "report-passes", "report.png").await;
+    // The expected value was markup: on a removed line of the diff, as text.
     let failing = element(&dom, "data-scenario=\"report-must-fail\"", "section");
-    assert!(failing.contains("data-status=\"failed\""), "{failing}");
-    let step = element(failing, "data-outcome=\"failed\"", "li");
+    let diff = element(failing, "class=\"diff\"", "pre");
     assert!(
-        step.contains("data-index=\"4\"") && step.contains("data-phase=\"steps\""),
-        "the 4th step is the failed one: {step}"
-    );
-    let diff = element(step, "class=\"diff\"", "pre");
-    assert!(
-        diff.contains(
-            "<span class=\"del\">-  version: '&lt;script&gt;alert(1)&lt;/script&gt;'</span>"
-        ) || diff.contains(
-            "<span class=\"del\">-  version: \"&lt;script&gt;alert(1)&lt;/script&gt;\"</span>"
-        ) || diff.contains(
-            "<span class=\"del\">-  version: &lt;script&gt;alert(1)&lt;/script&gt;</span>"
-        ),
+        ["'", "\"", ""].iter().any(|quote| diff.contains(&format!(
+            "<span class=\"del\">-  version: {quote}&lt;script&gt;alert(1)&lt;/script&gt;{quote}</span>"
+        ))),
         "the expected value, escaped, on a removed line: {diff}"
     );
     assert!(
-        diff.contains("<span class=\"add\">+  version: 1.0.0</span>")
-            || diff.contains("<span class=\"add\">+  version: '1.0.0'</span>")
-            || diff.contains("<span class=\"add\">+  version: \"1.0.0\"</span>"),
+        ["'", "\"", ""].iter().any(|quote| diff.contains(&format!(
+            "<span class=\"add\">+  version: {quote}1.0.0{quote}</span>"
+        ))),
         "the observed value on an added line: {diff}"
     );
     // Steps before it passed, and each has a bar on the timeline.
@@ -224,28 +212,116 @@ async fn the_report_of_a_real_failing_run_in_headless_chromium() {
         assert!(earlier.contains("data-outcome=\"passed\""), "{earlier}");
         assert!(earlier.contains("class=\"bar\""), "{earlier}");
     }
-    // Its diagnostics: the Application's status, folded files, log tails.
+    // Its diagnostics from the real lab: the Application's status, the
+    // registry's tags and digests, log tails; the push step's digest.
     assert!(failing.contains("class=\"applications\""), "{failing}");
     assert!(
         failing.contains("the registry: tags and digests"),
         "{failing}"
     );
     assert!(failing.contains("log tail: "), "{failing}");
-    // The push step's digest.
     assert!(
         failing.contains("<code class=\"digest\">sha256:"),
         "{failing}"
     );
+    assert!(dom.contains("<dd>local</dd>"), "the lab is named");
+}
 
-    // The passing scenario is not marked failed anywhere.
-    let passing = element(&dom, "data-scenario=\"report-passes\"", "section");
-    assert!(passing.contains("data-status=\"passed\""), "{passing}");
+#[tokio::test]
+async fn the_page_of_the_fixed_run_in_headless_chromium() {
+    let mut summary = common::report_fixture::summary_with_diff();
+    // Markup in a step's message and in a log tail stays text.
+    summary.scenarios[1].steps[1].message = "applied <script>alert(1)</script>".into();
+    let mut files = common::report_fixture::diagnostics_files();
+    files.logs[0]
+        .1
+        .push_str("msg=\"<script>alert(2)</script>\"\n");
+    let html = harness_engine::report::html_report(
+        &summary,
+        &BTreeMap::from([(PathBuf::from(common::report_fixture::DIAGNOSTICS), files)]),
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let page = tmp.path().join("report.html");
+    std::fs::write(&page, html).unwrap();
+    let dom = load_and_check(
+        &page,
+        "latest-follows-digest",
+        4,
+        "pinned-digest",
+        "report-fixture.png",
+    )
+    .await;
+    let failing = element(&dom, "data-scenario=\"latest-follows-digest\"", "section");
+    let diff = element(failing, "class=\"diff\"", "pre");
     assert!(
-        !passing.contains("\"failed\"") && !passing.contains("class=\"diff\""),
-        "{passing}"
+        diff.contains("<span class=\"del\">-  version: 2.0.0</span>"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains("<span class=\"add\">+  version: 1.0.0</span>"),
+        "{diff}"
+    );
+    assert!(
+        failing.contains("applied &lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{failing}"
+    );
+    assert!(
+        failing.contains("&lt;script&gt;alert(2)&lt;/script&gt;"),
+        "{failing}"
+    );
+    assert!(
+        failing.contains("<strong>ComparisonError</strong>"),
+        "{failing}"
+    );
+}
+
+/// Loads `page` in headless Chromium and checks the DOM it built: the run
+/// is marked failed; step `index` of `failing` is its one failed step, with
+/// a diff; `passing` is marked passed and nothing in it failed; no script
+/// element, no reference off the page. Keeps a screenshot named `png`
+/// under `target/test-artifacts/`, with a copy of the page. Returns the DOM.
+async fn load_and_check(
+    page: &Path,
+    failing: &str,
+    index: usize,
+    passing: &str,
+    png: &str,
+) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", page.display());
+    let dom = chromium(profile.path(), &["--dump-dom".into(), url.clone()]).await;
+    let dom = String::from_utf8(dom.stdout).expect("the DOM is UTF-8");
+    assert!(dom.contains("</html>"), "a whole document:\n{dom}");
+
+    assert!(
+        element(&dom, "id=\"run\"", "header").contains("data-status=\"failed\""),
+        "the run is marked failed:\n{dom}"
+    );
+    let section = element(&dom, &format!("data-scenario=\"{failing}\""), "section");
+    assert!(section.contains("data-status=\"failed\""), "{section}");
+    let failed: Vec<&str> = step_tags(section)
+        .into_iter()
+        .filter(|tag| tag.contains("data-outcome=\"failed\""))
+        .collect();
+    assert_eq!(failed.len(), 1, "one failed step in {failing}: {failed:?}");
+    assert!(
+        failed[0].contains(&format!("data-phase=\"steps\" data-index=\"{index}\" ")),
+        "step {index} is the failed one: {failed:?}"
+    );
+    let step = element(section, "data-outcome=\"failed\"", "li");
+    assert!(
+        step.contains("class=\"diff\""),
+        "the failed step has its diff: {step}"
     );
 
-    // The markup stayed text: no script element, no network reference.
+    let passed = element(&dom, &format!("data-scenario=\"{passing}\""), "section");
+    assert!(passed.contains("data-status=\"passed\""), "{passed}");
+    assert!(!step_tags(passed).is_empty(), "{passing} shows its steps");
+    assert!(
+        !passed.contains("\"failed\"") && !passed.contains("class=\"diff\""),
+        "nothing of {passing} is marked failed: {passed}"
+    );
+
     assert!(!dom.contains("<script"), "a script element:\n{dom}");
     assert!(dom.contains("&lt;script&gt;"), "the markup as text:\n{dom}");
     let external: Vec<String> = references(&dom)
@@ -254,10 +330,9 @@ async fn the_report_of_a_real_failing_run_in_headless_chromium() {
         .collect();
     assert!(external.is_empty(), "references off the page: {external:?}");
 
-    // The screenshot, kept with the test's output.
     let dir = artifacts();
     std::fs::create_dir_all(&dir).unwrap();
-    let png = dir.join("report.png");
+    let png = dir.join(png);
     let _ = std::fs::remove_file(&png);
     chromium(
         profile.path(),
@@ -275,10 +350,8 @@ async fn the_report_of_a_real_failing_run_in_headless_chromium() {
         "a PNG with something on it ({} bytes)",
         image.len()
     );
-    std::fs::copy(&page, dir.join("report.html")).unwrap();
-    println!(
-        "screenshot: {}\nreport: {}",
-        png.display(),
-        dir.join("report.html").display()
-    );
+    let copy = png.with_extension("html");
+    std::fs::copy(page, &copy).unwrap();
+    println!("screenshot: {}\npage: {}", png.display(), copy.display());
+    dom
 }
