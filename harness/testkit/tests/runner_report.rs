@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use common::report_fixture::{DIAGNOSTICS, diagnostics_files, page, summary, summary_with_diff};
-use harness_engine::runner::RunSummary;
 
 #[test]
 fn counts_and_exit_code() {
