@@ -714,7 +714,7 @@ td.num { text-align: right; white-space: nowrap; }
 .step .message, .step .diff, .step .diff-title, .step details, .step .digests { margin-left: 7.1rem; width: auto; }
 p.message { margin: .2rem 0 0 7.1rem; color: #57606a; }
 .diff-title { font-weight: 600; color: #57606a; margin-top: .3rem; }
-.diff span { display: block; }
+.diff span { display: inline-block; min-width: 100%; }
 .diff .add { background: #dafbe1; }
 .diff .del { background: #ffebe9; }
 .diff .hunk { color: #8250df; }
