@@ -47,7 +47,7 @@ const PACKAGES: &[(&str, &str)] = &[
         "golang-github-containernetworking-plugin-dnsname",
     ),
     // The HTML report is loaded in headless Chromium (`tests/report_browser.rs`),
-    // with a font for its screenshot (Chromium only recommends one).
+    // with a font for its screenshot (Chromium only recommends fonts-liberation).
     ("chromium", "chromium"),
     (
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
