@@ -1,7 +1,8 @@
 //! `cargo xtask test`: the whole test suite on a machine that may be new.
 //!
 //! 1. Debian packages the tests use (as root): etcd, the distribution
-//!    registry, redis, podman and its runtime pieces, skopeo, shellcheck.
+//!    registry, redis, podman and its runtime pieces, skopeo, shellcheck,
+//!    chromium (for the HTML report's browser test).
 //! 2. cargo-nextest, pinned, into ~/.cargo/bin.
 //! 3. The local lab's binaries and the test-only tools (cosign, a
 //!    referrers-API registry, actionlint) (`harness_tools`, cached under
@@ -47,6 +48,13 @@ const PACKAGES: &[(&str, &str)] = &[
     (
         harness_labs::container::DNSNAME_PLUGIN,
         "golang-github-containernetworking-plugin-dnsname",
+    ),
+    // The HTML report is loaded in headless Chromium (`tests/report_browser.rs`),
+    // with a font for its screenshot (Chromium only recommends fonts-liberation).
+    ("chromium", "chromium"),
+    (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "fonts-dejavu-core",
     ),
 ];
 

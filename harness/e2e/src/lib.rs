@@ -358,10 +358,16 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
     if scenarios.is_empty() {
         // More shards than scenarios: this shard has nothing to do, which is not a failure.
         let shard = opts.shard.map(|s| s.to_string()).unwrap_or_default();
-        let output = vec![format!(
-            "shard {shard} has no scenarios ({selected} selected over more shards than that); report: {}",
-            report_dir.display()
-        )];
+        let output = vec![
+            format!(
+                "shard {shard} has no scenarios ({selected} selected over more shards than that); report: {}",
+                report_dir.display()
+            ),
+            format!(
+                "report: {}",
+                report_dir.join(harness_engine::report::HTML_FILE).display()
+            ),
+        ];
         let summary = empty_summary(&run_id, opts.lab.as_str(), opts.shard);
         let errors = match harness_engine::report::write_reports(&summary, &report_dir) {
             Ok(()) => vec![],
@@ -529,6 +535,11 @@ pub async fn run_on_lab(
         summary.cancelled,
         summary.duration.as_secs_f64(),
         report_dir.display()
+    ));
+    // The last line: the page to open.
+    output.push(format!(
+        "report: {}",
+        report_dir.join(harness_engine::report::HTML_FILE).display()
     ));
     let (code, errors) = match crash {
         Some(crash) => (

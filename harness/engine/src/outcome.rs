@@ -17,6 +17,17 @@ pub fn seconds<S: serde::Serializer>(
     serializer.serialize_f64((duration.as_millis() as f64) / 1000.0)
 }
 
+/// [`seconds`] for an optional duration (skip the field when it is `None`).
+pub fn seconds_opt<S: serde::Serializer>(
+    duration: &Option<Duration>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(duration) => seconds(duration, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
@@ -188,6 +199,13 @@ pub struct StepRecord {
     pub name: Option<String>,
     pub description: String,
     pub location: Location,
+    /// When it started, after the start of its scenario; `None` when it
+    /// never ran (skipped). Places the step on the report's timeline.
+    #[serde(
+        serialize_with = "seconds_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub started_after: Option<Duration>,
     #[serde(serialize_with = "seconds")]
     pub duration: Duration,
     pub outcome: StepStatus,

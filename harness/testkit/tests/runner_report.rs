@@ -1,192 +1,13 @@
-//! JUnit XML and JSON summary of a synthetic run (one passed, one failed,
-//! one cancelled scenario), snapshot-tested with the fixture's fixed times.
+//! JUnit XML, JSON summary and HTML page of a synthetic run (one passed,
+//! one failed, one cancelled scenario), snapshot-tested with the fixture's
+//! fixed times.
 
+mod common;
+
+use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use harness_engine::runner::{
-    Failure, RunSummary, ScenarioReport, ScenarioStatus, StepRecord, StepStatus,
-};
-use harness_engine::steps::StepDigest;
-use harness_scenario::Location;
-use serde_json::json;
-
-fn location(line: u32) -> Location {
-    Location {
-        file: PathBuf::from("scenarios/latest.yaml"),
-        line,
-        column: 5,
-    }
-}
-
-fn step(
-    index: usize,
-    kind: &str,
-    description: &str,
-    outcome: StepStatus,
-    message: &str,
-) -> StepRecord {
-    StepRecord {
-        index,
-        kind: kind.into(),
-        name: None,
-        description: description.into(),
-        location: location(4 + 6 * index as u32),
-        duration: Duration::from_millis(1200 * index as u64),
-        outcome,
-        message: message.into(),
-        digests: vec![],
-        observed: None,
-    }
-}
-
-fn summary() -> RunSummary {
-    let digest = "sha256:5f4c0e1b2d3a4958677685a4b3c2d1e0f9e8d7c6b5a49382716051f4e3d2c1b0";
-    let mut push = step(
-        1,
-        "push",
-        "demo-app:v1.0.0,latest",
-        StepStatus::Passed,
-        &format!("pushed {digest} as v1 (2 blobs uploaded, 0 skipped)"),
-    );
-    push.digests = vec![StepDigest {
-        repository: "e2e-run/latest-follows-digest-k3x9q2a/demo-app".into(),
-        digest: digest.into(),
-        tags: vec!["v1.0.0".into(), "latest".into()],
-        binding: Some("v1".into()),
-        blobs_uploaded: Some(2),
-        blobs_skipped: Some(0),
-    }];
-    let mut expect_ok = step(
-        3,
-        "expect",
-        "demo Synced Healthy within 2m",
-        StepStatus::Passed,
-        "sync=Synced health=Healthy (4 probes, 3.1s)",
-    );
-    expect_ok.observed = Some(json!({"sync": "Synced", "health": "Healthy", "revision": digest}));
-    let failure_message = "ConfigMap demo-k3x9q2a/demo-config: not met within 1m (23 probes over 60.0s)\n  data.version: expected \"2.0.0\", found \"1.0.0\"\n  last observed: ConfigMap demo-k3x9q2a/demo-config does not match";
-    let mut expect_failed = step(
-        4,
-        "expect",
-        "ConfigMap demo/demo-config matches within 1m",
-        StepStatus::Failed,
-        failure_message,
-    );
-    expect_failed.observed =
-        Some(json!({"present": true, "matched": {"data": {"version": "1.0.0"}}}));
-    let failed = ScenarioReport {
-        name: "latest-follows-digest".into(),
-        file: PathBuf::from("scenarios/latest.yaml"),
-        status: ScenarioStatus::Failed,
-        suffix: "k3x9q2a".into(),
-        started: "2026-11-29T10:00:01Z".into(),
-        duration: Duration::from_millis(71234),
-        failure: Some(Failure {
-            phase: "steps".into(),
-            index: 4,
-            kind: "expect".into(),
-            location: Some(location(28)),
-            message: failure_message.into(),
-        }),
-        skipped: None,
-        steps: vec![
-            push,
-            step(
-                2,
-                "app",
-                "demo demo-app@latest -> demo (auto)",
-                StepStatus::Passed,
-                "applied Application demo-k3x9q2a",
-            ),
-            expect_ok,
-            expect_failed,
-            step(
-                5,
-                "delete",
-                "demo",
-                StepStatus::Skipped,
-                "not run: an earlier step failed",
-            ),
-        ],
-        finally: vec![step(
-            1,
-            "delete",
-            "demo",
-            StepStatus::Passed,
-            "deleted Application demo-k3x9q2a",
-        )],
-        cleanup_problems: vec![],
-        diagnostics: Some(PathBuf::from(
-            "target/e2e/run/diagnostics/latest-follows-digest",
-        )),
-        log: vec![
-            "scenario latest-follows-digest (names suffixed -k3x9q2a)".into(),
-            "step 1/5 push demo-app:v1.0.0,latest: ok (1.2s)".into(),
-            "step 4/5 expect ConfigMap demo/demo-config matches within 1m: FAILED (60.0s)".into(),
-        ],
-    };
-    let passed = ScenarioReport {
-        name: "pinned-digest".into(),
-        file: PathBuf::from("scenarios/pinned.yaml"),
-        status: ScenarioStatus::Passed,
-        suffix: "a8b7c6d".into(),
-        started: "2026-11-29T10:00:01Z".into(),
-        duration: Duration::from_millis(12345),
-        failure: None,
-        steps: vec![step(1, "push", "demo-app:v1", StepStatus::Passed, "pushed")],
-        finally: vec![],
-        cleanup_problems: vec![],
-        diagnostics: None,
-        log: vec!["step 1/1 push demo-app:v1: ok (1.2s)".into()],
-        skipped: None,
-    };
-    let cancelled = ScenarioReport {
-        name: "semver-range".into(),
-        file: PathBuf::from("scenarios/semver.yaml"),
-        status: ScenarioStatus::Cancelled,
-        suffix: "zz00yy1".into(),
-        started: String::new(),
-        duration: Duration::ZERO,
-        failure: Some(Failure {
-            phase: String::new(),
-            index: 0,
-            kind: String::new(),
-            location: None,
-            message: "the run was cancelled before this scenario started".into(),
-        }),
-        skipped: None,
-        steps: vec![step(
-            1,
-            "push",
-            "demo-app:v1",
-            StepStatus::Skipped,
-            "not run: the run was cancelled before this scenario started",
-        )],
-        finally: vec![],
-        cleanup_problems: vec![],
-        diagnostics: None,
-        log: vec![],
-    };
-    let mut summary = RunSummary {
-        run_id: "20261129-100000-ab12".into(),
-        lab: "local".into(),
-        argocd_version: "v3.3.10".into(),
-        started: "2026-11-29T10:00:00Z".into(),
-        finished: "2026-11-29T10:01:13Z".into(),
-        duration: Duration::from_millis(73456),
-        passed: 0,
-        failed: 0,
-        cancelled: 0,
-        flaky: 0,
-        skipped: 0,
-        shard: None,
-        scenarios: vec![passed, failed, cancelled],
-        report_problems: vec![],
-    };
-    summary.count();
-    summary
-}
+use common::report_fixture::{DIAGNOSTICS, diagnostics_files, page, summary, summary_with_diff};
 
 #[test]
 fn counts_and_exit_code() {
@@ -231,9 +52,119 @@ fn reports_are_written_to_a_new_directory() {
     harness_engine::report::write_reports(&summary(), &target).unwrap();
     let junit = std::fs::read_to_string(target.join(harness_engine::report::JUNIT_FILE)).unwrap();
     assert!(junit.contains("scenarios/latest.yaml:28:5"), "{junit}");
+    let html = std::fs::read_to_string(target.join(harness_engine::report::HTML_FILE)).unwrap();
+    assert!(html.contains("latest-follows-digest"), "{html}");
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(target.join(harness_engine::report::SUMMARY_FILE)).unwrap(),
     )
     .unwrap();
     assert_eq!(json["runId"], "20261129-100000-ab12");
+}
+
+#[test]
+fn html_report() {
+    let html = page(&summary_with_diff());
+    // The head is the stylesheet: snapshot what the run put on the page.
+    let body = &html[html.find("<body>").expect("a body")..];
+    insta::assert_snapshot!(body);
+    let head = &html[..html.find("<body>").unwrap()];
+    assert!(head.contains("<style>"), "inline CSS");
+    for external in ["<link", "<script", "src=", "@import", "url("] {
+        assert!(!html.contains(external), "no {external} in the page");
+    }
+}
+
+#[test]
+fn html_report_marks_each_step_and_only_the_failed_one_failed() {
+    let html = page(&summary_with_diff());
+    let failed: Vec<&str> = html
+        .match_indices("<li class=\"step\"")
+        .map(|(at, _)| &html[at..at + html[at..].find('>').unwrap()])
+        .filter(|tag| tag.contains("data-outcome=\"failed\""))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(
+        failed[0].contains("id=\"scenario-1-steps-4\""),
+        "{}",
+        failed[0]
+    );
+    assert!(html.contains(
+        "<section class=\"scenario\" id=\"scenario-0\" data-scenario=\"pinned-digest\" data-status=\"passed\">"
+    ));
+    // The diff's lines, marked as what was expected and what was found.
+    assert!(
+        html.contains("<span class=\"del\">-  version: 2.0.0</span>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("<span class=\"add\">+  version: 1.0.0</span>"),
+        "{html}"
+    );
+}
+
+#[test]
+fn html_report_escapes_everything_a_run_wrote() {
+    let mut summary = summary_with_diff();
+    let hostile = "<script>alert(\"x\")</script> & <img src=https://example.invalid/x.png>";
+    summary.scenarios[0].name = format!("name {hostile}");
+    summary.scenarios[1].steps[3].message =
+        format!("{hostile}\n--- expected\n+++ observed\n-{hostile}");
+    summary.scenarios[1].steps[0].digests[0].tags = vec![hostile.into()];
+    summary.scenarios[1].log.push(hostile.into());
+    let mut files = diagnostics_files();
+    files.logs[0].1 = hostile.into();
+    let html = harness_engine::report::html_report(
+        &summary,
+        &BTreeMap::from([(PathBuf::from(DIAGNOSTICS), files)]),
+    );
+    assert!(!html.contains("<script"), "{html}");
+    // Only text: `src=` stays in it, but no tag opens around it.
+    assert!(!html.contains("<img"), "{html}");
+    assert!(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;img"));
+    assert_eq!(
+        html.matches("&lt;script&gt;").count(),
+        // name: overview + data-scenario + heading; message; diff line;
+        // tags; step log; log tail.
+        3 + 1 + 1 + 1 + 1 + 1,
+        "{html}"
+    );
+}
+
+#[test]
+fn html_report_reads_the_diagnostics_folder_it_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let diagnostics = dir.path().join("diagnostics/latest-follows-digest");
+    std::fs::create_dir_all(diagnostics.join("logs")).unwrap();
+    std::fs::write(
+        diagnostics.join("applications.yaml"),
+        diagnostics_files().applications.unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        diagnostics.join("registry.txt"),
+        "registry 127.0.0.1:5000\n",
+    )
+    .unwrap();
+    std::fs::write(
+        diagnostics.join("logs/argocd-application-controller.log"),
+        "level=info msg=\"the one line of the tail\"\n",
+    )
+    .unwrap();
+    let mut summary = summary();
+    summary.scenarios[1].diagnostics = Some(diagnostics.clone());
+    // The cancelled scenario names a folder that is not there.
+    summary.scenarios[2].diagnostics = Some(dir.path().join("diagnostics/gone"));
+    let target = dir.path().join("report");
+    harness_engine::report::write_reports(&summary, &target).unwrap();
+    let html = std::fs::read_to_string(target.join(harness_engine::report::HTML_FILE)).unwrap();
+    assert!(
+        html.contains("log tail: argocd-application-controller (1 lines)"),
+        "{html}"
+    );
+    assert!(html.contains("the one line of the tail"), "{html}");
+    assert!(html.contains("<strong>ComparisonError</strong>: failed to load target state: &lt;unknown&gt; &amp; more"), "{html}");
+    assert!(
+        html.contains("The diagnostics folder was not found"),
+        "{html}"
+    );
 }

@@ -1,12 +1,15 @@
 //! Reports of a run: JUnit XML (one testsuite per run, one testcase per
-//! scenario), a JSON summary, and diagnostics folders for failed scenarios.
+//! scenario), a JSON summary, a self-contained HTML page, and diagnostics
+//! folders for failed scenarios.
 
+pub mod html;
 mod json;
 mod junit;
 pub mod merge;
 
 use std::path::{Path, PathBuf};
 
+pub use html::{DiagnosticsFiles, html_report, read_diagnostics};
 pub use json::json_summary;
 pub use junit::junit_xml;
 pub use merge::{MergeError, MergeOutcome, merge_reports};
@@ -16,6 +19,7 @@ use crate::outcome::RunSummary;
 /// File names inside the report directory.
 pub const JUNIT_FILE: &str = "junit.xml";
 pub const SUMMARY_FILE: &str = "summary.json";
+pub const HTML_FILE: &str = "report.html";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -46,9 +50,12 @@ pub(crate) fn write_file(path: &Path, contents: impl AsRef<[u8]>) -> Result<(), 
     })
 }
 
-/// Write `junit.xml` and `summary.json` into `dir` (created).
+/// Write `junit.xml`, `summary.json` and `report.html` into `dir`
+/// (created); the page shows what the diagnostics folders hold by then.
 pub fn write_reports(summary: &RunSummary, dir: &Path) -> Result<(), ReportError> {
     write_file(&dir.join(JUNIT_FILE), junit_xml(summary)?)?;
     write_file(&dir.join(SUMMARY_FILE), json_summary(summary)?)?;
+    let diagnostics = read_diagnostics(summary);
+    write_file(&dir.join(HTML_FILE), html_report(summary, &diagnostics))?;
     Ok(())
 }

@@ -84,6 +84,7 @@ pub(super) async fn run_scenario(
     );
     let steps = run_phase(
         &mut ctx,
+        clock,
         &scenario.steps,
         "step",
         &prefix,
@@ -127,6 +128,7 @@ pub(super) async fn run_scenario(
     );
     let finally = run_phase(
         &mut ctx,
+        clock,
         &scenario.finally,
         "finally",
         &prefix,
@@ -276,6 +278,7 @@ async fn collect(
 #[allow(clippy::too_many_arguments)]
 async fn run_phase(
     ctx: &mut StepContext,
+    scenario_clock: Instant,
     steps: &[Step],
     label: &str,
     prefix: &str,
@@ -304,6 +307,7 @@ async fn run_phase(
             name: step.name.clone(),
             description: description.clone(),
             location: step.location.clone(),
+            started_after: None,
             duration: Duration::ZERO,
             outcome: StepStatus::Skipped,
             message: String::new(),
@@ -330,6 +334,7 @@ async fn run_phase(
         let task = opts.progress.task(format!("{prefix} {headline}"));
         tracing::debug!(scenario = %prefix, step = %headline, "step starts");
         let clock = Instant::now();
+        record.started_after = Some(clock.duration_since(scenario_clock));
         let cancel = ctx.cancel.clone();
         let deadline = ctx.deadline;
         let result = tokio::select! {
@@ -431,6 +436,7 @@ fn skipped_records(steps: &[Step], why: &str) -> Vec<StepRecord> {
             name: step.name.clone(),
             description: action_of(&step.action).describe(),
             location: step.location.clone(),
+            started_after: None,
             duration: Duration::ZERO,
             outcome: StepStatus::Skipped,
             message: format!("not run: {why}"),

@@ -2,6 +2,8 @@
 //! says `mod common;`; each uses only some of them).
 #![allow(dead_code)]
 
+pub mod report_fixture;
+
 use std::path::Path;
 use std::sync::Arc;
 
