@@ -212,7 +212,10 @@ impl Shared {
                     continue;
                 }
                 // Absolute upload URLs name the registry: keep them on the proxy.
-                let value = value.to_str().unwrap_or_default().replace(&self.upstream, &self.own);
+                let value = value
+                    .to_str()
+                    .unwrap_or_default()
+                    .replace(&self.upstream, &self.own);
                 response = response.header(name, value);
                 continue;
             }
@@ -260,7 +263,9 @@ impl Body for CutShort {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         Poll::Ready(Some(match self.half.take() {
             Some(half) => Ok(Frame::data(half)),
-            None => Err(std::io::Error::other("fault proxy: body cut short on purpose")),
+            None => Err(std::io::Error::other(
+                "fault proxy: body cut short on purpose",
+            )),
         }))
     }
 }

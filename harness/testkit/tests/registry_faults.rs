@@ -39,7 +39,9 @@ fn through(proxy: &FaultProxy, registry: &RegistryProcess) -> RegistryEndpoint {
 fn artifact(content: &str) -> PackedArtifact {
     let files = [(
         "cm.yaml",
-        format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\ndata: {{v: {content:?}}}\n"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: x}}\ndata: {{v: {content:?}}}\n"
+        ),
     )]
     .into_iter()
     .collect();
@@ -84,7 +86,9 @@ async fn oci_client_alone_panics_when_a_digest_put_has_no_location() {
             .push_manifest_raw(
                 &reference,
                 manifest,
-                "application/vnd.oci.image.manifest.v1+json".parse().unwrap(),
+                "application/vnd.oci.image.manifest.v1+json"
+                    .parse()
+                    .unwrap(),
             )
             .await
     })
@@ -106,7 +110,10 @@ async fn every_push_survives_a_registry_that_answers_manifest_puts_without_locat
 
     // By digest only (`tags: []`).
     let untagged = artifact("by digest");
-    let pushed = ours.push("app", &untagged, &[]).await.expect("push by digest");
+    let pushed = ours
+        .push("app", &untagged, &[])
+        .await
+        .expect("push by digest");
     assert_eq!(pushed.digest, untagged.digest);
     assert_stored(&direct, "app", &untagged.digest, &untagged.digest).await;
     assert_eq!(proxy.fired(), 1);
@@ -161,7 +168,10 @@ async fn every_push_survives_a_registry_that_answers_manifest_puts_without_locat
         .await
         .expect("attach");
     assert_stored(&direct, "app", &attached.digest, &attached.digest).await;
-    assert!(proxy.fired() > before, "the referrer's PUT went through the fault");
+    assert!(
+        proxy.fired() > before,
+        "the referrer's PUT went through the fault"
+    );
     let before = proxy.fired();
     let key = SigningKey::generate();
     ours.sign("app", &tagged.digest, &key).await.expect("sign");
@@ -172,7 +182,10 @@ async fn every_push_survives_a_registry_that_answers_manifest_puts_without_locat
             .unwrap()
             .is_verified()
     );
-    assert!(proxy.fired() > before, "the signature's PUT went through the fault");
+    assert!(
+        proxy.fired() > before,
+        "the signature's PUT went through the fault"
+    );
 }
 
 #[tokio::test]
@@ -216,7 +229,10 @@ async fn a_5xx_answer_names_the_registry_the_operation_and_the_status() {
     .await
     .unwrap();
     let ours = RegistryClient::new(through(&proxy, &registry));
-    let error = ours.pull("app", "v1").await.expect_err("500 on the manifest");
+    let error = ours
+        .pull("app", "v1")
+        .await
+        .expect_err("500 on the manifest");
     let text = error.to_string();
     assert!(text.contains(&proxy.address()), "{text}");
     assert!(text.contains("app:v1"), "{text}");
@@ -252,5 +268,8 @@ async fn a_body_cut_short_is_an_error_that_says_so() {
         assert!(proxy.fired() >= 1, "{path}");
     }
     // Control: the same pull without the fault works.
-    assert_eq!(direct.pull("app", "v1").await.unwrap().digest, packed.digest);
+    assert_eq!(
+        direct.pull("app", "v1").await.unwrap().digest,
+        packed.digest
+    );
 }

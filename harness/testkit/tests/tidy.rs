@@ -319,7 +319,11 @@ fn manifest_puts_go_through_the_guarded_path() {
         }
     }
     files.extend(rust_files(&harness.join("../xtask/src")));
-    assert!(files.len() > 50, "the walk found only {} files", files.len());
+    assert!(
+        files.len() > 50,
+        "the walk found only {} files",
+        files.len()
+    );
     let mut calls = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).unwrap();
@@ -327,14 +331,22 @@ fn manifest_puts_go_through_the_guarded_path() {
             if line.trim_start().starts_with("//") {
                 continue;
             }
-            for call in [".push_manifest_raw(", ".push_manifest(", ".push_manifest_list("] {
+            for call in [
+                ".push_manifest_raw(",
+                ".push_manifest(",
+                ".push_manifest_list(",
+            ] {
                 if line.contains(call) {
                     calls.push(format!("{}:{}", file.display(), n + 1));
                 }
             }
         }
     }
-    assert_eq!(calls.len(), 1, "manifest PUTs outside put_manifest: {calls:#?}");
+    assert_eq!(
+        calls.len(),
+        1,
+        "manifest PUTs outside put_manifest: {calls:#?}"
+    );
     assert!(calls[0].contains("oci/src/client.rs"), "{calls:?}");
 }
 
