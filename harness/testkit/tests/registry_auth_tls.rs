@@ -228,7 +228,7 @@ async fn seed_scenarios_pass_on_an_authenticated_tls_registry_and_no_password_le
         .join("tests/data/registry-auth/wrong-credentials.yaml");
     scenarios.push(
         harness_scenario::load_file(&wrong_credentials)
-            .unwrap_or_else(|d| panic!("wrong-credentials.yaml must load: {d}")),
+            .unwrap_or_else(|d| panic!("wrong-credentials.yaml must load: {d:?}")),
     );
     let must_fail = tmp.path().join("must-fail.yaml");
     std::fs::write(&must_fail, common::WRONG_EXPECTATION).unwrap();
