@@ -65,7 +65,31 @@ impl Diagnostic {
 
 fn source_line(source: &str, line: u32) -> Option<&str> {
     let index = (line as usize).checked_sub(1)?;
-    source.lines().nth(index)
+    yaml_lines(source).nth(index)
+}
+
+/// The lines of `source` as YAML counts them (and as the parser's
+/// positions do): a line ends at `\r\n`, `\n` or a lone `\r`.
+pub(crate) fn yaml_lines(source: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(source);
+    std::iter::from_fn(move || {
+        let text = rest?;
+        match text.find(['\r', '\n']) {
+            Some(end) => {
+                let next = if text[end..].starts_with("\r\n") {
+                    end + 2
+                } else {
+                    end + 1
+                };
+                rest = Some(&text[next..]).filter(|r| !r.is_empty());
+                Some(&text[..end])
+            }
+            None => {
+                rest = None;
+                (!text.is_empty()).then_some(text)
+            }
+        }
+    })
 }
 
 impl fmt::Display for Diagnostic {
@@ -127,6 +151,17 @@ mod tests {
         assert_eq!(diagnostic.snippet.map(|s| s.caret_len), Some(1));
         let past_end = Diagnostic::at(location(1, 9), source, 0, "m");
         assert_eq!(past_end.snippet.map(|s| s.caret_len), Some(1));
+    }
+
+    #[test]
+    fn lines_end_as_yaml_ends_them() {
+        let lines: Vec<&str> = yaml_lines("a\r\nb\rc\n\nd").collect();
+        assert_eq!(lines, ["a", "b", "c", "", "d"]);
+        assert_eq!(yaml_lines("a\n").count(), 1);
+        assert_eq!(yaml_lines("").count(), 0);
+        let source = "name: a\rsteps: x\r";
+        let diagnostic = Diagnostic::at(location(2, 8), source, 1, "m");
+        assert_eq!(diagnostic.snippet.unwrap().line_text, "steps: x");
     }
 
     #[test]

@@ -22,7 +22,7 @@ mod vars;
 pub use check::check_paths;
 pub use diagnostic::{Diagnostic, Snippet};
 pub use duration::parse_duration;
-pub use load::{load_file, load_paths};
+pub use load::{load_file, load_paths, load_source};
 pub use names::MAX_APP_NAME_LEN;
 pub use plan::*;
 pub use schema::json_schema;

@@ -381,7 +381,13 @@ fn the_code_map_names_every_crate_and_file() {
         if !map.contains(&format!("### `harness/{name}`")) {
             missing.push(format!("section for harness/{name}"));
         }
-        for file in rust_files(&dir.join("src")) {
+        // The fuzz crate keeps its sources in `fuzz_targets/`, as cargo-fuzz wants.
+        let sources = ["src", "fuzz_targets"]
+            .iter()
+            .map(|sub| dir.join(sub))
+            .filter(|sub| sub.is_dir())
+            .flat_map(|sub| rust_files(&sub));
+        for file in sources {
             let base = file.file_name().unwrap().to_string_lossy().into_owned();
             if base == "lib.rs" || base == "mod.rs" {
                 continue;
@@ -391,12 +397,39 @@ fn the_code_map_names_every_crate_and_file() {
             }
         }
     }
-    // Every rule-bearing crate plus testkit and bench: a walk that found
-    // fewer would pass vacuously.
-    assert_eq!(crates, FORBIDDEN.len() + 2, "crates found under harness/");
+    // Every rule-bearing crate plus testkit, bench and fuzz: a walk that
+    // found fewer would pass vacuously.
+    assert_eq!(crates, FORBIDDEN.len() + 3, "crates found under harness/");
     assert!(
         missing.is_empty(),
         "ARCHITECTURE.md's code map does not name:\n{}",
         missing.join("\n")
+    );
+}
+
+/// `harness/fuzz` (cargo-fuzz targets, nightly only) is its own workspace,
+/// excluded from this one, so it needs no rule above: nothing in the
+/// workspace can depend on it, and it depends only on the two pure crates
+/// whose input it feeds.
+#[test]
+fn the_fuzz_crate_stays_outside_the_workspace() {
+    let harness = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root_manifest = std::fs::read_to_string(harness.join("../Cargo.toml")).unwrap();
+    assert!(
+        root_manifest.contains(r#"exclude = ["harness/fuzz"]"#),
+        "the root Cargo.toml must exclude harness/fuzz"
+    );
+    assert!(!metadata().deps.contains_key("harness-fuzz"));
+    let manifest = std::fs::read_to_string(harness.join("fuzz/Cargo.toml")).unwrap();
+    assert!(manifest.lines().any(|l| l.trim() == "[workspace]"));
+    let harness_deps: BTreeSet<&str> = manifest
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(key, _)| key.trim()))
+        .filter(|key| key.starts_with("harness-"))
+        .collect();
+    assert_eq!(
+        harness_deps,
+        BTreeSet::from(["harness-artifact", "harness-scenario"]),
+        "the fuzz targets feed the pure crates only"
     );
 }

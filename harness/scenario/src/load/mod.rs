@@ -40,6 +40,17 @@ pub fn load_file(path: &Path) -> Result<Scenario, Vec<Diagnostic>> {
     }
 }
 
+/// Load and validate one scenario from its text; `path` names the file in
+/// diagnostics and is the base for the relative paths the file names
+/// (`directory:`, `file:`, keys). What [`load_file`] does after reading.
+pub fn load_source(path: &Path, source: &str) -> Result<Scenario, Vec<Diagnostic>> {
+    let loaded = load_text(path, source.to_string());
+    match loaded.scenario {
+        Some(scenario) if loaded.diagnostics.is_empty() => Ok(scenario),
+        _ => Err(loaded.diagnostics),
+    }
+}
+
 /// Load every scenario under `paths` (files, and directories searched
 /// recursively for `*.yaml` / `*.yml`, in sorted order). Scenario names must
 /// be unique across all of them.
@@ -183,6 +194,10 @@ fn load_one(path: &Path) -> LoadedFile {
             };
         }
     };
+    load_text(path, source)
+}
+
+fn load_text(path: &Path, source: String) -> LoadedFile {
     let options = serde_saphyr::options! {
         // YAML 1.2 booleans: `no` is a string, not false.
         strict_booleans: true,
@@ -324,8 +339,11 @@ impl Loader<'_> {
     /// An error at a byte offset of the source (a variable inside a string).
     fn error_at_offset(&mut self, offset: usize, len_chars: usize, message: impl Into<String>) {
         let before = &self.source[..offset];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |n| n + 1);
+        // Lines as YAML counts them (`\r\n`, `\n`, a lone `\r`), like the parser.
+        let line = before.matches('\n').count() + before.matches('\r').count()
+            - before.matches("\r\n").count()
+            + 1;
+        let line_start = before.rfind(['\r', '\n']).map_or(0, |n| n + 1);
         let column = self.source[line_start..offset].chars().count() + 1;
         let location = Location {
             file: self.file.to_path_buf(),
