@@ -475,7 +475,7 @@ fn soak_of_five_interrupted_runs_leaves_nothing() {
             "--seed",
             SOAK_SEED,
             "--max-delay",
-            "25",
+            "14",
         ])
         .arg("--out")
         .arg(dir.path().join("soak"))
@@ -512,4 +512,35 @@ fn soak_of_five_interrupted_runs_leaves_nothing() {
         "{killed}"
     );
     assert_no_lab_processes(dir.path());
+}
+
+/// SIGTERM while the lab is still starting: the half-started lab goes too,
+/// directory included (the soak found one left when `up` was dropped).
+#[test]
+fn sigterm_while_the_lab_starts_leaves_no_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = dir.path().join("labs");
+    let mut run = LiveRun::start(
+        &[
+            "e2e".as_ref(),
+            "--lab".as_ref(),
+            "local".as_ref(),
+            "scenarios/pinned-digest.yaml".as_ref(),
+        ],
+        dir.path(),
+        &labs,
+    );
+    run.wait_for("starting registry and redis");
+    assert!(
+        std::fs::read_dir(&labs).unwrap().count() > 0,
+        "the lab's directory exists while it starts"
+    );
+    run.signal(libc::SIGTERM);
+    let (status, all) = run.finish();
+    assert_ne!(status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("interrupted while the lab was starting"),
+        "{all}"
+    );
+    assert_nothing_left(&labs);
 }

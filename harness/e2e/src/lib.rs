@@ -789,16 +789,28 @@ mod tests {
     fn repeat_tally_counts_failures_by_scenario_worst_first() {
         let mut summary = empty_summary("r", "local", None);
         for k in 1..=3 {
-            summary.scenarios.push(report(&format!("steady#{k}"), ScenarioStatus::Passed));
+            summary
+                .scenarios
+                .push(report(&format!("steady#{k}"), ScenarioStatus::Passed));
             summary.scenarios.push(report(
                 &format!("flaky-one#{k}"),
-                if k == 2 { ScenarioStatus::Failed } else { ScenarioStatus::Passed },
+                if k == 2 {
+                    ScenarioStatus::Failed
+                } else {
+                    ScenarioStatus::Passed
+                },
             ));
             summary.scenarios.push(report(
                 &format!("broken#{k}"),
-                if k == 3 { ScenarioStatus::Cancelled } else { ScenarioStatus::Failed },
+                if k == 3 {
+                    ScenarioStatus::Cancelled
+                } else {
+                    ScenarioStatus::Failed
+                },
             ));
-            summary.scenarios.push(report(&format!("not-here#{k}"), ScenarioStatus::Skipped));
+            summary
+                .scenarios
+                .push(report(&format!("not-here#{k}"), ScenarioStatus::Skipped));
         }
         assert_eq!(
             repeat_tally(&summary, 3),

@@ -881,7 +881,7 @@ mod tests {
     /// run, the SIGKILL late enough for the lab to be up.
     #[test]
     fn the_suite_seed_draws_what_its_test_needs() {
-        let plan = plan_runs(5, 6, Duration::from_secs(25), true);
+        let plan = plan_runs(5, 6, Duration::from_secs(14), true);
         let got: Vec<(Interrupt, Mode, u64)> = plan
             .iter()
             .map(|p| (p.interrupt, p.mode, p.delay.as_secs()))
@@ -889,11 +889,11 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (Interrupt::Int, Mode::OwnLab, 21),
-                (Interrupt::Kill, Mode::OwnLab, 21),
-                (Interrupt::Term, Mode::KeptLab, 8),
-                (Interrupt::Term, Mode::OwnLab, 20),
-                (Interrupt::Int, Mode::OwnLab, 15),
+                (Interrupt::Int, Mode::OwnLab, 12),
+                (Interrupt::Kill, Mode::OwnLab, 12),
+                (Interrupt::Term, Mode::KeptLab, 4),
+                (Interrupt::Term, Mode::OwnLab, 11),
+                (Interrupt::Int, Mode::OwnLab, 8),
             ]
         );
     }

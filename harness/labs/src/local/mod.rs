@@ -116,6 +116,10 @@ impl LocalLab {
         std::fs::create_dir_all(&dir)
             .map_err(|e| anyhow::anyhow!("cannot create lab directory {}: {e}", dir.display()))?;
         // Who owns it: `lab down` leaves labs of a live harness alone.
+        // Removes the directory if this future is dropped half-way (an
+        // interrupt while the lab starts); declared before the supervisor,
+        // so the children are killed (its drop) before the directory goes.
+        let mut unfinished = UnfinishedLab(Some(dir.clone()));
         if !cfg.detached {
             std::fs::write(dir.join(OWNER_FILE), std::process::id().to_string())?;
         }
@@ -131,6 +135,7 @@ impl LocalLab {
                     )?;
                 }
                 let registry = registry_endpoint(&state.registry);
+                unfinished.0 = None;
                 Ok(LocalLab {
                     state,
                     registry,
@@ -142,6 +147,7 @@ impl LocalLab {
                 let task = progress.task("stopping the partial lab");
                 supervisor.stop_all(Duration::from_secs(5)).await;
                 let keep_dir = std::env::var_os("OCI_E2E_KEEP_FAILED_LAB").is_some();
+                unfinished.0 = None;
                 if !keep_dir {
                     let _ = std::fs::remove_dir_all(&dir);
                 }
@@ -568,4 +574,18 @@ pub fn plan_text(labs_root: &Path) -> String {
         "  9. argocd-application-controller (--repo-server-plaintext); ready: GET /healthz\n",
     );
     out
+}
+
+/// A lab directory whose `up` has not finished: removed on drop unless
+/// `up` took it over (set to `None`).
+struct UnfinishedLab(Option<PathBuf>);
+
+impl Drop for UnfinishedLab {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.take()
+            && std::env::var_os("OCI_E2E_KEEP_FAILED_LAB").is_none()
+        {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
