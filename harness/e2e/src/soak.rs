@@ -556,7 +556,7 @@ async fn one_run(
         }
         _ = tokio::time::sleep(plan.delay) => {
             let at = snapshot(work);
-            record.lab_processes_at_interrupt = at.processes.iter().filter(|p| ours(*p)).count();
+            record.lab_processes_at_interrupt = at.processes.iter().filter(|p| ours(p)).count();
             record.lab_ports_at_interrupt = at.ports.len();
             record.interrupted = true;
             signal(&child, plan.interrupt);
