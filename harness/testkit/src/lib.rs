@@ -5,3 +5,4 @@
 
 pub mod fault_proxy;
 pub mod registry_process;
+pub mod release_mirror;

@@ -15,6 +15,7 @@ fn options(cache: &Path, tools: &[Tool], search_path: OsString) -> ProvisionOpti
         tools: tools.iter().copied().collect::<BTreeSet<_>>(),
         cache_dir: cache.to_owned(),
         allow_download: true,
+        download: Default::default(),
         allow_build: false,
         allow_apt: false,
         etcd: EtcdSource::Debian,

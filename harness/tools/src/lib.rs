@@ -5,7 +5,8 @@
 //! 1. on PATH, if its `--version` output matches the pin;
 //! 2. the cache (`$OCI_E2E_CACHE`, `$XDG_CACHE_HOME/oci-e2e` or
 //!    `~/.cache/oci-e2e`), entry `tools/<name>-<version>/`;
-//! 3. an official release download checked against a pinned SHA-256;
+//! 3. an official release download over HTTPS, checked against a pinned
+//!    SHA-256 or else the checksum file the release publishes;
 //! 4. a build from the Go module proxy with `go` (cached afterwards);
 //! 5. a Debian package, when running as root.
 //!
@@ -203,8 +204,11 @@ pub enum ToolSource {
     Path,
     /// A complete cache entry from an earlier run; `origin` is how it was made.
     Cache { entry: String, origin: String },
-    /// Downloaded now and verified against the pinned SHA-256.
-    Download { url: String },
+    /// Downloaded now over HTTPS and verified as `verified` says.
+    Download {
+        url: String,
+        verified: download::Verified,
+    },
     /// Built now from the Go module proxy (and cached).
     GoBuild { entry: String },
     /// Installed now with apt-get.
@@ -216,7 +220,7 @@ impl fmt::Display for ToolSource {
         match self {
             ToolSource::Path => f.write_str("PATH"),
             ToolSource::Cache { entry, origin } => write!(f, "cache {entry} ({origin})"),
-            ToolSource::Download { url } => write!(f, "downloaded {url}"),
+            ToolSource::Download { url, verified } => write!(f, "downloaded {url} ({verified})"),
             ToolSource::GoBuild { entry } => write!(f, "built with go, cached as {entry}"),
             ToolSource::Apt { package } => write!(f, "apt-get install {package}"),
         }
@@ -324,8 +328,10 @@ pub struct ProvisionOptions {
     pub tools: BTreeSet<Tool>,
     /// The cache root (`tools/` is created under it).
     pub cache_dir: PathBuf,
-    /// Try the pinned release downloads.
+    /// Try the official release downloads.
     pub allow_download: bool,
+    /// Where release downloads come from (a mirror, extra CAs).
+    pub download: download::DownloadOptions,
     /// Build from the Go module proxy when `go` is available.
     pub allow_build: bool,
     /// Install Debian packages (needs root).
@@ -344,6 +350,7 @@ impl Default for ProvisionOptions {
             tools: Tool::lab_default(),
             cache_dir: cache::default_cache_root(),
             allow_download: true,
+            download: download::DownloadOptions::from_env(),
             allow_build: true,
             allow_apt: apt::running_as_root(),
             etcd: std::env::var(ETCD_ENV)
@@ -448,9 +455,11 @@ pub async fn provision(
         .clone()
         .or_else(|| std::env::var_os("PATH"))
         .unwrap_or_default();
+    let fetcher = download::Fetcher::new(&opts.download)?;
     let mut run = Run {
         opts,
         progress,
+        fetcher,
         cache: Cache::new(&opts.cache_dir),
         go: gobuild::find_go(&search_path),
         search_path,
@@ -506,6 +515,7 @@ pub async fn provision(
 struct Run<'a> {
     opts: &'a ProvisionOptions,
     progress: &'a Progress,
+    fetcher: download::Fetcher,
     cache: Cache,
     search_path: OsString,
     go: Option<PathBuf>,
@@ -573,11 +583,16 @@ impl Run<'_> {
             None
         };
 
-        // 3. Release downloads, all tools of the component or none.
+        // 3. Release downloads (HTTPS, verified), all tools of the
+        // component or none.
         let arch = go_arch();
-        let downloads: Option<Vec<_>> = remaining
+        let artifacts: Vec<_> = remaining
             .iter()
             .map(|t| component.downloads_for(*t, arch))
+            .collect();
+        let downloads: Option<Vec<_>> = artifacts
+            .iter()
+            .map(|d| d.filter(|d| d.verifiable()))
             .collect();
         if let (Some(lock), Some(downloads), true) = (&lock, &downloads, self.opts.allow_download) {
             match self.download(component, downloads, lock).await {
@@ -587,7 +602,8 @@ impl Run<'_> {
                 }
                 Err(e) => {
                     self.progress.info(format!(
-                        "{key}: release download unavailable, trying the next source ({e})"
+                        "{key}: release download failed: {e}; {}",
+                        self.next_source(component)
                     ));
                     for &tool in &remaining {
                         notes
@@ -597,11 +613,23 @@ impl Run<'_> {
                     }
                 }
             }
-        } else if cacheable && (downloads.is_none() || component.downloads.is_empty()) {
-            for &tool in &remaining {
-                notes.entry(tool).or_default().push(format!(
-                    "release download: no SHA-256 pinned for linux/{arch}"
+        } else if cacheable && self.opts.allow_download {
+            let why = if artifacts.iter().any(|a| a.is_none()) {
+                format!("no official release artifact for linux/{arch} in the versions table")
+            } else {
+                "the release publishes no checksum file and no SHA-256 is pinned".to_string()
+            };
+            if component.go.is_some() {
+                self.progress.info(format!(
+                    "{key}: no verifiable release download ({why}); {}",
+                    self.next_source(component)
                 ));
+            }
+            for &tool in &remaining {
+                notes
+                    .entry(tool)
+                    .or_default()
+                    .push(format!("release download: {why}"));
             }
         }
 
@@ -760,6 +788,18 @@ impl Run<'_> {
         })?
     }
 
+    /// What provisioning does after a release download, said at once.
+    fn next_source(&self, component: &Component) -> String {
+        match (&component.go, &self.go, self.opts.allow_build) {
+            (Some(_), Some(_), true) => format!(
+                "building it from the Go module proxy instead (about {} min on 2 cores with cold caches)",
+                component.cold_build_minutes.max(1)
+            ),
+            _ if component.apt.is_some() => "trying its Debian package".into(),
+            _ => "no other source is allowed".into(),
+        }
+    }
+
     /// The exact next step for a component no source could provide.
     fn fix(&self, component: &Component, build_log: Option<&Path>, apt_failed: bool) -> String {
         if let Some(log) = build_log {
@@ -839,19 +879,30 @@ impl Run<'_> {
             .progress
             .task(format!("{key}: downloading the release"));
         let mut files = Vec::new();
+        let mut verified = Vec::new();
         for d in downloads {
             task.update(d.url);
             let dest = staging.bin_dir().join(d.tool.binary_name());
-            if let Err(e) = download::fetch_verified(d.url, d.sha256, d.tar_member, &dest).await {
+            match self.fetcher.fetch(d, &dest).await {
+                Ok(v) => verified.push(v),
+                Err(e) => {
+                    task.fail(e.to_string());
+                    return Err(e);
+                }
+            }
+            if let Err(e) = check_built_version(d.tool, component, &dest).await {
                 task.fail(e.to_string());
                 return Err(e);
             }
-            check_built_version(d.tool, component, &dest).await?;
             files.push(format!("bin/{}", d.tool.binary_name()));
         }
         let origin = format!(
-            "release download {}",
-            downloads.first().map(|d| d.url).unwrap_or_default()
+            "release download {} ({})",
+            downloads.first().map(|d| d.url).unwrap_or_default(),
+            verified
+                .first()
+                .map(ToString::to_string)
+                .unwrap_or_default()
         );
         self.cache.commit(
             staging,
@@ -864,12 +915,14 @@ impl Run<'_> {
         task.done("verified");
         Ok(downloads
             .iter()
-            .map(|d| ToolReport {
+            .zip(verified)
+            .map(|(d, verified)| ToolReport {
                 tool: d.tool,
                 version: version::normalise(component.version),
                 path: self.cache.binary_path(&key, d.tool.binary_name()),
                 source: ToolSource::Download {
                     url: d.url.to_owned(),
+                    verified,
                 },
             })
             .collect())

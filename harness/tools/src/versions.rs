@@ -47,16 +47,74 @@ pub enum VersionReq {
     Series(&'static str),
 }
 
-/// One release artifact with its pinned SHA-256.
+/// How a release publishes the SHA-256 of its artifacts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checksums {
+    /// `<artifact URL>.sha256` holding the bare hex digest (dl.k8s.io).
+    BareSibling,
+    /// `<artifact URL><suffix>` in `sha256sum` format (get.helm.sh:
+    /// `.sha256sum`).
+    SumSibling(&'static str),
+    /// One `sha256sum`-format file for the whole release, at this URL
+    /// (etcd's `SHA256SUMS`, Argo CD's `cli_checksums.txt`).
+    SumFile(&'static str),
+    /// The release publishes none (kwok uploads bare binaries): only a
+    /// pinned SHA-256 could verify a download.
+    None,
+}
+
+impl Checksums {
+    /// The checksum file's URL for an artifact at `url`.
+    pub fn url_for(self, url: &str) -> Option<String> {
+        match self {
+            Checksums::BareSibling => Some(format!("{url}.sha256")),
+            Checksums::SumSibling(suffix) => Some(format!("{url}{suffix}")),
+            Checksums::SumFile(file) => Some(file.to_owned()),
+            Checksums::None => None,
+        }
+    }
+}
+
+/// One official release artifact (HTTPS), and how to verify it.
 #[derive(Debug, Clone, Copy)]
 pub struct Download {
     /// Go-style architecture: `amd64`, `arm64`.
     pub arch: &'static str,
     pub tool: Tool,
     pub url: &'static str,
-    pub sha256: &'static str,
+    /// Pinned here when known; it wins over the release's checksum file.
+    pub sha256: Option<&'static str>,
+    /// The release's own checksums, used when nothing is pinned.
+    pub checksums: Checksums,
     /// For a `.tar.gz`, the member to extract; `None` for a bare binary.
     pub tar_member: Option<&'static str>,
+}
+
+impl Download {
+    /// Whether this artifact can be verified at all (a pin or a checksum file).
+    pub fn verifiable(&self) -> bool {
+        self.sha256.is_some() || self.checksums != Checksums::None
+    }
+}
+
+/// Kubernetes server binaries from dl.k8s.io, one per architecture, each
+/// with its `.sha256` beside it.
+macro_rules! kubernetes_binary {
+    ($tool:expr, $name:literal, $arch:literal) => {
+        Download {
+            arch: $arch,
+            tool: $tool,
+            url: concat!(
+                "https://dl.k8s.io/release/v1.34.4/bin/linux/",
+                $arch,
+                "/",
+                $name
+            ),
+            sha256: None,
+            checksums: Checksums::BareSibling,
+            tar_member: None,
+        }
+    };
 }
 
 /// How to build a component from the Go module proxy.
@@ -442,10 +500,26 @@ pub const KUBERNETES: Component = Component {
         Tool::KubeScheduler,
     ],
     accept: VersionReq::Exact("1.34.4"),
-    // dl.k8s.io publishes a .sha256 next to each binary, but it is not
-    // reachable from the machines that pinned this table, so no hash is
-    // known here. See docs/tools.md.
-    downloads: &[],
+    // dl.k8s.io publishes a .sha256 next to each binary; no hash is pinned
+    // here (dl.k8s.io is not reachable from the machines that wrote this
+    // table), so the download is checked against that file. See
+    // docs/tools.md.
+    downloads: &[
+        kubernetes_binary!(Tool::KubeApiserver, "kube-apiserver", "amd64"),
+        kubernetes_binary!(
+            Tool::KubeControllerManager,
+            "kube-controller-manager",
+            "amd64"
+        ),
+        kubernetes_binary!(Tool::KubeScheduler, "kube-scheduler", "amd64"),
+        kubernetes_binary!(Tool::KubeApiserver, "kube-apiserver", "arm64"),
+        kubernetes_binary!(
+            Tool::KubeControllerManager,
+            "kube-controller-manager",
+            "arm64"
+        ),
+        kubernetes_binary!(Tool::KubeScheduler, "kube-scheduler", "arm64"),
+    ],
     go: Some(GoRecipe::Wrapper {
         module: "k8s.io/kubernetes",
         local_replace_version: Some("v0.34.4"),
@@ -466,7 +540,32 @@ pub const ARGOCD: Component = Component {
     version: ARGOCD_VERSION,
     tools: &[Tool::Argocd],
     accept: VersionReq::Exact("3.3.10"),
-    downloads: &[],
+    // The release's `argocd-linux-<arch>` is the CLI goreleaser builds from
+    // `./cmd`, the same multi-call program as the Go recipe below and the
+    // image's argocd-repo-server and argocd-application-controller (it
+    // dispatches on its name); checked against `cli_checksums.txt`.
+    downloads: &[
+        Download {
+            arch: "amd64",
+            tool: Tool::Argocd,
+            url: "https://github.com/argoproj/argo-cd/releases/download/v3.3.10/argocd-linux-amd64",
+            sha256: None,
+            checksums: Checksums::SumFile(
+                "https://github.com/argoproj/argo-cd/releases/download/v3.3.10/cli_checksums.txt",
+            ),
+            tar_member: None,
+        },
+        Download {
+            arch: "arm64",
+            tool: Tool::Argocd,
+            url: "https://github.com/argoproj/argo-cd/releases/download/v3.3.10/argocd-linux-arm64",
+            sha256: None,
+            checksums: Checksums::SumFile(
+                "https://github.com/argoproj/argo-cd/releases/download/v3.3.10/cli_checksums.txt",
+            ),
+            tar_member: None,
+        },
+    ],
     go: Some(GoRecipe::Wrapper {
         module: "github.com/argoproj/argo-cd/v3",
         local_replace_version: None,
@@ -672,6 +771,24 @@ pub fn argocd_components(
             release_page: leak(format!(
                 "https://github.com/argoproj/argo-cd/releases/download/{v}/argocd-linux-amd64"
             )),
+            downloads: Box::leak(
+                ["amd64", "arm64"]
+                    .map(|arch| Download {
+                        arch,
+                        tool: Tool::Argocd,
+                        url: leak(format!(
+                            "https://github.com/argoproj/argo-cd/releases/download/{v}/argocd-linux-{arch}"
+                        )),
+                        sha256: None,
+                        checksums: Checksums::SumFile(leak(format!(
+                            "https://github.com/argoproj/argo-cd/releases/download/{v}/cli_checksums.txt"
+                        ))),
+                        tar_member: None,
+                    })
+                    .into_iter()
+                    .collect::<Vec<_>>()
+                    .into_boxed_slice(),
+            ),
             ..ARGOCD
         }));
         let crds: &'static Component = Box::leak(Box::new(Component {
@@ -713,7 +830,16 @@ pub const KWOK: Component = Component {
     version: "v0.7.0",
     tools: &[Tool::Kwok],
     accept: VersionReq::Exact("0.7.0"),
-    downloads: &[],
+    // kwok's releases upload bare binaries with no checksum file
+    // (hack/releases.sh), and no hash is pinned: built from Go modules.
+    downloads: &[Download {
+        arch: "amd64",
+        tool: Tool::Kwok,
+        url: "https://github.com/kubernetes-sigs/kwok/releases/download/v0.7.0/kwok-linux-amd64",
+        sha256: None,
+        checksums: Checksums::None,
+        tar_member: None,
+    }],
     go: Some(GoRecipe::Install {
         package: "sigs.k8s.io/kwok/cmd/kwok",
     }),
@@ -766,7 +892,24 @@ pub const HELM: Component = Component {
     version: "v3.19.4",
     tools: &[Tool::Helm],
     accept: VersionReq::Exact("3.19.4"),
-    downloads: &[],
+    downloads: &[
+        Download {
+            arch: "amd64",
+            tool: Tool::Helm,
+            url: "https://get.helm.sh/helm-v3.19.4-linux-amd64.tar.gz",
+            sha256: None,
+            checksums: Checksums::SumSibling(".sha256sum"),
+            tar_member: Some("linux-amd64/helm"),
+        },
+        Download {
+            arch: "arm64",
+            tool: Tool::Helm,
+            url: "https://get.helm.sh/helm-v3.19.4-linux-arm64.tar.gz",
+            sha256: None,
+            checksums: Checksums::SumSibling(".sha256sum"),
+            tar_member: Some("linux-arm64/helm"),
+        },
+    ],
     go: Some(GoRecipe::Wrapper {
         module: "helm.sh/helm/v3",
         local_replace_version: None,
@@ -837,7 +980,28 @@ pub const ETCD_GO: Component = Component {
     version: "v3.6.8",
     tools: &[Tool::Etcd],
     accept: VersionReq::Exact("3.6.8"),
-    downloads: &[],
+    downloads: &[
+        Download {
+            arch: "amd64",
+            tool: Tool::Etcd,
+            url: "https://github.com/etcd-io/etcd/releases/download/v3.6.8/etcd-v3.6.8-linux-amd64.tar.gz",
+            sha256: None,
+            checksums: Checksums::SumFile(
+                "https://github.com/etcd-io/etcd/releases/download/v3.6.8/SHA256SUMS",
+            ),
+            tar_member: Some("etcd-v3.6.8-linux-amd64/etcd"),
+        },
+        Download {
+            arch: "arm64",
+            tool: Tool::Etcd,
+            url: "https://github.com/etcd-io/etcd/releases/download/v3.6.8/etcd-v3.6.8-linux-arm64.tar.gz",
+            sha256: None,
+            checksums: Checksums::SumFile(
+                "https://github.com/etcd-io/etcd/releases/download/v3.6.8/SHA256SUMS",
+            ),
+            tar_member: Some("etcd-v3.6.8-linux-arm64/etcd"),
+        },
+    ],
     go: Some(GoRecipe::Wrapper {
         module: "go.etcd.io/etcd/server/v3",
         // server/v3's go.mod replaces its sibling modules (api, client, pkg)
@@ -924,3 +1088,68 @@ pub const ALL_COMPONENTS: &[&Component] = &[
     &COREDNS,
     &ACTIONLINT,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every release URL is HTTPS, names its component's version, and its
+    /// checksum file (if any) comes from the same release.
+    #[test]
+    fn release_downloads_are_https_and_of_their_version() {
+        let extra = argocd_components("v3.1.8").expect("v3.1.8").0;
+        for component in ALL_COMPONENTS.iter().copied().chain([extra]) {
+            for d in component.downloads {
+                assert!(d.url.starts_with("https://"), "{}", d.url);
+                assert!(
+                    d.url.contains(component.version),
+                    "{} does not name {}",
+                    d.url,
+                    component.version
+                );
+                assert!(
+                    d.url.contains(&format!("linux-{}", d.arch))
+                        || d.url.contains(&format!("linux/{}", d.arch)),
+                    "{}",
+                    d.url
+                );
+                if let Some(sums) = d.checksums.url_for(d.url) {
+                    assert!(sums.starts_with("https://"), "{sums}");
+                    assert!(sums.contains(component.version), "{sums}");
+                }
+                if let Some(member) = d.tar_member {
+                    assert!(d.url.ends_with(".tar.gz"), "{}", d.url);
+                    assert!(member.contains(d.arch), "{member}");
+                }
+                assert!(component.tools.contains(&d.tool), "{}", d.url);
+            }
+        }
+    }
+
+    /// The local lab's downloadable tools: each has a verifiable amd64
+    /// artifact, except kwok (no checksum file published, nothing pinned).
+    #[test]
+    fn the_lab_binaries_have_verifiable_downloads_but_kwok() {
+        for tool in [
+            Tool::KubeApiserver,
+            Tool::KubeControllerManager,
+            Tool::KubeScheduler,
+            Tool::Argocd,
+            Tool::Helm,
+        ] {
+            let d = component_for(tool, EtcdSource::Go)
+                .downloads_for(tool, "amd64")
+                .unwrap_or_else(|| panic!("{tool} has no amd64 download"));
+            assert!(d.verifiable(), "{tool}");
+        }
+        let etcd = ETCD_GO.downloads_for(Tool::Etcd, "amd64").expect("etcd");
+        assert!(etcd.verifiable());
+        let kwok = KWOK.downloads_for(Tool::Kwok, "amd64").expect("kwok");
+        assert!(!kwok.verifiable());
+        let other = argocd_components("v3.1.8").expect("v3.1.8").0;
+        let d = other
+            .downloads_for(Tool::Argocd, "amd64")
+            .expect("argocd v3.1.8");
+        assert!(d.url.ends_with("/v3.1.8/argocd-linux-amd64"), "{}", d.url);
+    }
+}
