@@ -544,3 +544,87 @@ fn sigterm_while_the_lab_starts_leaves_no_directory() {
     );
     assert_nothing_left(&labs);
 }
+
+/// A fresh clone on a machine that can download: an empty tool cache, the
+/// release hosts served by a real HTTPS mirror on loopback
+/// (`OCI_E2E_DOWNLOAD_MIRROR`, its CA in `OCI_E2E_DOWNLOAD_CA`) holding
+/// this machine's real binaries laid out as the releases publish them. The
+/// run downloads and verifies Kubernetes, etcd, Argo CD and helm (never
+/// building them), starts the local lab and passes a scenario; the time it
+/// took is printed (README: "A first run where the internet is there").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_machine_downloads_the_lab_and_passes_its_first_scenario() {
+    use harness_testkit::release_mirror::{DOWNLOADED, ReleaseMirror, publish_lab_releases};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("mirror");
+    let published = publish_lab_releases(&root)
+        .await
+        .expect("the cached lab binaries (run `cargo xtask test` or `cargo xtask tools`)");
+    let mirror = ReleaseMirror::start(&root, &dir.path().join("ca.pem"))
+        .await
+        .unwrap();
+    let cache = dir.path().join("cache");
+    let mut cmd = xtask();
+    cmd.args([
+        "e2e",
+        "--lab",
+        "local",
+        "scenarios/tagged-release.yaml",
+        "--report",
+    ])
+    .arg(dir.path().join("report"))
+    .env("OCI_E2E_CACHE", &cache)
+    .env("OCI_E2E_LABS", dir.path().join("labs"))
+    .env("OCI_E2E_ETCD", "go")
+    .env("OCI_E2E_DOWNLOAD_MIRROR", mirror.url())
+    .env("OCI_E2E_DOWNLOAD_CA", mirror.ca_file());
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .unwrap();
+    let took = started.elapsed();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("1 passed, 0 failed"), "{all}");
+    // Each downloaded component's cache entry says it was a verified
+    // release download, not a build.
+    for &tool in DOWNLOADED {
+        let component =
+            harness_tools::versions::component_for(tool, harness_tools::versions::EtcdSource::Go);
+        let manifest = cache
+            .join("tools")
+            .join(component.key())
+            .join("manifest.json");
+        let text = std::fs::read_to_string(&manifest)
+            .unwrap_or_else(|e| panic!("{}: {e}\n{all}", manifest.display()));
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let source = json["source"].as_str().unwrap_or_default();
+        assert!(
+            source.starts_with("release download https://")
+                && source.contains("SHA-256 from the release's https://"),
+            "{tool}: {source}"
+        );
+    }
+    let crds = cache
+        .join("tools")
+        .join(harness_tools::versions::ARGOCD_CRDS.key())
+        .join("manifest.json");
+    let crds = std::fs::read_to_string(&crds).unwrap_or_else(|e| panic!("{}: {e}", crds.display()));
+    assert!(crds.contains("install.yaml (SHA-256 pinned"), "{crds}");
+    let asked = mirror.requests();
+    assert!(
+        asked.iter().any(|p| p.ends_with("/kube-apiserver.sha256")),
+        "{asked:?}"
+    );
+    eprintln!(
+        "first run from release downloads: {:.0}s end to end ({} MB of release files over loopback HTTPS)",
+        took.as_secs_f64(),
+        published / 1_000_000
+    );
+    assert_nothing_left(&dir.path().join("labs"));
+}

@@ -148,3 +148,103 @@ fn tls_config() -> Result<(rustls::ServerConfig, String), Box<dyn std::error::Er
         .with_single_cert(vec![leaf.der().clone(), ca_cert.der().clone()], key)?;
     Ok((config, ca_cert.pem()))
 }
+
+/// The lab binaries a new machine downloads (`OCI_E2E_ETCD=go`, the
+/// default): all but kwok, whose releases publish no checksums.
+pub const DOWNLOADED: &[harness_tools::Tool] = &[
+    harness_tools::Tool::Etcd,
+    harness_tools::Tool::KubeApiserver,
+    harness_tools::Tool::KubeControllerManager,
+    harness_tools::Tool::KubeScheduler,
+    harness_tools::Tool::Argocd,
+    harness_tools::Tool::Helm,
+];
+
+/// A gzipped tarball of `members` (name, content), mode 0755.
+pub fn tar_gz(members: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut tarball = Vec::new();
+    {
+        let gz = flate2::write::GzEncoder::new(&mut tarball, flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (name, data) in members {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o755);
+            header.set_cksum();
+            tar.append_data(&mut header, name, *data)
+                .expect("appending to an in-memory tarball");
+        }
+        tar.into_inner()
+            .expect("an in-memory tarball")
+            .finish()
+            .expect("an in-memory gzip stream");
+    }
+    tarball
+}
+
+/// Lays out under `root` the releases of [`DOWNLOADED`] as their hosts
+/// publish them, made of the real binaries of this machine's tool cache
+/// (provisioned, and built if missing): bare binaries with `.sha256` files
+/// (Kubernetes), a binary and `cli_checksums.txt` (Argo CD), tarballs with
+/// `SHA256SUMS` (etcd) or `.sha256sum` files (helm). Returns the bytes
+/// published.
+pub async fn publish_lab_releases(root: &Path) -> Result<u64, String> {
+    use harness_tools::versions::{self, Checksums, EtcdSource};
+    use sha2::{Digest, Sha256};
+    let sha256 = |bytes: &[u8]| hex::encode(Sha256::digest(bytes));
+    let write = |url: &str, bytes: &[u8]| -> Result<(), String> {
+        let path = mirror_path(root, url);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| format!("{}: {e}", parent.display()))?;
+        }
+        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let opts = harness_tools::ProvisionOptions {
+        tools: DOWNLOADED.iter().copied().collect(),
+        etcd: EtcdSource::Go,
+        ..harness_tools::ProvisionOptions::default()
+    };
+    let toolbox = harness_tools::provision(&opts, &harness_core::progress::Progress::new())
+        .await
+        .map_err(|e| e.to_string())?;
+    let arch = harness_tools::go_arch();
+    let mut sums: std::collections::BTreeMap<String, String> = Default::default();
+    let mut total = 0;
+    for &tool in DOWNLOADED {
+        let component = versions::component_for(tool, EtcdSource::Go);
+        let d = component
+            .downloads_for(tool, arch)
+            .ok_or_else(|| format!("{tool} has no download for {arch}"))?;
+        let binary = std::fs::read(toolbox.path(tool)).map_err(|e| e.to_string())?;
+        let published = match d.tar_member {
+            Some(member) => tar_gz(&[(member, &binary)]),
+            None => binary,
+        };
+        total += published.len() as u64;
+        write(d.url, &published)?;
+        let file_name = d.url.rsplit('/').next().unwrap_or(d.url);
+        let line = format!("{}  {file_name}\n", sha256(&published));
+        match d.checksums {
+            Checksums::BareSibling => {
+                write(&format!("{}.sha256", d.url), sha256(&published).as_bytes())?
+            }
+            Checksums::SumSibling(suffix) => write(&format!("{}{suffix}", d.url), line.as_bytes())?,
+            Checksums::SumFile(file) => sums.entry(file.to_string()).or_default().push_str(&line),
+            Checksums::None => return Err(format!("{tool}: a lab binary without checksums")),
+        }
+    }
+    for (file, text) in sums {
+        write(&file, text.as_bytes())?;
+    }
+    // The Argo CD CRDs come from the release's install.yaml, the same bytes
+    // as in the Go module of the tag (its SHA-256 is pinned).
+    let version = versions::ARGOCD_VERSION;
+    let module = harness_tools::gobuild::module_dir("github.com/argoproj/argo-cd/v3", version)
+        .await
+        .map_err(|e| e.to_string())?;
+    let install =
+        std::fs::read(module.join("manifests/install.yaml")).map_err(|e| e.to_string())?;
+    total += install.len() as u64;
+    write(&versions::argocd_install_url(version), &install)?;
+    Ok(total)
+}

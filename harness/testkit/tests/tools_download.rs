@@ -9,7 +9,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use harness_core::progress::Progress;
-use harness_testkit::release_mirror::{ReleaseMirror, mirror_path};
+use harness_testkit::release_mirror::{
+    DOWNLOADED, ReleaseMirror, mirror_path, publish_lab_releases, tar_gz,
+};
 use harness_tools::download::{DownloadOptions, Fetcher, Verified};
 use harness_tools::versions::{self, Checksums, Download, EtcdSource};
 use harness_tools::{ProvisionOptions, Tool, ToolSource, ToolsError, provision};
@@ -301,79 +303,6 @@ async fn an_unreachable_host_is_a_download_error() {
     }
 }
 
-fn tar_gz(members: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut tarball = Vec::new();
-    {
-        let gz = flate2::write::GzEncoder::new(&mut tarball, flate2::Compression::fast());
-        let mut tar = tar::Builder::new(gz);
-        for (name, data) in members {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o755);
-            header.set_cksum();
-            tar.append_data(&mut header, name, *data).expect("append");
-        }
-        tar.into_inner().expect("tar").finish().expect("gz");
-    }
-    tarball
-}
-
-/// The lab binaries a new machine downloads, with the real binaries of
-/// this machine's tool cache (`cargo xtask test` provisions them) laid out
-/// as their releases publish them: bare binaries with `.sha256` files
-/// (Kubernetes), one binary and `cli_checksums.txt` (Argo CD), tarballs
-/// with `SHA256SUMS` (etcd) or `.sha256sum` files (helm).
-const DOWNLOADED: &[Tool] = &[
-    Tool::Etcd,
-    Tool::KubeApiserver,
-    Tool::KubeControllerManager,
-    Tool::KubeScheduler,
-    Tool::Argocd,
-    Tool::Helm,
-];
-
-async fn publish_releases(root: &Path) {
-    let opts = ProvisionOptions {
-        tools: DOWNLOADED.iter().copied().collect(),
-        etcd: EtcdSource::Go,
-        ..ProvisionOptions::default()
-    };
-    let toolbox = provision(&opts, &Progress::new())
-        .await
-        .expect("the cached lab binaries (run `cargo xtask test` or `cargo xtask tools`)");
-    let arch = harness_tools::go_arch();
-    let mut sums: std::collections::BTreeMap<String, String> = Default::default();
-    for &tool in DOWNLOADED {
-        let component = versions::component_for(tool, EtcdSource::Go);
-        let d = component
-            .downloads_for(tool, arch)
-            .unwrap_or_else(|| panic!("{tool} has no download for {arch}"));
-        let binary = std::fs::read(toolbox.path(tool)).expect("read the cached binary");
-        let published = match d.tar_member {
-            Some(member) => tar_gz(&[(member, &binary)]),
-            None => binary,
-        };
-        write(root, d.url, &published);
-        let file_name = d.url.rsplit('/').next().expect("name");
-        let line = format!("{}  {file_name}\n", sha256(&published));
-        match d.checksums {
-            Checksums::BareSibling => write(
-                root,
-                &format!("{}.sha256", d.url),
-                sha256(&published).as_bytes(),
-            ),
-            Checksums::SumSibling(suffix) => {
-                write(root, &format!("{}{suffix}", d.url), line.as_bytes())
-            }
-            Checksums::SumFile(file) => sums.entry(file.to_string()).or_default().push_str(&line),
-            Checksums::None => panic!("{tool}: a lab binary without checksums"),
-        }
-    }
-    for (file, text) in sums {
-        write(root, &file, text.as_bytes());
-    }
-}
-
 fn from_mirror(cache: &Path, mirror: &ReleaseMirror, empty_path: &Path) -> ProvisionOptions {
     ProvisionOptions {
         tools: DOWNLOADED.iter().copied().collect::<BTreeSet<_>>(),
@@ -396,7 +325,9 @@ fn from_mirror(cache: &Path, mirror: &ReleaseMirror, empty_path: &Path) -> Provi
 async fn a_new_machine_provisions_the_lab_binaries_from_release_downloads() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("root");
-    publish_releases(&root).await;
+    publish_lab_releases(&root)
+        .await
+        .expect("publish the cached lab binaries (run `cargo xtask test` or `cargo xtask tools`)");
     let mirror = ReleaseMirror::start(&root, &dir.path().join("ca.pem"))
         .await
         .expect("mirror");
@@ -442,6 +373,24 @@ async fn a_new_machine_provisions_the_lab_binaries_from_release_downloads() {
         bytes / 1_000_000,
         took.as_secs_f64()
     );
+    // The CRDs came out of the release's install.yaml, verified against its pin.
+    let crds = std::fs::read_to_string(
+        cache
+            .join("tools")
+            .join(versions::ARGOCD_CRDS.key())
+            .join("manifest.json"),
+    )
+    .expect("the CRDs' cache entry");
+    assert!(
+        crds.contains("release download https://raw.githubusercontent.com/argoproj/argo-cd/v3.3.10/manifests/install.yaml (SHA-256 pinned in the versions table)"),
+        "{crds}"
+    );
+    assert_eq!(
+        std::fs::read_dir(toolbox.argocd_crds_dir())
+            .expect("crds")
+            .count(),
+        versions::ARGOCD_CRD_FILES.len()
+    );
     // The same paths a machine with internet asks for, checksum files first.
     let asked = mirror.requests();
     for url in [
@@ -472,7 +421,9 @@ async fn a_new_machine_provisions_the_lab_binaries_from_release_downloads() {
 async fn a_corrupted_release_or_a_missing_checksum_file_provides_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("root");
-    publish_releases(&root).await;
+    publish_lab_releases(&root)
+        .await
+        .expect("publish the cached lab binaries (run `cargo xtask test` or `cargo xtask tools`)");
     let arch = harness_tools::go_arch();
     // kube-scheduler corrupted on the way (its .sha256 is the real one's).
     let scheduler = versions::KUBERNETES
@@ -532,4 +483,34 @@ async fn a_corrupted_release_or_a_missing_checksum_file_provides_nothing() {
         "{:?}",
         mirror.requests()
     );
+}
+
+/// The CRDs cut out of the pinned install.yaml are the objects of the
+/// tag's `manifests/crds/` (compared as parsed YAML).
+#[tokio::test]
+async fn the_crds_of_the_install_yaml_are_those_of_the_module() {
+    let version = versions::ARGOCD_VERSION;
+    let module = harness_tools::gobuild::module_dir("github.com/argoproj/argo-cd/v3", version)
+        .await
+        .expect("the Argo CD module (the Go module proxy)");
+    let install = std::fs::read(module.join("manifests/install.yaml")).expect("install.yaml");
+    assert_eq!(
+        Some(sha256(&install).as_str()),
+        versions::pinned_install_sha256(version)
+    );
+    let text = String::from_utf8(install).expect("utf-8");
+    let names: Vec<&str> = versions::ARGOCD_CRD_NAMES.iter().map(|(n, _)| *n).collect();
+    let crds =
+        harness_tools::download::crds_from_install_yaml(&text, &names).expect("every CRD once");
+    for (name, file) in versions::ARGOCD_CRD_NAMES {
+        let ours: serde_json::Value = serde_saphyr::from_str(crds[*name]).expect("parse ours");
+        let theirs_text =
+            std::fs::read_to_string(module.join("manifests/crds").join(file)).expect("crd file");
+        let theirs: serde_json::Value = serde_saphyr::from_str(&theirs_text).expect("parse theirs");
+        assert_eq!(ours["metadata"]["name"], *name);
+        assert!(ours == theirs, "{name} differs from manifests/crds/{file}");
+    }
+    // Without one of them, nothing is taken.
+    let without = text.replace("name: appprojects.argoproj.io", "name: renamed.example.io");
+    assert!(harness_tools::download::crds_from_install_yaml(&without, &names).is_none());
 }

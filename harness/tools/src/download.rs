@@ -161,6 +161,31 @@ impl Fetcher {
         Ok(verified)
     }
 
+    /// A small file (up to a few MB, e.g. a manifest) from `url`, only if
+    /// its SHA-256 is `sha256`.
+    pub async fn fetch_bytes_verified(
+        &self,
+        url: &str,
+        sha256: &str,
+    ) -> Result<Vec<u8>, ToolsError> {
+        let url = self.resolve(url);
+        let response = self.get(&url).await?;
+        let bytes = response.bytes().await.map_err(|e| ToolsError::Download {
+            url: url.clone(),
+            detail: error_chain(&e),
+        })?;
+        let got = hex::encode(Sha256::digest(&bytes));
+        if !got.eq_ignore_ascii_case(sha256) {
+            return Err(ToolsError::Download {
+                url,
+                detail: format!(
+                    "SHA-256 mismatch: expected {sha256}, got {got}; the file was discarded"
+                ),
+            });
+        }
+        Ok(bytes.to_vec())
+    }
+
     /// Downloads `url` to `dest`, checking its SHA-256 against `sha256`
     /// (hex). When `tar_member` is given the download is a `.tar.gz` and
     /// `dest` gets that member. `dest` is written only if the hash matches.
@@ -249,6 +274,45 @@ impl Fetcher {
         }
         String::from_utf8(body).map_err(|_| fail("the checksum file is not UTF-8 text".into()))
     }
+}
+
+/// The documents of a multi-document YAML `text` (an `install.yaml`)
+/// that are the CustomResourceDefinitions named in `names`, by name, as
+/// they are written there. `None` unless every name was found once.
+pub fn crds_from_install_yaml<'a>(
+    text: &'a str,
+    names: &[&str],
+) -> Option<std::collections::BTreeMap<String, &'a str>> {
+    let mut found = std::collections::BTreeMap::new();
+    for doc in text.split("\n---\n") {
+        let doc = doc.strip_prefix("---\n").unwrap_or(doc);
+        if !doc
+            .lines()
+            .any(|l| l.trim_end() == "kind: CustomResourceDefinition")
+        {
+            continue;
+        }
+        // `metadata.name`: the two-space-indented `name:` in the top-level
+        // `metadata:` block (labels and the schema nest deeper).
+        let mut in_metadata = false;
+        let mut name = None;
+        for line in doc.lines() {
+            if !line.starts_with(' ') {
+                in_metadata = line.trim_end() == "metadata:";
+                continue;
+            }
+            if in_metadata && let Some(n) = line.strip_prefix("  name: ") {
+                name = Some(n.trim().trim_matches('"').to_string());
+                break;
+            }
+        }
+        if let Some(name) = name.filter(|n| names.contains(&n.as_str()))
+            && found.insert(name, doc).is_some()
+        {
+            return None;
+        }
+    }
+    (found.len() == names.len()).then_some(found)
 }
 
 /// The lowercase hex SHA-256 for `file_name` in a checksum file's text.

@@ -1024,14 +1024,25 @@ impl Run<'_> {
             tried: vec![tried],
             fix,
         };
+        let mut tried = Vec::new();
+        if self.opts.allow_download {
+            match self.argocd_crds_download(component).await? {
+                Ok(dir) => return Ok(Ok(dir)),
+                Err(note) => tried.push(note),
+            }
+        }
         let Some(go) = &self.go else {
-            return Ok(Err(missing(
-                "argocd CRDs: `go` is not on PATH (they come from the Go module)".into(),
-                format!(
-                    "install Go 1.26 (https://go.dev/dl), then run `cargo xtask tools`; the CRDs are at {}",
-                    component.release_page
-                ),
-            )));
+            tried.push("argocd CRDs: `go` is not on PATH (they come from the Go module)".into());
+            return Ok(Err(MissingTool {
+                tried,
+                ..missing(
+                    String::new(),
+                    format!(
+                        "install Go 1.26 (https://go.dev/dl), then run `cargo xtask tools`; the CRDs are at {}",
+                        component.release_page
+                    ),
+                )
+            }));
         };
         let lock = self.lock_blocking(&key).await?;
         if self.cache.complete_entry(&key).is_some() {
@@ -1090,6 +1101,72 @@ impl Run<'_> {
             &files,
         )?;
         task.done(format!("{} CRDs", files.len()));
+        Ok(Ok(dir))
+    }
+
+    /// The CRDs out of the release's `install.yaml`, downloaded over HTTPS
+    /// and verified against the SHA-256 pinned for the version. The inner
+    /// error is a note for the missing-tool message.
+    async fn argocd_crds_download(
+        &self,
+        component: &'static Component,
+    ) -> Outcome<PathBuf, String> {
+        let key = component.key();
+        let Some(pin) = versions::pinned_install_sha256(component.version) else {
+            return Ok(Err(format!(
+                "argocd CRDs: release download: no SHA-256 of install.yaml pinned for {}",
+                component.version
+            )));
+        };
+        let url = versions::argocd_install_url(component.version);
+        let lock = self.lock_blocking(&key).await?;
+        let dir = self.cache.entry_dir(&key).join("crds");
+        if self.cache.complete_entry(&key).is_some() {
+            return Ok(Ok(dir));
+        }
+        let task = self.progress.task(format!(
+            "{key}: Argo CD CRDs from the release's install.yaml"
+        ));
+        let text = match self.fetcher.fetch_bytes_verified(&url, pin).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                task.fail(e.to_string());
+                self.progress.info(format!(
+                    "{key}: release download failed: {e}; taking the CRDs from the Go module instead"
+                ));
+                return Ok(Err(format!("argocd CRDs: release download: {e}")));
+            }
+        };
+        let names: Vec<&str> = versions::ARGOCD_CRD_NAMES.iter().map(|(n, _)| *n).collect();
+        let Some(crds) = download::crds_from_install_yaml(&text, &names) else {
+            task.fail("not every CRD is in it");
+            return Ok(Err(format!(
+                "argocd CRDs: {url} (verified) does not hold each of {} once",
+                names.join(", ")
+            )));
+        };
+        let staging = self.cache.begin(&key, &lock)?;
+        let _ = std::fs::remove_dir(staging.bin_dir());
+        let out = staging.dir().join("crds");
+        std::fs::create_dir_all(&out).map_err(|e| ToolsError::io("create", &out, e))?;
+        let mut files = Vec::new();
+        for (name, file) in versions::ARGOCD_CRD_NAMES {
+            let path = out.join(file);
+            let doc = crds.get(*name).copied().unwrap_or_default();
+            std::fs::write(&path, format!("{}\n", doc.trim_end()))
+                .map_err(|e| ToolsError::io("write an Argo CD CRD", &path, e))?;
+            files.push(format!("crds/{file}"));
+        }
+        let origin = format!("release download {url} (SHA-256 pinned in the versions table)");
+        self.cache.commit(
+            staging,
+            &lock,
+            component.name,
+            component.version,
+            &origin,
+            &files,
+        )?;
+        task.done(format!("{} CRDs, verified", files.len()));
         Ok(Ok(dir))
     }
 }

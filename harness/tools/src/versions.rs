@@ -825,6 +825,28 @@ pub const ARGOCD_CRD_FILES: &[&str] = &[
     "applicationset-crd.yaml",
 ];
 
+/// Each CRD of [`ARGOCD_CRD_FILES`] by the object's name, as it appears in
+/// the release's `install.yaml`.
+pub const ARGOCD_CRD_NAMES: &[(&str, &str)] = &[
+    ("applications.argoproj.io", "application-crd.yaml"),
+    ("appprojects.argoproj.io", "appproject-crd.yaml"),
+    ("applicationsets.argoproj.io", "applicationset-crd.yaml"),
+];
+
+/// Where Argo CD publishes the manifest of a tag (pinned in
+/// [`PINNED_INSTALL_SHA256`]).
+pub fn argocd_install_url(version: &str) -> String {
+    format!("https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/install.yaml")
+}
+
+/// The pinned SHA-256 of `version`'s `install.yaml`, if the table has it.
+pub fn pinned_install_sha256(version: &str) -> Option<&'static str> {
+    PINNED_INSTALL_SHA256
+        .iter()
+        .find(|(v, _)| *v == version)
+        .map(|(_, sha)| *sha)
+}
+
 pub const KWOK: Component = Component {
     name: "kwok",
     version: "v0.7.0",

@@ -9,18 +9,7 @@ use super::KindError;
 
 pub use harness_tools::versions::PINNED_INSTALL_SHA256;
 
-/// The pinned checksum for `version`, if the table has it.
-pub fn pinned_install_sha256(version: &str) -> Option<&'static str> {
-    PINNED_INSTALL_SHA256
-        .iter()
-        .find(|(v, _)| *v == version)
-        .map(|(_, sha)| *sha)
-}
-
-/// Where Argo CD publishes the manifest of a tag.
-pub fn argocd_install_url(version: &str) -> String {
-    format!("https://raw.githubusercontent.com/argoproj/argo-cd/{version}/manifests/install.yaml")
-}
+pub use harness_tools::versions::{argocd_install_url, pinned_install_sha256};
 
 /// Lowercase hex SHA-256.
 pub fn sha256_hex(bytes: &[u8]) -> String {
