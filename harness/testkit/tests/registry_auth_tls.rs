@@ -31,7 +31,6 @@ fn repo_root() -> PathBuf {
 /// assertion messages after it are seen.
 struct StderrCapture {
     saved: i32,
-    path: PathBuf,
 }
 
 impl StderrCapture {
@@ -42,10 +41,7 @@ impl StderrCapture {
         assert!(saved >= 0, "dup(2)");
         let rc = unsafe { libc::dup2(file.as_raw_fd(), 2) };
         assert!(rc >= 0, "dup2");
-        StderrCapture {
-            saved,
-            path: path.to_path_buf(),
-        }
+        StderrCapture { saved }
     }
 }
 

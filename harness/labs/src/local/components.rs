@@ -490,8 +490,28 @@ pub async fn start_all(
         ),
         None => std::env::var("PATH").unwrap_or_default(),
     };
+    // `helm dependency build` (a chart whose dependencies are OCI charts
+    // in the lab registry) runs inside the repo-server with Go's TLS
+    // defaults, not Argo CD's repository CAs: as users add their CA to the
+    // repo-server's trust store, the lab hands it a bundle of the system's
+    // roots and the lab's registry CA (SSL_CERT_FILE).
+    let trust_bundle = match &endpoint.endpoint.ca_pem {
+        Some(ca) => {
+            let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")
+                .unwrap_or_default();
+            let bundle = dir.join("argocd-trust-bundle.pem");
+            std::fs::write(&bundle, format!("{system}\n{ca}\n"))?;
+            Some(bundle)
+        }
+        None => None,
+    };
     let argo = |component: &str| {
-        SpawnSpec::new(component, &bin.argocd, log(component))
+        let spec = SpawnSpec::new(component, &bin.argocd, log(component));
+        let spec = match &trust_bundle {
+            Some(bundle) => spec.env("SSL_CERT_FILE", p(bundle)),
+            None => spec,
+        };
+        spec
             .env("PATH", &search_path)
             .env("ARGOCD_BINARY_NAME", component)
             .env("ARGOCD_FAKE_IN_CLUSTER", "true")
