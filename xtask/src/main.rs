@@ -73,7 +73,7 @@ enum Command {
     Schema,
     /// Start, stop or inspect a lab.
     #[command(
-        after_help = "Examples:\n  cargo xtask lab up --lab local\n  cargo xtask lab status --lab local\n  cargo xtask lab up --lab kind --dry-run\n  cargo xtask lab down --lab local"
+        after_help = "Examples:\n  cargo xtask lab up --lab local\n  cargo xtask lab up --lab local --registry-auth --registry-tls\n  cargo xtask lab status --lab local\n  cargo xtask lab up --lab kind --dry-run\n  cargo xtask lab down --lab local"
     )]
     Lab {
         #[arg(value_enum)]
@@ -90,6 +90,8 @@ enum Command {
         /// Argo CD release of the lab (`lab up`; default: the version table's).
         #[arg(long, value_name = "V")]
         argocd_version: Option<String>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Work with reports of earlier runs.
     Report {
@@ -213,7 +215,54 @@ struct E2eArgs {
     #[arg(long, conflicts_with = "argocd_version")]
     argocd_matrix: bool,
     #[command(flatten)]
+    registry: RegistryArgs,
+    #[command(flatten)]
     existing: ExistingArgs,
+}
+
+/// How the local lab secures its registry.
+#[derive(Args)]
+#[command(next_help_heading = "Lab registry (--lab local)")]
+struct RegistryArgs {
+    /// The lab registry wants a user and password (htpasswd, random per lab); the harness and Argo CD (a repo-creds Secret) use them.
+    #[arg(long)]
+    registry_auth: bool,
+    /// The lab registry serves HTTPS from a CA made for the lab; the harness trusts that CA, Argo CD through argocd-tls-certs-cm.
+    #[arg(long)]
+    registry_tls: bool,
+}
+
+impl RegistryArgs {
+    fn security(&self) -> harness_e2e::RegistrySecurity {
+        harness_e2e::RegistrySecurity {
+            auth: self.registry_auth,
+            tls: self.registry_tls,
+        }
+    }
+
+    /// The lab: `--lab` if given; the local lab when these flags are
+    /// given without it (only it has them); else the default.
+    async fn lab_kind(&self, arg: Option<LabArg>, progress: &Progress) -> LabKind {
+        if arg.is_none() && self.security().any() {
+            progress.info(format!(
+                "lab: local ({} apply to it only; choose with --lab)",
+                self.security().flags().join(", ")
+            ));
+            return LabKind::Local;
+        }
+        lab_kind(arg, progress).await
+    }
+
+    /// Whether these flags fit lab `kind`; if not, says why on stderr.
+    fn fit(&self, kind: LabKind) -> bool {
+        match harness_labs::session::check_registry_security(kind, self.security()) {
+            Ok(()) => true,
+            Err(e) => {
+                eprintln!("error: {e}");
+                false
+            }
+        }
+    }
 }
 
 #[derive(Args)]
@@ -455,8 +504,8 @@ async fn run(cli: Cli) -> u8 {
     };
     match cli.command {
         Command::E2e(a) => {
-            let kind = lab_kind(a.lab, &progress).await;
-            if !a.existing.fit(kind, "this run uses") {
+            let kind = a.registry.lab_kind(a.lab, &progress).await;
+            if !a.existing.fit(kind, "this run uses") || !a.registry.fit(kind) {
                 return 2;
             }
             let opts = harness_e2e::E2eOptions {
@@ -487,6 +536,7 @@ async fn run(cli: Cli) -> u8 {
                 } else {
                     a.argocd_version
                 },
+                registry: a.registry.security(),
             };
             let outcome = harness_e2e::run(opts, &progress).await;
             for line in &outcome.output {
@@ -595,8 +645,12 @@ async fn run(cli: Cli) -> u8 {
             dry_run,
             build_images,
             argocd_version,
+            registry,
         } => {
-            let kind = lab_kind(lab, &progress).await;
+            let kind = registry.lab_kind(lab, &progress).await;
+            if !registry.fit(kind) {
+                return 2;
+            }
             match harness_e2e::lab_command(
                 kind,
                 matches!(action, LabAction::Up),
@@ -604,6 +658,7 @@ async fn run(cli: Cli) -> u8 {
                 dry_run,
                 build_images,
                 argocd_version.as_deref(),
+                registry.security(),
                 &progress,
             )
             .await

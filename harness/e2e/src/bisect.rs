@@ -141,6 +141,7 @@ pub async fn run(opts: BisectOptions, progress: &Progress) -> E2eOutcome {
         build_images: false,
         kind_config: None,
         argocd_versions: vec![],
+        registry: Default::default(),
     };
     let mut tried: Vec<(String, Result<Verdict, String>)> = Vec::new();
     let try_release =

@@ -12,6 +12,7 @@ use harness_core::progress::Progress;
 use harness_engine::runner::{RunSummary, ScenarioReport, ScenarioStatus};
 use harness_labs::LabKind;
 use harness_labs::existing::ExistingLabConfig;
+pub use harness_labs::local::registry::RegistrySecurity;
 use harness_labs::session::{self, LabOptions};
 use harness_scenario::Scenario;
 
@@ -53,6 +54,10 @@ pub struct E2eOptions {
     /// `--argocd-version`: the Argo CD releases to run on, one lab each
     /// (empty: the lab's default). More than one is a matrix.
     pub argocd_versions: Vec<String>,
+    /// `--registry-auth`, `--registry-tls`: the local lab's registry
+    /// wants a random user and password and/or serves HTTPS from a CA made
+    /// for the lab (refused on other labs).
+    pub registry: RegistrySecurity,
 }
 
 /// What a run ends with, for the CLI to print: the library itself neither
@@ -164,10 +169,18 @@ pub async fn lab_command(
     dry_run: bool,
     build_images: bool,
     argocd_version: Option<&str>,
+    registry: RegistrySecurity,
     progress: &Progress,
 ) -> anyhow::Result<String> {
     let mut opts = LabOptions::new(kind);
     opts.keep = true;
+    if registry.any() {
+        if !up {
+            anyhow::bail!("{} apply to `lab up` only", registry.flags().join(" and "));
+        }
+        session::check_registry_security(kind, registry).map_err(|e| anyhow::anyhow!(e))?;
+        opts.registry = registry;
+    }
     if let Some(version) = argocd_version {
         if !up {
             anyhow::bail!("--argocd-version applies to `lab up` only");
@@ -391,6 +404,9 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
         report_dir.display()
     ));
 
+    if let Err(e) = session::check_registry_security(opts.lab, opts.registry) {
+        return E2eOutcome::bad_input(vec![format!("error: {e}")]);
+    }
     if opts.lab == LabKind::Existing && !opts.argocd_versions.is_empty() {
         return E2eOutcome::bad_input(vec![
             "error: --argocd-version does not apply to --lab existing: its Argo CD is the one installed there".into(),
@@ -445,6 +461,7 @@ pub async fn run_on_lab(
     }
     lab_opts.keep = opts.keep;
     lab_opts.reuse = opts.reuse;
+    lab_opts.registry = opts.registry;
     lab_opts.existing = ExistingLabConfig {
         run_id: Some(run_id.clone()),
         ..opts.existing.clone()

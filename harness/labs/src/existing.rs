@@ -355,11 +355,36 @@ pub fn repo_creds_secret(
 ) -> Secret {
     let run_component = Isolation::run_repository_component(run_id);
     let name = secret_name(run_id);
-    let mut data = serde_json::Map::new();
-    data.insert(
-        "url".into(),
-        json!(format!("oci://{registry_for_argo}/{run_component}")),
+    let mut labels = serde_json::Map::new();
+    labels.insert(RUN_ID_LABEL.into(), json!(label_value(run_id)));
+    let value = oci_repo_creds_secret(
+        &name,
+        namespace,
+        &format!("oci://{registry_for_argo}/{run_component}"),
+        endpoint,
+        labels,
     );
+    // The JSON is a valid Secret by construction.
+    serde_json::from_value(value).unwrap_or_default()
+}
+
+/// An Argo CD `repo-creds` Secret as users write one for an OCI registry
+/// (every lab that writes one goes through here): `url` (a prefix of the
+/// Applications' `repoURL`s), `type: oci` (without it Argo CD treats it
+/// as git), `username`/`password` when the endpoint has credentials,
+/// `insecureOCIForceHttp` for plain HTTP, `insecure` only when
+/// verification is skipped on purpose. A CA is not in it: Argo CD takes
+/// those from `argocd-tls-certs-cm`. `labels` are added to the
+/// secret-type label.
+pub fn oci_repo_creds_secret(
+    name: &str,
+    namespace: &str,
+    url: &str,
+    endpoint: &RegistryEndpoint,
+    mut labels: serde_json::Map<String, serde_json::Value>,
+) -> serde_json::Value {
+    let mut data = serde_json::Map::new();
+    data.insert("url".into(), json!(url));
     data.insert("type".into(), json!("oci"));
     data.insert("name".into(), json!(name));
     if let Some(auth) = &endpoint.auth {
@@ -372,21 +397,14 @@ pub fn repo_creds_secret(
     if endpoint.insecure_tls {
         data.insert("insecure".into(), json!("true"));
     }
-    let value = json!({
+    labels.insert("argocd.argoproj.io/secret-type".into(), json!("repo-creds"));
+    json!({
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {
-                "argocd.argoproj.io/secret-type": "repo-creds",
-                RUN_ID_LABEL: label_value(run_id),
-            }
-        },
+        "type": "Opaque",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "stringData": data,
-    });
-    // The JSON above is a valid Secret by construction.
-    serde_json::from_value(value).unwrap_or_default()
+    })
 }
 
 /// `oci-e2e-<run id>`, a DNS-1123 name.
@@ -423,6 +441,7 @@ impl ExistingLab {
             address: join_registry(&host, &prefix),
             plain_http: config.plain_http,
             insecure_tls: config.insecure_tls,
+            ca_pem: None,
             auth,
         };
 
@@ -599,13 +618,16 @@ async fn check_registry(endpoint: &RegistryEndpoint) -> Result<(), ExistingLabEr
     let host = endpoint.address.split('/').next().unwrap_or_default();
     let scheme = if endpoint.plain_http { "http" } else { "https" };
     let url = format!("{scheme}://{host}/v2/");
-    let client = reqwest::Client::builder()
-        .danger_accept_invalid_certs(endpoint.insecure_tls)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .map_err(|e| ExistingLabError::RegistryUnreachable {
+    let client = endpoint
+        .http_client_builder()
+        .and_then(|b| {
+            b.timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .map_err(|detail| ExistingLabError::RegistryUnreachable {
             url: url.clone(),
-            detail: e.to_string(),
+            detail,
             hint: "this is a bug in the harness".into(),
         })?;
     match client.get(&url).send().await {

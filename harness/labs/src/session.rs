@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::existing::{ExistingLab, ExistingLabConfig};
 use super::kind::{KindLab, KindLabConfig};
+use super::local::registry::RegistrySecurity;
 use super::local::{LocalBinaries, LocalLab, LocalLabConfig};
 use super::{Lab, LabKind};
 use harness_core::progress::Progress;
@@ -50,6 +51,8 @@ pub struct LabOptions {
     /// The Argo CD release of the local lab (`--argocd-version`); the kind
     /// lab's is `kind_config.argocd_version`.
     pub argocd_version: String,
+    /// `--registry-auth`, `--registry-tls` (the local lab only, for now).
+    pub registry: RegistrySecurity,
 }
 
 impl LabOptions {
@@ -62,7 +65,34 @@ impl LabOptions {
             kind_config: KindLabConfig::default(),
             existing: ExistingLabConfig::default(),
             argocd_version: super::ARGOCD_VERSION.to_string(),
+            registry: RegistrySecurity::default(),
         }
+    }
+}
+
+/// Whether `--registry-auth` / `--registry-tls` fit lab `kind`: the
+/// local lab secures its own registry; the others are refused with why.
+pub fn check_registry_security(kind: LabKind, security: RegistrySecurity) -> Result<(), String> {
+    if !security.any() {
+        return Ok(());
+    }
+    let flags = security.flags().join(" and ");
+    match kind {
+        LabKind::Local => Ok(()),
+        LabKind::Kind => Err(format!(
+            "{flags} apply to --lab local only for now: the kind lab's registry is a container that \
+             its nodes' containerd reaches as a plain-HTTP mirror and Argo CD's pods reach as \
+             kind-registry:5000 with insecureOCIForceHttp; securing it needs a certificate for that \
+             name in the nodes and in Argo CD's argocd-tls-certs-cm, which the kind lab does not \
+             write yet. Drop the flags or pass --lab local"
+        )),
+        LabKind::Existing => Err(format!(
+            "{flags} apply to --lab local only: an existing lab's registry is yours, already secured \
+             as it is. The harness uses its credentials from OCI_E2E_REGISTRY_USERNAME/PASSWORD or \
+             ~/.docker/config.json, verifies its certificate against the system's roots (or skips \
+             that with --insecure-tls), and Argo CD uses what is configured there (repository \
+             secrets, argocd-tls-certs-cm). Drop the flags"
+        )),
     }
 }
 
@@ -103,11 +133,12 @@ impl RunningLab {
             RunningLab::Local(l) => {
                 let s = l.state();
                 format!(
-                    "local lab {} is up (directory {}):\n  export KUBECONFIG={}\n  registry (plain HTTP): {}\n  Argo CD {} in namespace argocd (Applications: kubectl -n argocd get applications)\n  logs: {}/logs/\n  reuse it: cargo xtask e2e --lab local --reuse\n  stop it:  cargo xtask lab down --lab local",
+                    "local lab {} is up (directory {}):\n  export KUBECONFIG={}\n  registry {} ({})\n  Argo CD {} in namespace argocd (Applications: kubectl -n argocd get applications)\n  logs: {}/logs/\n  reuse it: cargo xtask e2e --lab local --reuse\n  stop it:  cargo xtask lab down --lab local",
                     s.id,
                     s.dir.display(),
                     s.kubeconfig.display(),
                     s.registry,
+                    super::local::registry_text(s),
                     s.argocd_version,
                     s.dir.display()
                 )
@@ -182,6 +213,13 @@ pub async fn local_binaries(
     LocalBinaries::from_toolbox(&toolbox)
 }
 
+fn describe(security: RegistrySecurity) -> String {
+    match security.flags().as_slice() {
+        [] => "neither --registry-auth nor --registry-tls".to_string(),
+        flags => flags.join(" and "),
+    }
+}
+
 /// `v3.1.0` and `3.1.0` are the same release.
 fn versions_differ(a: &str, b: &str) -> bool {
     a.trim_start_matches('v') != b.trim_start_matches('v')
@@ -189,10 +227,19 @@ fn versions_differ(a: &str, b: &str) -> bool {
 
 /// Starts (or attaches to) a lab.
 pub async fn start(opts: &LabOptions, progress: &Progress) -> anyhow::Result<RunningLab> {
+    check_registry_security(opts.kind, opts.registry).map_err(|e| anyhow::anyhow!(e))?;
     match opts.kind {
         LabKind::Local => {
             if opts.reuse {
                 let lab = LocalLab::reuse(&labs_root()).await?;
+                let kept = lab.state().registry_security();
+                if opts.registry.any() && kept != opts.registry {
+                    anyhow::bail!(
+                        "the local lab that is up has a registry with {}, not {}: stop it (`cargo xtask lab down --lab local`) or drop --reuse",
+                        describe(kept),
+                        describe(opts.registry)
+                    );
+                }
                 let running = &lab.state().argocd_version;
                 if versions_differ(running, &opts.argocd_version) {
                     anyhow::bail!(
@@ -209,6 +256,7 @@ pub async fn start(opts: &LabOptions, progress: &Progress) -> anyhow::Result<Run
                 detached: opts.keep,
                 reconciliation: opts.reconciliation,
                 argocd_version: opts.argocd_version.clone(),
+                registry: opts.registry,
             };
             Ok(RunningLab::Local(Arc::new(
                 LocalLab::up(&cfg, progress).await?,

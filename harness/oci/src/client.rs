@@ -171,6 +171,16 @@ impl RegistryClient {
                 ClientProtocol::Https
             },
             accept_invalid_certificates: endpoint.insecure_tls,
+            // A lab's own CA is trusted as an extra root, never by skipping
+            // verification.
+            extra_root_certificates: endpoint
+                .ca_pem
+                .iter()
+                .map(|pem| oci_client::client::Certificate {
+                    encoding: oci_client::client::CertificateEncoding::Pem,
+                    data: pem.as_bytes().to_vec(),
+                })
+                .collect(),
             connect_timeout: Some(std::time::Duration::from_secs(10)),
             read_timeout: Some(std::time::Duration::from_secs(120)),
             ..ClientConfig::default()
@@ -701,11 +711,7 @@ impl RegistryClient {
     }
 
     fn unreachable(&self, error: &reqwest::Error) -> OciError {
-        let scheme = if self.endpoint.plain_http {
-            "http"
-        } else {
-            "https"
-        };
+        let scheme = self.endpoint.scheme();
         let detail = error_chain(error);
         let lower = detail.to_lowercase();
         // Something answered, but not with TLS we accept: wrong scheme or
@@ -714,7 +720,11 @@ impl RegistryClient {
             .iter()
             .any(|needle| lower.contains(needle));
         let hint = if !self.endpoint.plain_http && tls_trouble {
-            "; if the registry speaks plain HTTP set plain_http, if its certificate is self-signed set insecure_tls"
+            if self.endpoint.ca_pem.is_some() {
+                "; the registry's certificate is not signed by the CA the lab gave (is it the lab's registry?)"
+            } else {
+                "; if the registry speaks plain HTTP set plain_http, if its certificate is self-signed set insecure_tls"
+            }
         } else {
             ""
         };
@@ -851,12 +861,11 @@ mod tests {
     fn prefix_is_prepended_and_credentials_never_show_the_password() {
         let client = RegistryClient::new(RegistryEndpoint {
             address: "registry.example:5000/acme/e2e/".into(),
-            plain_http: false,
-            insecure_tls: false,
             auth: Some(crate::BasicAuth {
                 username: "bob".into(),
                 password: "hunter2".into(),
             }),
+            ..RegistryEndpoint::default()
         });
         assert_eq!(
             client.full_repository("demo").ok().as_deref(),

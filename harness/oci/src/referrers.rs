@@ -235,8 +235,12 @@ impl RegistryClient {
             operation: format!("listing the referrers of {full}@{subject}"),
             detail,
         };
-        let http = reqwest::Client::builder()
-            .danger_accept_invalid_certs(endpoint.insecure_tls)
+        let http = endpoint
+            .http_client_builder()
+            .map_err(|detail| OciError::ClientSetup {
+                address: endpoint.address.clone(),
+                detail,
+            })?
             .connect_timeout(std::time::Duration::from_secs(10))
             .timeout(std::time::Duration::from_secs(60))
             .build()

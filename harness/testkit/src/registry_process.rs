@@ -188,12 +188,8 @@ impl RegistryOptions {
     }
 }
 
-/// PEM files for a registry that serves HTTPS.
-#[derive(Debug, Clone)]
-pub struct RegistryTls {
-    pub certificate: PathBuf,
-    pub key: PathBuf,
-}
+/// PEM files for a registry that serves HTTPS (the local lab's type).
+pub use harness_labs::local::registry::ServingTls as RegistryTls;
 
 /// A running registry; killed when dropped.
 #[derive(Debug)]
@@ -228,7 +224,9 @@ impl RegistryProcess {
         let htpasswd_path = match &opts.auth {
             Some(auth) => {
                 let path = opts.state_dir.join("htpasswd");
-                fs::write(&path, htpasswd_line(auth)?).map_err(io_err(&path))?;
+                let line = harness_labs::local::registry::htpasswd_line(auth)
+                    .map_err(RegistryProcessError::Htpasswd)?;
+                fs::write(&path, line).map_err(io_err(&path))?;
                 Some(path)
             }
             None => None,
@@ -246,9 +244,8 @@ impl RegistryProcess {
                 None => free_port(opts.host)?,
             };
             let config_path = opts.state_dir.join("config.yml");
-            let config = config_yaml(
-                opts.host,
-                port,
+            let config = harness_labs::local::registry::config_yaml(
+                SocketAddr::new(opts.host, port),
                 &data_dir,
                 htpasswd_path.as_deref(),
                 opts.tls.as_ref(),
@@ -366,6 +363,7 @@ impl RegistryProcess {
             address: self.address(),
             plain_http: !self.tls,
             insecure_tls: self.tls,
+            ca_pem: None,
             auth: self.auth.clone(),
         }
     }
@@ -461,55 +459,6 @@ fn free_port(host: IpAddr) -> Result<u16, RegistryProcessError> {
     Ok(port)
 }
 
-/// One htpasswd line, bcrypt `$2y$` like Apache's `htpasswd -B`. Cost 5
-/// keeps each authenticated request fast; this guards test registries only.
-fn htpasswd_line(auth: &BasicAuth) -> Result<String, RegistryProcessError> {
-    if auth.username.is_empty() || auth.username.contains(':') || auth.username.contains('\n') {
-        return Err(RegistryProcessError::Htpasswd(format!(
-            "the username {:?} must be non-empty, without ':' or newlines",
-            auth.username
-        )));
-    }
-    let hash = bcrypt::hash_with_result(&auth.password, 5)
-        .map_err(|e| RegistryProcessError::Htpasswd(e.to_string()))?
-        .format_for_version(bcrypt::Version::TwoY);
-    Ok(format!("{}:{}\n", auth.username, hash))
-}
-
-/// The registry config. JSON is valid YAML, and serde_json quotes paths
-/// correctly whatever they contain.
-fn config_yaml(
-    host: IpAddr,
-    port: u16,
-    data_dir: &Path,
-    htpasswd: Option<&Path>,
-    tls: Option<&RegistryTls>,
-) -> String {
-    let mut config = serde_json::json!({
-        "version": "0.1",
-        "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": false}},
-        "storage": {
-            "filesystem": {"rootdirectory": data_dir.to_string_lossy()},
-            "delete": {"enabled": true},
-            "maintenance": {"uploadpurging": {"enabled": false}},
-        },
-        "http": {"addr": SocketAddr::new(host, port).to_string()},
-        "health": {"storagedriver": {"enabled": false}},
-    });
-    if let Some(path) = htpasswd {
-        config["auth"] = serde_json::json!({
-            "htpasswd": {"realm": "harness-registry", "path": path.to_string_lossy()}
-        });
-    }
-    if let Some(tls) = tls {
-        config["http"]["tls"] = serde_json::json!({
-            "certificate": tls.certificate.to_string_lossy(),
-            "key": tls.key.to_string_lossy(),
-        });
-    }
-    format!("{config:#}\n")
-}
-
 /// The last lines of the log written since `start` (this run only).
 fn log_tail(path: &Path, start: u64) -> String {
     let mut text = String::new();
@@ -520,43 +469,4 @@ fn log_tail(path: &Path, start: u64) -> String {
     }
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_has_storage_delete_and_auth() {
-        let yaml = config_yaml(
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            5000,
-            Path::new("/tmp/d\"x"),
-            Some(Path::new("/tmp/htpasswd")),
-            None,
-        );
-        let value: serde_json::Value = serde_json::from_str(&yaml).expect("config is JSON");
-        assert_eq!(value["http"]["addr"], "127.0.0.1:5000");
-        assert_eq!(value["storage"]["delete"]["enabled"], true);
-        assert_eq!(value["storage"]["filesystem"]["rootdirectory"], "/tmp/d\"x");
-        assert_eq!(value["auth"]["htpasswd"]["path"], "/tmp/htpasswd");
-    }
-
-    #[test]
-    fn htpasswd_line_verifies_and_refuses_bad_names() {
-        let auth = BasicAuth {
-            username: "alice".into(),
-            password: "s3cret".into(),
-        };
-        let line = htpasswd_line(&auth).expect("hash");
-        let (user, hash) = line.trim_end().split_once(':').expect("user:hash");
-        assert_eq!(user, "alice");
-        assert!(hash.starts_with("$2y$05$"), "{hash}");
-        assert!(bcrypt::verify("s3cret", hash).expect("verify"));
-        let bad = BasicAuth {
-            username: "a:b".into(),
-            password: "x".into(),
-        };
-        assert!(htpasswd_line(&bad).is_err());
-    }
 }

@@ -75,6 +75,7 @@ fn options(paths: Vec<PathBuf>, versions: &[&str], report: PathBuf) -> E2eOption
         build_images: false,
         kind_config: None,
         argocd_versions: versions.iter().map(|v| v.to_string()).collect(),
+        registry: Default::default(),
     }
 }
 

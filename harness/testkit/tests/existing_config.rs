@@ -194,6 +194,7 @@ fn repo_creds_secret_is_scoped_to_the_run_and_labelled() {
         address: "127.0.0.1:5000/team".into(),
         plain_http: true,
         insecure_tls: false,
+        ca_pem: None,
         auth: basic("u", "p"),
     };
     let run_id = "20261129-120000-ab12";

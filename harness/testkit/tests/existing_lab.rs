@@ -66,6 +66,7 @@ fn options(config: ExistingLabConfig, report: PathBuf) -> E2eOptions {
         build_images: false,
         kind_config: None,
         argocd_versions: vec![],
+        registry: Default::default(),
     }
 }
 
@@ -88,6 +89,7 @@ async fn two_concurrent_runs_on_one_existing_cluster_pass_and_leave_nothing_behi
         detached: true,
         reconciliation: Duration::from_secs(10),
         argocd_version: harness_labs::ARGOCD_VERSION.to_string(),
+        registry: Default::default(),
     };
     let lab = LocalLab::up(&cfg, &Progress::new())
         .await

@@ -523,6 +523,7 @@ async fn an_artifact_pushed_through_the_published_port_comes_back() {
         address: format!("127.0.0.1:{port}"),
         plain_http: true,
         insecure_tls: false,
+        ca_pem: None,
         auth: None,
     };
     let files = harness_oci::ArtifactFiles::from(BTreeMap::from([(

@@ -129,6 +129,7 @@ async fn the_plan_provisions_argo_cd_in_a_real_cluster_and_is_idempotent() {
         detached: false,
         reconciliation: Duration::from_secs(10),
         argocd_version: harness_labs::ARGOCD_VERSION.to_string(),
+        registry: Default::default(),
     };
     let lab = LocalLab::up(&local_cfg, &progress)
         .await

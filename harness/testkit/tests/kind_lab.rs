@@ -122,6 +122,7 @@ async fn scenarios_pass_on_a_real_kind_lab_and_nothing_is_left() {
         build_images: true,
         kind_config: Some(cfg.clone()),
         argocd_versions: vec![],
+        registry: Default::default(),
     };
     let outcome = tokio::time::timeout(
         Duration::from_secs(1500),

@@ -101,6 +101,7 @@ async fn config(root: &Path) -> LocalLabConfig {
         detached: false,
         reconciliation: Duration::from_secs(10),
         argocd_version: harness_labs::ARGOCD_VERSION.to_string(),
+        registry: Default::default(),
     }
 }
 

@@ -22,6 +22,7 @@ async fn config(root: &Path, detached: bool) -> LocalLabConfig {
         detached,
         reconciliation: Duration::from_secs(10),
         argocd_version: harness_labs::ARGOCD_VERSION.to_string(),
+        registry: Default::default(),
     }
 }
 

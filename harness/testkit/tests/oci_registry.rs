@@ -600,6 +600,7 @@ async fn closed_port_is_reported_as_unreachable() {
         address: address.clone(),
         plain_http: true,
         insecure_tls: false,
+        ca_pem: None,
         auth: None,
     });
     let err = client

@@ -74,6 +74,7 @@ async fn attaching_on_a_registry_with_the_api_leaves_the_index_to_it() {
         address: registry.address.clone(),
         plain_http: true,
         insecure_tls: false,
+        ca_pem: None,
         auth: None,
     });
     let subject = common::push_subject(&client, "app").await;

@@ -405,6 +405,7 @@ impl KindLab {
                 address: host_registry(cfg),
                 plain_http: true,
                 insecure_tls: false,
+                ca_pem: None,
                 auth: None,
             },
             registry_for_argo: network_registry(cfg),

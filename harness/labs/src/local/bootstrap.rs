@@ -1,8 +1,11 @@
 //! Objects the local lab creates so Argo CD can run without its
 //! argocd-server and without its install manifest: CRDs, `argocd-cm`
 //! (with the `part-of` label Argo CD filters on), `argocd-secret`, the
-//! `default` AppProject (normally created by argocd-server), and a
-//! `repo-creds` secret that covers every repository on the lab registry.
+//! `default` AppProject (normally created by argocd-server), a
+//! `repo-creds` secret that covers every repository on the lab registry
+//! (with the lab's registry user and password under `--registry-auth`),
+//! and under `--registry-tls` the `argocd-tls-certs-cm` ConfigMap with the
+//! registry's CA, as users configure a private CA.
 
 use std::path::Path;
 use std::time::Duration;
@@ -11,7 +14,7 @@ use kube::Client;
 use serde_json::json;
 
 use super::ARGOCD_NAMESPACE;
-use crate::kubeutil;
+use crate::{RegistryEndpoint, kubeutil};
 
 /// The fake node kwok manages.
 pub const FAKE_NODE: &str = "kwok-node-0";
@@ -50,7 +53,7 @@ const CRD_FILES: [&str; 3] = [
 pub async fn install_argocd(
     client: &Client,
     crds_dir: &Path,
-    registry: &str,
+    registry: &RegistryEndpoint,
     reconciliation: Duration,
     argocd_version: &str,
 ) -> anyhow::Result<()> {
@@ -107,26 +110,131 @@ pub async fn install_argocd(
                 "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]
             }
         }),
-        repo_creds_secret("oci-e2e-lab-registry", registry),
+        repo_creds_secret(registry),
     ];
+    let mut objects = objects;
+    if let Some(ca) = &registry.ca_pem {
+        objects.push(tls_certs_config_map(registry.host(), ca));
+    }
     kubeutil::apply_documents(client, &objects, ARGOCD_NAMESPACE).await
 }
 
-/// A `repo-creds` secret for every repository under `oci://<registry>`:
-/// `type: oci` (without it Argo CD treats it as git) and plain HTTP.
-pub fn repo_creds_secret(name: &str, registry: &str) -> serde_json::Value {
+/// The name Argo CD mounts its repository CAs from.
+pub const TLS_CERTS_CM: &str = "argocd-tls-certs-cm";
+
+/// `argocd-tls-certs-cm` as Argo CD's docs have users write it: one key
+/// per repository server, its host name without the port, the PEM of the
+/// CA (or self-signed certificate) as the value.
+pub fn tls_certs_config_map(host: &str, ca_pem: &str) -> serde_json::Value {
+    let server_name = host_without_port(host);
     json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": {
-            "name": name, "namespace": ARGOCD_NAMESPACE,
-            "labels": {"argocd.argoproj.io/secret-type": "repo-creds", "app.kubernetes.io/part-of": "argocd"}
-        },
-        "stringData": {"url": format!("oci://{registry}"), "type": "oci", "insecureOCIForceHttp": "true"}
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": TLS_CERTS_CM, "namespace": ARGOCD_NAMESPACE, "labels": {
+            "app.kubernetes.io/name": TLS_CERTS_CM,
+            "app.kubernetes.io/part-of": "argocd"
+        }},
+        "data": {server_name: ca_pem}
     })
+}
+
+/// `127.0.0.1:5000` -> `127.0.0.1`, `[::1]:5000` -> `::1`.
+fn host_without_port(host: &str) -> &str {
+    if let Some(rest) = host.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+/// What the kubelet does with the ConfigMap volume Argo CD's manifests
+/// mount at `/app/config/tls`: one file per key, in `dir` (the
+/// repo-server's `ARGOCD_TLS_DATA_PATH`). Read back from the cluster, so
+/// what Argo CD trusts is what the ConfigMap says.
+pub async fn project_tls_certs(client: &Client, dir: &Path) -> anyhow::Result<usize> {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    std::fs::create_dir_all(dir)?;
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), ARGOCD_NAMESPACE);
+    let Some(cm) = api.get_opt(TLS_CERTS_CM).await? else {
+        return Ok(0);
+    };
+    let data = cm.data.unwrap_or_default();
+    for (key, value) in &data {
+        if key.contains('/') || key.starts_with('.') {
+            anyhow::bail!("{TLS_CERTS_CM} has a key {key:?} that is not a host name");
+        }
+        std::fs::write(dir.join(key), value)?;
+    }
+    Ok(data.len())
+}
+
+/// A `repo-creds` secret for every repository under `oci://<registry>`,
+/// written as `--lab existing` writes its run-scoped one.
+pub fn repo_creds_secret(registry: &RegistryEndpoint) -> serde_json::Value {
+    let mut labels = serde_json::Map::new();
+    labels.insert("app.kubernetes.io/part-of".into(), json!("argocd"));
+    crate::existing::oci_repo_creds_secret(
+        "oci-e2e-lab-registry",
+        ARGOCD_NAMESPACE,
+        &format!("oci://{}", registry.address),
+        registry,
+        labels,
+    )
 }
 
 fn random_secret() -> String {
     use rand::Rng;
     let bytes: [u8; 24] = rand::rng().random();
     hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_certs_key_is_the_host_without_port() {
+        assert_eq!(host_without_port("127.0.0.1:5000"), "127.0.0.1");
+        assert_eq!(host_without_port("localhost"), "localhost");
+        assert_eq!(host_without_port("[::1]:5000"), "::1");
+        let cm = tls_certs_config_map("127.0.0.1:41234", "PEM");
+        assert_eq!(cm["data"]["127.0.0.1"], "PEM");
+        assert_eq!(cm["metadata"]["name"], "argocd-tls-certs-cm");
+    }
+
+    #[test]
+    fn repo_creds_follow_the_endpoint() {
+        let plain = RegistryEndpoint {
+            address: "127.0.0.1:5000".into(),
+            plain_http: true,
+            ..RegistryEndpoint::default()
+        };
+        let secret = repo_creds_secret(&plain);
+        assert_eq!(secret["stringData"]["insecureOCIForceHttp"], "true");
+        assert!(secret["stringData"].get("password").is_none());
+        let secured = RegistryEndpoint {
+            address: "127.0.0.1:5000".into(),
+            ca_pem: Some("PEM".into()),
+            auth: Some(crate::BasicAuth {
+                username: "u".into(),
+                password: "p".into(),
+            }),
+            ..RegistryEndpoint::default()
+        };
+        let secret = repo_creds_secret(&secured);
+        let data = &secret["stringData"];
+        assert_eq!(data["url"], "oci://127.0.0.1:5000");
+        assert_eq!(data["type"], "oci");
+        assert_eq!(
+            (data["username"].as_str(), data["password"].as_str()),
+            (Some("u"), Some("p"))
+        );
+        assert!(data.get("insecureOCIForceHttp").is_none());
+        assert!(
+            data.get("insecure").is_none(),
+            "TLS is verified, not skipped"
+        );
+        assert_eq!(
+            secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"],
+            "repo-creds"
+        );
+    }
 }

@@ -1,7 +1,8 @@
 //! The local lab's PKI: one CA, the apiserver's serving certificate, an
 //! admin client certificate (group system:masters) and the service-account
-//! signing key pair. Generated fresh for every lab, ECDSA P-256, valid for
-//! a week: a lab never outlives that.
+//! signing key pair; with `--registry-tls` a second CA of its own and the
+//! registry's serving certificate. Generated fresh for every lab, ECDSA
+//! P-256, valid for a week: a lab never outlives that.
 
 use std::path::{Path, PathBuf};
 
@@ -37,17 +38,10 @@ fn params(cn: &str, org: Option<&str>) -> CertificateParams {
     p
 }
 
-/// Writes a fresh PKI into `dir` (created).
-pub fn generate(dir: &Path) -> anyhow::Result<Pki> {
-    std::fs::create_dir_all(dir)?;
-    let write = |name: &str, pem: String| -> anyhow::Result<PathBuf> {
-        let path = dir.join(name);
-        std::fs::write(&path, pem)?;
-        Ok(path)
-    };
-
+/// A self-signed CA: its certificate and the issuer that signs with it.
+fn new_ca(cn: &str) -> anyhow::Result<(rcgen::Certificate, Issuer<'static, KeyPair>)> {
     let ca_key = KeyPair::generate()?;
-    let mut ca_params = params("oci-e2e-local-lab-ca", None);
+    let mut ca_params = params(cn, None);
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -55,24 +49,81 @@ pub fn generate(dir: &Path) -> anyhow::Result<Pki> {
         KeyUsagePurpose::DigitalSignature,
     ];
     let ca_cert = ca_params.self_signed(&ca_key)?;
-    let issuer = Issuer::new(ca_params, ca_key);
+    Ok((ca_cert, Issuer::new(ca_params, ca_key)))
+}
 
-    let server_key = KeyPair::generate()?;
-    let mut server = params("kube-apiserver", None);
-    server.subject_alt_names = vec![
-        SanType::IpAddress("127.0.0.1".parse()?),
-        SanType::IpAddress("10.0.0.1".parse()?),
-        SanType::DnsName("localhost".try_into()?),
-        SanType::DnsName("kubernetes".try_into()?),
-        SanType::DnsName("kubernetes.default".try_into()?),
-        SanType::DnsName("kubernetes.default.svc".try_into()?),
-    ];
+/// A serving certificate for these IP addresses and DNS names.
+fn serving_cert(
+    cn: &str,
+    ips: &[&str],
+    names: &[&str],
+    issuer: &Issuer<'static, KeyPair>,
+) -> anyhow::Result<(rcgen::Certificate, KeyPair)> {
+    let key = KeyPair::generate()?;
+    let mut server = params(cn, None);
+    let mut sans = Vec::new();
+    for ip in ips {
+        sans.push(SanType::IpAddress(ip.parse()?));
+    }
+    for name in names {
+        sans.push(SanType::DnsName((*name).try_into()?));
+    }
+    server.subject_alt_names = sans;
     server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     server.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    let server_cert = server.signed_by(&server_key, &issuer)?;
+    let cert = server.signed_by(&key, issuer)?;
+    Ok((cert, key))
+}
+
+fn write_pem(dir: &Path, name: &str, pem: String) -> anyhow::Result<PathBuf> {
+    let path = dir.join(name);
+    std::fs::write(&path, pem)?;
+    Ok(path)
+}
+
+/// The registry's PEM files (`--registry-tls`).
+#[derive(Debug, Clone)]
+pub struct RegistryPki {
+    /// The lab registry's own CA: what the harness and Argo CD trust.
+    pub ca_cert: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A CA for the lab's registry alone (not the cluster's: trusting it
+/// trusts nothing else) and a serving certificate for 127.0.0.1 and
+/// localhost, written into `dir` (created).
+pub fn generate_registry(dir: &Path) -> anyhow::Result<RegistryPki> {
+    std::fs::create_dir_all(dir)?;
+    let (ca_cert, issuer) = new_ca("oci-e2e-local-lab-registry-ca")?;
+    let (cert, key) = serving_cert("oci-e2e-registry", &["127.0.0.1"], &["localhost"], &issuer)?;
+    Ok(RegistryPki {
+        ca_cert: write_pem(dir, "ca.crt", ca_cert.pem())?,
+        cert: write_pem(dir, "registry.crt", cert.pem())?,
+        key: write_pem(dir, "registry.key", key.serialize_pem())?,
+    })
+}
+
+/// Writes a fresh PKI into `dir` (created).
+pub fn generate(dir: &Path) -> anyhow::Result<Pki> {
+    std::fs::create_dir_all(dir)?;
+    let write = |name: &str, pem: String| write_pem(dir, name, pem);
+
+    let (ca_cert, issuer) = new_ca("oci-e2e-local-lab-ca")?;
+    let (server_cert, server_key) = serving_cert(
+        "kube-apiserver",
+        &["127.0.0.1", "10.0.0.1"],
+        &[
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+        ],
+        &issuer,
+    )?;
 
     let admin_key = KeyPair::generate()?;
     let mut admin = params("oci-e2e-admin", Some("system:masters"));

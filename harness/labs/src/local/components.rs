@@ -6,7 +6,8 @@ use std::time::Duration;
 use kube::Client;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use super::{LabState, LocalLabConfig, bootstrap, certs};
+use super::{LabState, LocalLabConfig, bootstrap, certs, registry};
+use crate::RegistryEndpoint;
 use harness_core::process::{SpawnSpec, Supervisor, free_port, tail_file};
 use harness_core::progress::Progress;
 
@@ -103,6 +104,89 @@ async fn http_ok(url: &str) -> bool {
     }
 }
 
+/// The registry answers `GET /v2/` over the scheme and trust it is
+/// configured with: 2xx, or 401 when it wants credentials.
+async fn registry_answers(endpoint: &RegistryEndpoint, url: &str) -> bool {
+    let Ok(builder) = endpoint.http_client_builder() else {
+        return false;
+    };
+    match builder.timeout(Duration::from_secs(2)).build() {
+        Ok(c) => c.get(url).send().await.is_ok_and(|r| {
+            r.status().is_success() || r.status() == reqwest::StatusCode::UNAUTHORIZED
+        }),
+        Err(_) => false,
+    }
+}
+
+/// The lab registry's endpoint and the files that make it so.
+struct SecuredRegistry {
+    endpoint: RegistryEndpoint,
+    htpasswd: Option<PathBuf>,
+    tls: Option<registry::ServingTls>,
+    ca_file: Option<PathBuf>,
+    credentials_file: Option<PathBuf>,
+}
+
+/// `--registry-tls`: a CA of the registry's own and its serving
+/// certificate under `<lab>/registry-tls/`; `--registry-auth`: a random
+/// user and password, the htpasswd file (bcrypt) and the credentials file
+/// under `<lab>/registry-auth/`.
+fn secure_registry(
+    security: registry::RegistrySecurity,
+    dir: &Path,
+    address: &str,
+) -> anyhow::Result<SecuredRegistry> {
+    let mut secured = SecuredRegistry {
+        endpoint: RegistryEndpoint {
+            address: address.to_string(),
+            plain_http: !security.tls,
+            ..RegistryEndpoint::default()
+        },
+        htpasswd: None,
+        tls: None,
+        ca_file: None,
+        credentials_file: None,
+    };
+    if security.tls {
+        let pki = certs::generate_registry(&dir.join("registry-tls"))?;
+        secured.endpoint.ca_pem = Some(std::fs::read_to_string(&pki.ca_cert)?);
+        secured.tls = Some(registry::ServingTls {
+            certificate: pki.cert,
+            key: pki.key,
+        });
+        secured.ca_file = Some(pki.ca_cert);
+    }
+    if security.auth {
+        let auth_dir = dir.join("registry-auth");
+        std::fs::create_dir_all(&auth_dir)?;
+        let auth = registry::generate_credentials();
+        let htpasswd = auth_dir.join("htpasswd");
+        std::fs::write(
+            &htpasswd,
+            registry::htpasswd_line(&auth).map_err(|e| anyhow::anyhow!("htpasswd: {e}"))?,
+        )?;
+        let credentials = auth_dir.join("credentials.json");
+        registry::save_credentials(&credentials, &auth)?;
+        secured.endpoint.auth = Some(auth);
+        secured.htpasswd = Some(htpasswd);
+        secured.credentials_file = Some(credentials);
+    }
+    Ok(secured)
+}
+
+/// `plain HTTP, anonymous` / `HTTPS (lab CA), user oci-e2e-x`: never the password.
+pub fn security_text(endpoint: &RegistryEndpoint) -> String {
+    let transport = if endpoint.plain_http {
+        "plain HTTP"
+    } else {
+        "HTTPS, lab CA"
+    };
+    match &endpoint.auth {
+        Some(auth) => format!("{transport}, htpasswd user {}", auth.username),
+        None => format!("{transport}, anonymous"),
+    }
+}
+
 async fn redis_pong(port: u16) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
@@ -123,9 +207,12 @@ pub async fn wait_ready_again(
     url: &str,
     log: &Path,
     sup: &Supervisor,
+    registry: &RegistryEndpoint,
 ) -> anyhow::Result<()> {
     let timeout = Duration::from_secs(60);
-    if let Some(port) = url
+    if name == "registry" {
+        wait_ready(name, log, timeout, sup, || registry_answers(registry, url)).await
+    } else if let Some(port) = url
         .strip_prefix("redis://127.0.0.1:")
         .and_then(|p| p.parse::<u16>().ok())
     {
@@ -320,11 +407,15 @@ pub async fn start_all(
     let task = progress.task("starting registry and redis");
     let reg_port = free_port()?;
     let reg_config = dir.join("registry.yml");
+    let registry = format!("127.0.0.1:{reg_port}");
+    let endpoint = secure_registry(cfg.registry, dir, &registry)?;
     std::fs::write(
         &reg_config,
-        format!(
-            "version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{reg_port}\n",
-            dir.join("registry").display()
+        registry::config_yaml(
+            ([127, 0, 0, 1], reg_port).into(),
+            &dir.join("registry"),
+            endpoint.htpasswd.as_deref(),
+            endpoint.tls.as_ref(),
         ),
     )?;
     sup.spawn(
@@ -346,21 +437,23 @@ pub async fn start_all(
         "--dir".into(),
         p(&redis_dir),
     ]))?;
-    let v2 = format!("http://127.0.0.1:{reg_port}/v2/");
+    let v2 = format!("{}://{registry}/v2/", endpoint.endpoint.scheme());
     wait_ready(
         "registry",
         &log("registry"),
         Duration::from_secs(30),
         sup,
-        || http_ok(&v2),
+        || registry_answers(&endpoint.endpoint, &v2),
     )
     .await?;
     wait_ready("redis", &log("redis"), Duration::from_secs(30), sup, || {
         redis_pong(redis_port)
     })
     .await?;
-    let registry = format!("127.0.0.1:{reg_port}");
-    task.done(format!("registry {registry}, redis 127.0.0.1:{redis_port}"));
+    task.done(format!(
+        "registry {registry} ({}), redis 127.0.0.1:{redis_port}",
+        security_text(&endpoint.endpoint)
+    ));
 
     // Argo CD: CRDs and configuration, then its two components.
     let task = progress.task(format!(
@@ -370,11 +463,16 @@ pub async fn start_all(
     bootstrap::install_argocd(
         &client,
         &bin.argocd_crds,
-        &registry,
+        &endpoint.endpoint,
         cfg.reconciliation,
         &cfg.argocd_version,
     )
     .await?;
+    // Argo CD's pods read repository CAs from the ConfigMap's volume at
+    // /app/config/tls; the process repo-server reads them from this
+    // directory (ARGOCD_TLS_DATA_PATH), filled from the same ConfigMap.
+    let tls_data = dir.join("argocd-tls");
+    bootstrap::project_tls_certs(&client, &tls_data).await?;
     task.done("");
 
     let task = progress.task("starting argocd-repo-server, argocd-application-controller");
@@ -392,8 +490,28 @@ pub async fn start_all(
         ),
         None => std::env::var("PATH").unwrap_or_default(),
     };
+    // `helm dependency build` (a chart whose dependencies are OCI charts
+    // in the lab registry) runs inside the repo-server with Go's TLS
+    // defaults, not Argo CD's repository CAs: as users add their CA to the
+    // repo-server's trust store, the lab hands it a bundle of the system's
+    // roots and the lab's registry CA (SSL_CERT_FILE).
+    let trust_bundle = match &endpoint.endpoint.ca_pem {
+        Some(ca) => {
+            let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")
+                .unwrap_or_default();
+            let bundle = dir.join("argocd-trust-bundle.pem");
+            std::fs::write(&bundle, format!("{system}\n{ca}\n"))?;
+            Some(bundle)
+        }
+        None => None,
+    };
     let argo = |component: &str| {
-        SpawnSpec::new(component, &bin.argocd, log(component))
+        let spec = SpawnSpec::new(component, &bin.argocd, log(component));
+        let spec = match &trust_bundle {
+            Some(bundle) => spec.env("SSL_CERT_FILE", p(bundle)),
+            None => spec,
+        };
+        spec
             .env("PATH", &search_path)
             .env("ARGOCD_BINARY_NAME", component)
             .env("ARGOCD_FAKE_IN_CLUSTER", "true")
@@ -405,6 +523,7 @@ pub async fn start_all(
             // tests) failed with "address already in use". One per lab.
             .env("ARGOCD_ASK_PASS_SOCK", p(&tmp.join("askpass.sock")))
             .env("ARGOCD_GPG_ENABLED", "false")
+            .env("ARGOCD_TLS_DATA_PATH", p(&tls_data))
             .env(
                 "ARGOCD_RECONCILIATION_TIMEOUT",
                 format!("{}s", cfg.reconciliation.as_secs().max(1)),
@@ -478,6 +597,8 @@ pub async fn start_all(
         kubeconfig,
         apiserver: server,
         registry,
+        registry_ca: endpoint.ca_file,
+        registry_credentials: endpoint.credentials_file,
         argocd_version: cfg.argocd_version.clone(),
         detached: cfg.detached,
         children: sup.children(),

@@ -11,6 +11,7 @@
 mod bootstrap;
 pub mod certs;
 mod components;
+pub mod registry;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -40,6 +41,8 @@ pub struct LocalLabConfig {
     pub reconciliation: Duration,
     /// Argo CD version string, for reports (e.g. `v3.3.10`).
     pub argocd_version: String,
+    /// `--registry-auth`, `--registry-tls`.
+    pub registry: registry::RegistrySecurity,
 }
 
 /// What a lab leaves on disk so that `lab status`, `lab down` and
@@ -51,6 +54,14 @@ pub struct LabState {
     pub kubeconfig: PathBuf,
     pub apiserver: String,
     pub registry: String,
+    /// The registry's CA (`--registry-tls`): the harness trusts it, and
+    /// Argo CD through `argocd-tls-certs-cm`. Absent: plain HTTP.
+    #[serde(default)]
+    pub registry_ca: Option<PathBuf>,
+    /// The registry's user and password (`--registry-auth`), a file only
+    /// its owner reads; lab.json never holds the password itself.
+    #[serde(default)]
+    pub registry_credentials: Option<PathBuf>,
     pub argocd_version: String,
     pub detached: bool,
     pub children: Vec<ChildInfo>,
@@ -104,6 +115,12 @@ impl LocalLab {
         self.supervisor.as_ref().and_then(Supervisor::crash_report)
     }
 
+    /// The registry as the harness reaches it (with the lab's credentials
+    /// and CA, when it has them).
+    pub fn registry_endpoint(&self) -> &RegistryEndpoint {
+        &self.registry
+    }
+
     /// Starts a new lab. On any failure everything started so far is
     /// stopped and the directory removed, and the error carries the tail of
     /// the failing component's log.
@@ -134,7 +151,7 @@ impl LocalLab {
                         dir.to_string_lossy().as_bytes(),
                     )?;
                 }
-                let registry = registry_endpoint(&state.registry);
+                let registry = registry_endpoint(&state)?;
                 unfinished.0 = None;
                 Ok(LocalLab {
                     state,
@@ -182,7 +199,7 @@ impl LocalLab {
             );
         }
         let client = components::client_for(&state.kubeconfig).await?;
-        let registry = registry_endpoint(&state.registry);
+        let registry = registry_endpoint(&state)?;
         Ok(LocalLab {
             state,
             registry,
@@ -211,12 +228,36 @@ impl LocalLab {
     }
 }
 
-fn registry_endpoint(address: &str) -> RegistryEndpoint {
-    RegistryEndpoint {
-        address: address.to_string(),
-        plain_http: true,
+/// How the harness reaches the lab's registry: plain HTTP, or HTTPS
+/// trusting the lab's CA (never skipping verification); with the lab's
+/// credentials under `--registry-auth`.
+fn registry_endpoint(state: &LabState) -> anyhow::Result<RegistryEndpoint> {
+    let ca_pem = match &state.registry_ca {
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!("cannot read the lab registry's CA {}: {e}", path.display())
+        })?),
+        None => None,
+    };
+    let auth = match &state.registry_credentials {
+        Some(path) => Some(registry::load_credentials(path)?),
+        None => None,
+    };
+    Ok(RegistryEndpoint {
+        address: state.registry.clone(),
+        plain_http: ca_pem.is_none(),
         insecure_tls: false,
-        auth: None,
+        ca_pem,
+        auth,
+    })
+}
+
+impl LabState {
+    /// How the registry is secured, from what the lab wrote.
+    pub fn registry_security(&self) -> registry::RegistrySecurity {
+        registry::RegistrySecurity {
+            auth: self.registry_credentials.is_some(),
+            tls: self.registry_ca.is_some(),
+        }
     }
 }
 
@@ -477,7 +518,7 @@ impl LocalLab {
                 .readiness
                 .get(name)
                 .ok_or_else(|| anyhow::anyhow!("the lab has no readiness probe for {name}"))?;
-            components::wait_ready_again(name, url, &child.log, sup).await?;
+            components::wait_ready_again(name, url, &child.log, sup, &self.registry).await?;
             done.push(format!(
                 "started {name} (pid {}), ready in {:.1}s",
                 child.pid,
@@ -492,6 +533,20 @@ impl LocalLab {
     }
 }
 
+/// How the registry is secured and where its CA and credentials are
+/// (never the password itself).
+pub fn registry_text(s: &LabState) -> String {
+    let mut parts = vec![match &s.registry_ca {
+        Some(ca) => format!("HTTPS, CA {}", ca.display()),
+        None => "plain HTTP".to_string(),
+    }];
+    match &s.registry_credentials {
+        Some(file) => parts.push(format!("htpasswd, credentials in {}", file.display())),
+        None => parts.push("anonymous".to_string()),
+    }
+    parts.join("; ")
+}
+
 /// `lab status --lab local` as text.
 pub fn status_text(st: &LocalStatus) -> String {
     let mut out = String::new();
@@ -499,10 +554,11 @@ pub fn status_text(st: &LocalStatus) -> String {
         Some(s) => {
             out.push_str(&format!("local lab {} in {}\n", s.id, s.dir.display()));
             out.push_str(&format!(
-                "  KUBECONFIG={}\n  apiserver {}\n  registry {} (plain HTTP)\n  Argo CD {}\n",
+                "  KUBECONFIG={}\n  apiserver {}\n  registry {} ({})\n  Argo CD {}\n",
                 s.kubeconfig.display(),
                 s.apiserver,
                 s.registry,
+                registry_text(s),
                 s.argocd_version
             ));
             for (name, pid, alive) in &st.components {
@@ -560,15 +616,15 @@ pub fn plan_text(labs_root: &Path) -> String {
     out.push_str(
         "  5. kwok + Node kwok-node-0 (annotation kwok.x-k8s.io/node=fake); ready: node Ready\n",
     );
-    out.push_str("  6. registry (distribution, plain HTTP, delete enabled) and redis; ready: GET /v2/, PING\n");
+    out.push_str("  6. registry (distribution, delete enabled; plain HTTP, or with --registry-tls HTTPS from a CA made for the lab;\n     with --registry-auth htpasswd, a random user and password) and redis; ready: GET /v2/ (2xx or 401), PING\n");
     out.push_str(&format!(
         "  7. Argo CD {} CRDs (application, appproject, applicationset), namespace argocd,\n",
         versions::ARGOCD_VERSION
     ));
     out.push_str("     argocd-cm (part-of label, timeout.reconciliation 10s), argocd-rbac-cm, argocd-secret,\n");
-    out.push_str("     AppProject default, repo-creds Secret oci://<registry> (type oci, insecureOCIForceHttp)\n");
+    out.push_str("     AppProject default, repo-creds Secret oci://<registry> (type oci; insecureOCIForceHttp, or username/password),\n     with --registry-tls argocd-tls-certs-cm (key 127.0.0.1: the lab CA), projected into <lab>/argocd-tls\n");
     out.push_str(
-        "  8. argocd-repo-server (--disable-tls); ready: GET /healthz on its metrics port\n",
+        "  8. argocd-repo-server (--disable-tls, ARGOCD_TLS_DATA_PATH=<lab>/argocd-tls); ready: GET /healthz on its metrics port\n",
     );
     out.push_str(
         "  9. argocd-application-controller (--repo-server-plaintext); ready: GET /healthz\n",
