@@ -402,6 +402,7 @@ fn verbose_run_logs_every_kind_of_event_as_json_and_never_the_password() {
     has("step with its span context", &|e| {
         message_is(e, "registry request")
             && e["spans"][0]["name"] == "scenario"
+            && e["spans"][0]["scenario"] == "latest-follows-digest"
             && e["span"]["name"] == "step"
             && e["span"]["kind"] == "push"
     });

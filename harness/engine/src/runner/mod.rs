@@ -124,9 +124,10 @@ pub async fn run(lab: Arc<dyn Lab>, scenarios: Vec<Scenario>, opts: RunOptions) 
                 return (index, scenario_run::never_started(&scenario, &opts.run_id));
             }
             // Every event of the scenario (steps, requests, waits) carries its name.
+            // (Not a field `name`: the JSON log's span objects have their own.)
             let span = tracing::debug_span!(
                 "scenario",
-                name = %scenario.name,
+                scenario = %scenario.name,
                 attempt = opts.attempt
             );
             let report = scenario_run::run_scenario(lab, &scenario, &opts)
