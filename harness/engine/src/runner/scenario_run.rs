@@ -349,19 +349,21 @@ async fn run_phase(
         }
         let task = opts.progress.task(format!("{prefix} {headline}"));
         // The step's span: every request and wait it makes carries it.
-        let span = tracing::debug_span!("step", phase = label, index, kind = step.action.kind(),);
-        tracing::debug!(
-            parent: &span,
-            scenario = %ctx.scenario,
-            phase = label,
-            index,
-            total,
-            kind = step.action.kind(),
-            name = step.name.as_deref(),
-            description = %description,
-            location = %step.location,
-            "step starts"
-        );
+        let span = tracing::debug_span!("step", phase = label, index, kind = step.action.kind());
+        // Inside the span, so that the log's span and span list agree.
+        span.in_scope(|| {
+            tracing::debug!(
+                scenario = %ctx.scenario,
+                phase = label,
+                index,
+                total,
+                kind = step.action.kind(),
+                name = step.name.as_deref(),
+                description = %description,
+                location = %step.location,
+                "step starts"
+            )
+        });
         let clock = Instant::now();
         record.started_after = Some(clock.duration_since(scenario_clock));
         let cancel = ctx.cancel.clone();
@@ -376,17 +378,18 @@ async fn run_phase(
         };
         record.duration = clock.elapsed();
         let error = result.as_ref().err().map(|e| e.to_string());
-        tracing::debug!(
-            parent: &span,
-            scenario = %ctx.scenario,
-            phase = label,
-            index,
-            kind = step.action.kind(),
-            status = if result.is_ok() { "ok" } else { "error" },
-            duration_ms = u64::try_from(record.duration.as_millis()).unwrap_or(u64::MAX),
-            error,
-            "step ends"
-        );
+        span.in_scope(|| {
+            tracing::debug!(
+                scenario = %ctx.scenario,
+                phase = label,
+                index,
+                kind = step.action.kind(),
+                status = if result.is_ok() { "ok" } else { "error" },
+                duration_ms = u64::try_from(record.duration.as_millis()).unwrap_or(u64::MAX),
+                error,
+                "step ends"
+            )
+        });
         match result {
             Ok(StepOutcome {
                 summary,
