@@ -318,8 +318,8 @@ fn assert_never_logged(log: &Path, also: &[&str]) {
 /// request (ours and kube's), a process start and a wait; then a run on
 /// that lab as `--lab existing` with a registry password and
 /// `--create-repo-creds` (the password travels to the registry and into a
-/// Secret) never logs the password; the same run without `--verbose`
-/// writes no log and prints no log line.
+/// Secret) never logs the password, even at `RUST_LOG=trace`; the same
+/// run without `--verbose` writes no log and prints no log line.
 #[test]
 fn verbose_run_logs_every_kind_of_event_as_json_and_never_the_password() {
     let dir = tempfile::tempdir().unwrap();
@@ -419,7 +419,9 @@ fn verbose_run_logs_every_kind_of_event_as_json_and_never_the_password() {
     let existing = |report: &Path, verbose: bool| {
         let mut cmd = xtask();
         if verbose {
-            cmd.arg("--verbose");
+            // Everything any crate logs through tracing, not only the
+            // harness's debug events.
+            cmd.arg("--verbose").env("RUST_LOG", "trace");
         }
         let out = cmd
             .args([
