@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's command line. Thin by design: every
 //! command parses its flags and calls into the `harness` library.
 
+mod logging;
 mod test_cmd;
 
 use std::path::PathBuf;
@@ -18,8 +19,11 @@ use harness_labs::LabKind;
     after_help = "Examples:\n  cargo xtask e2e                          run every scenario in scenarios/ on the default lab\n  cargo xtask e2e scenarios/latest-moves.yaml --lab local --keep\n  cargo xtask check scenarios/\n  cargo xtask lab up --lab local           start a lab and leave it running\n  cargo xtask test                         the project's own test suite"
 )]
 struct Cli {
-    /// Log what the harness does (commands run, processes started, steps,
-    /// lab actions) to stderr; `RUST_LOG` (e.g. `harness_core=trace`)
+    /// Write a structured log of what the harness does (registry and
+    /// apiserver requests, processes started, waits, steps) to harness.log
+    /// in the run's folder (JSON lines; the last line printed names it);
+    /// progress is printed line by line. `RUST_LOG` (e.g.
+    /// `harness_oci=trace,kube_client=debug`) writes the log too and
     /// chooses more or less.
     #[arg(long, short = 'v', global = true)]
     verbose: bool,
@@ -404,30 +408,63 @@ enum ReportAction {
     },
 }
 
-/// The `--verbose` log: debug events of the harness's crates on stderr,
-/// or what `RUST_LOG` says when it is set. Without either nothing is
-/// logged (progress output is the user's view).
-fn init_logging(verbose: bool) {
-    use tracing_subscriber::EnvFilter;
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(spec) if !spec.is_empty() => EnvFilter::new(spec),
-        _ if verbose => EnvFilter::new(
-            "harness_core=debug,harness_engine=debug,harness_labs=debug,harness_tools=debug,\
-             harness_e2e=debug,harness_oci=debug,xtask=debug",
-        ),
-        _ => return,
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(!harness_core::progress::plain_output())
-        .init();
+/// Where a command's log goes (`--verbose` or `RUST_LOG`): `now`, a
+/// folder known before it runs (`--report`, `--out`), opened at once;
+/// otherwise the run's folder once the library names it, or `fallback` at
+/// the end when it never does (bad input before a run has a folder, `lab`,
+/// `capture`, `tools`...).
+struct LogPlace {
+    now: Option<PathBuf>,
+    fallback: PathBuf,
+}
+
+impl LogPlace {
+    fn of(command: &Command) -> LogPlace {
+        use logging::LOG_FILE;
+        let labs = || harness_labs::session::labs_root();
+        let here = |name: &str| PathBuf::from("target/xtask").join(format!("harness-{name}.log"));
+        let (now, fallback) = match command {
+            Command::E2e(a) => (
+                a.report.as_ref().map(|d| d.join(LOG_FILE)),
+                PathBuf::from("target/e2e").join(LOG_FILE),
+            ),
+            Command::Bisect(a) => (
+                a.report.as_ref().map(|d| d.join(LOG_FILE)),
+                PathBuf::from("target/bisect").join(LOG_FILE),
+            ),
+            // The folder of its seed, named once the seed is drawn.
+            Command::Soak { out, .. } => (out.as_ref().map(|d| d.join(LOG_FILE)), here("soak")),
+            Command::Bench { out, .. } => (Some(out.join(LOG_FILE)), here("bench")),
+            Command::Report {
+                action: ReportAction::Merge { out, .. },
+            } => (Some(out.join(LOG_FILE)), here("report")),
+            // No run folder: the labs' directory.
+            Command::Lab { action, .. } => {
+                let action = match action {
+                    LabAction::Up => "up",
+                    LabAction::Down => "down",
+                    LabAction::Status => "status",
+                };
+                (None, labs().join(format!("harness-lab-{action}.log")))
+            }
+            Command::Capture(_) => (None, labs().join("harness-capture.log")),
+            Command::Tools { .. } => (None, here("tools")),
+            Command::Test { .. } => (None, here("test")),
+            Command::Check { .. } => (None, here("check")),
+            Command::Schema => (None, here("schema")),
+        };
+        LogPlace { now, fallback }
+    }
 }
 
 fn main() -> ExitCode {
     harness_core::init_crypto();
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let log = logging::init(cli.verbose);
+    let place = LogPlace::of(&cli.command);
+    if let (Some(log), Some(now)) = (&log, &place.now) {
+        log.open(now);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -439,6 +476,11 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(run(cli));
+    // The last line: where the log is (stderr, so that what a command
+    // prints on stdout, a scenario or a schema, stays as it is).
+    if let Some(log) = &log {
+        eprintln!("{}", log.finish(&place.fallback));
+    }
     ExitCode::from(code)
 }
 
@@ -713,6 +755,7 @@ async fn run(cli: Cli) -> u8 {
             });
             let work_dir =
                 out.unwrap_or_else(|| PathBuf::from("target/soak").join(format!("seed-{seed}")));
+            harness_core::log::run_folder(&work_dir);
             let scenarios = if paths.is_empty() {
                 harness_e2e::soak::DEFAULT_SCENARIOS
                     .iter()

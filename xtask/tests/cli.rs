@@ -9,7 +9,10 @@ use std::time::{Duration, Instant};
 
 fn xtask() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.current_dir(repo_root()).env("CI", "true");
+    // RUST_LOG of whoever runs the suite would turn the log on.
+    cmd.current_dir(repo_root())
+        .env("CI", "true")
+        .env_remove("RUST_LOG");
     cmd
 }
 
@@ -110,6 +113,363 @@ fn dry_run_plans_touch_nothing() {
         0,
         "a dry run creates nothing"
     );
+}
+
+/// Every line of the log at `path`, which must exist, parsed: each one a
+/// JSON object with the fields the contract names.
+fn log_events(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("no log at {}: {e}", path.display()));
+    assert!(!text.is_empty(), "{} is empty", path.display());
+    text.lines()
+        .enumerate()
+        .map(|(n, line)| {
+            let event: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{}:{}: not JSON ({e}): {line}", path.display(), n + 1));
+            for field in ["timestamp", "level", "target", "fields"] {
+                assert!(
+                    event.get(field).is_some(),
+                    "{}:{}: no {field}: {line}",
+                    path.display(),
+                    n + 1
+                );
+            }
+            event
+        })
+        .collect()
+}
+
+fn message_is(event: &serde_json::Value, message: &str) -> bool {
+    event["fields"]["message"] == message
+}
+
+/// Nothing of the log on stderr: no JSON event, no fmt-style level.
+fn assert_no_log_lines(stderr: &str) {
+    for line in stderr.lines() {
+        assert!(
+            !line.trim_start().starts_with("{\"timestamp\"")
+                && !line.contains(" DEBUG ")
+                && !line.contains(" TRACE "),
+            "a log line on stderr: {line}"
+        );
+    }
+}
+
+/// The cheap paths, no lab: a run that stops at a bad `--argocd-version`
+/// after it has its folder logs there as JSON (also to the default folder,
+/// named only part-way through, from memory); without `--verbose` and
+/// `RUST_LOG` nothing is written and stderr is as before; `RUST_LOG` alone
+/// writes the log; a run with a registry password set never logs it.
+#[test]
+fn verbose_writes_json_lines_to_the_run_folder_and_nothing_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = dir.path().join("labs");
+    let bad_version = |report: Option<&Path>| {
+        let mut cmd = xtask();
+        cmd.args([
+            "e2e",
+            "--lab",
+            "local",
+            "--argocd-version",
+            "v0.0.1",
+            "scenarios/latest-follows-digest.yaml",
+        ])
+        .env("OCI_E2E_LABS", &labs);
+        if let Some(report) = report {
+            cmd.arg("--report").arg(report);
+        }
+        cmd
+    };
+
+    // --report given: the log opens there at once.
+    let report = dir.path().join("report");
+    let out = bad_version(Some(&report))
+        .arg("--verbose")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let log = report.join("harness.log");
+    assert_eq!(
+        err.lines().last(),
+        Some(format!("log: {}", log.display()).as_str()),
+        "{err}"
+    );
+    assert_no_log_lines(&err);
+    let events = log_events(&log);
+    assert!(
+        events
+            .iter()
+            .any(|e| message_is(e, "run folder")
+                && e["fields"]["path"] == report.display().to_string()),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| message_is(e, "run starts")),
+        "{events:?}"
+    );
+
+    // The default folder (target/e2e/<run-id>/), named part-way through.
+    let out = bad_version(None).arg("-v").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let named = err
+        .lines()
+        .last()
+        .and_then(|l| l.strip_prefix("log: "))
+        .unwrap_or_else(|| panic!("no log line: {err}"));
+    let named = repo_root().join(named);
+    assert!(
+        named.starts_with(repo_root().join("target/e2e")) && named.ends_with("harness.log"),
+        "{}",
+        named.display()
+    );
+    let events = log_events(&named);
+    // Logged before the folder was known: the run's first events.
+    assert!(message_is(&events[0], "run folder"), "{events:?}");
+    std::fs::remove_dir_all(named.parent().unwrap()).unwrap();
+
+    // Neither --verbose nor RUST_LOG: no log, stderr as it was.
+    let quiet = dir.path().join("quiet");
+    let out = bad_version(Some(&quiet)).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        !quiet.join("harness.log").exists(),
+        "a log without --verbose"
+    );
+    assert!(!err.contains("log: "), "{err}");
+    assert_no_log_lines(&err);
+    assert!(err.contains("--argocd-version"), "{err}");
+
+    // RUST_LOG alone writes the log, with what it chose.
+    let chosen = dir.path().join("chosen");
+    let out = bad_version(Some(&chosen))
+        .env("RUST_LOG", "harness_e2e=debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let events = log_events(&chosen.join("harness.log"));
+    assert!(
+        events
+            .iter()
+            .all(|e| e["target"] == "harness_e2e" || e["target"] == "harness_run_folder"),
+        "{events:?}"
+    );
+
+    // --lab existing with a password, against a cluster that is not
+    // there: kube's client is logged, the password never.
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: \"https://127.0.0.1:9\", insecure-skip-tls-verify: true}}]\nusers: [{name: u, user: {token: not-a-real-token}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\ncurrent-context: c\n",
+    )
+    .unwrap();
+    let existing = dir.path().join("existing");
+    let out = xtask()
+        .args(["-v", "e2e", "--lab", "existing", "--plain-http"])
+        .args(["--registry", "127.0.0.1:9", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .arg("--report")
+        .arg(&existing)
+        .arg("scenarios/latest-follows-digest.yaml")
+        .env("OCI_E2E_REGISTRY_USERNAME", "e2e-user")
+        .env("OCI_E2E_REGISTRY_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let log = existing.join("harness.log");
+    let events = log_events(&log);
+    assert!(
+        events.iter().any(|e| e["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("kube_client"))),
+        "kube's requests are logged: {events:?}"
+    );
+    assert_never_logged(&log, &["not-a-real-token"]);
+}
+
+/// A password no log may contain (and what it looks like base64-encoded,
+/// alone and as `user:password`, as a Secret or an Authorization header
+/// would carry it).
+const PASSWORD: &str = "pw-8d1c3f-never-in-a-log";
+
+fn assert_never_logged(log: &Path, also: &[&str]) {
+    use base64::Engine as _;
+    let text = std::fs::read_to_string(log).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let forms = [
+        PASSWORD.to_string(),
+        b64.encode(PASSWORD),
+        b64.encode(format!("e2e-user:{PASSWORD}")),
+    ];
+    for secret in forms.iter().map(String::as_str).chain(also.iter().copied()) {
+        assert!(
+            !text.contains(secret),
+            "{} contains a secret ({secret})",
+            log.display()
+        );
+    }
+}
+
+/// The whole log on a real local lab: a `--verbose` run's folder holds
+/// `harness.log`, every line JSON, with a registry request, an apiserver
+/// request (ours and kube's), a process start and a wait; then a run on
+/// that lab as `--lab existing` with a registry password and
+/// `--create-repo-creds` (the password travels to the registry and into a
+/// Secret) never logs the password, even at `RUST_LOG=trace`; the same
+/// run without `--verbose` writes no log and prints no log line.
+#[test]
+fn verbose_run_logs_every_kind_of_event_as_json_and_never_the_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let labs = dir.path().join("labs");
+    // Whatever happens, the kept lab goes.
+    struct Down(PathBuf);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = xtask()
+                .args(["lab", "down", "--lab", "local"])
+                .env("OCI_E2E_LABS", &self.0)
+                .output();
+        }
+    }
+    let _down = Down(labs.clone());
+    let scenario = "scenarios/latest-follows-digest.yaml";
+
+    let own = dir.path().join("own");
+    let out = xtask()
+        .args(["--verbose", "e2e", "--lab", "local", "--keep", scenario])
+        .arg("--report")
+        .arg(&own)
+        .env("OCI_E2E_LABS", &labs)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let log = own.join("harness.log");
+    assert_eq!(
+        err.lines().last(),
+        Some(format!("log: {}", log.display()).as_str()),
+        "{err}"
+    );
+    assert_no_log_lines(&err);
+    let events = log_events(&log);
+    let has = |what: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        assert!(
+            events.iter().any(pred),
+            "no {what} in {} ({} events)",
+            log.display(),
+            events.len()
+        );
+    };
+    has("registry request", &|e| {
+        message_is(e, "registry request")
+            && e["fields"]["op"] == "uploading a blob"
+            && e["fields"]["digest"]
+                .as_str()
+                .is_some_and(|d| d.starts_with("sha256:"))
+            && e["fields"]["duration_ms"].is_u64()
+            && e["fields"]["status"] == "ok"
+    });
+    has("apiserver request", &|e| {
+        message_is(e, "apiserver request")
+            && e["fields"]["verb"] == "apply"
+            && e["fields"]["kind"] == "Application"
+            && e["fields"]["namespace"] == "argocd"
+    });
+    has("kube client request", &|e| {
+        e["target"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("kube_client"))
+            && e["span"]["name"] == "HTTP"
+    });
+    has("process start", &|e| {
+        message_is(e, "started child process")
+            && e["fields"]["name"] == "etcd"
+            && e["fields"]["pid"].is_u64()
+            && e["fields"]["port"].is_u64()
+    });
+    has("wait", &|e| {
+        message_is(e, "wait ends")
+            && e["fields"]["outcome"] == "held"
+            && e["fields"]["attempts"].is_u64()
+            && e["fields"]["caller"].is_string()
+    });
+    has("readiness wait in its span", &|e| {
+        message_is(e, "wait starts") && e["span"]["component"] == "kube-apiserver"
+    });
+    has("step with its span context", &|e| {
+        message_is(e, "registry request")
+            && e["spans"][0]["name"] == "scenario"
+            && e["spans"][0]["scenario"] == "latest-follows-digest"
+            && e["span"]["name"] == "step"
+            && e["span"]["kind"] == "push"
+    });
+    has("step ends", &|e| {
+        message_is(e, "step ends") && e["fields"]["status"] == "ok"
+    });
+
+    // The kept lab as someone else's cluster, with a password.
+    let pointer = std::fs::read_to_string(labs.join("local.current")).unwrap();
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(pointer.trim()).join("lab.json")).unwrap(),
+    )
+    .unwrap();
+    let existing = |report: &Path, verbose: bool| {
+        let mut cmd = xtask();
+        if verbose {
+            // Everything any crate logs through tracing, not only the
+            // harness's debug events.
+            cmd.arg("--verbose").env("RUST_LOG", "trace");
+        }
+        let out = cmd
+            .args([
+                "e2e",
+                "--lab",
+                "existing",
+                "--plain-http",
+                "--create-repo-creds",
+            ])
+            .arg("--kubeconfig")
+            .arg(state["kubeconfig"].as_str().unwrap())
+            .arg("--registry")
+            .arg(state["registry"].as_str().unwrap())
+            .arg("--report")
+            .arg(report)
+            .arg(scenario)
+            .env("OCI_E2E_LABS", &labs)
+            .env("DOCKER_CONFIG", dir.path().join("no-docker-config"))
+            .env("OCI_E2E_REGISTRY_USERNAME", "e2e-user")
+            .env("OCI_E2E_REGISTRY_PASSWORD", PASSWORD)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        err
+    };
+    let with_password = dir.path().join("existing");
+    existing(&with_password, true);
+    let log = with_password.join("harness.log");
+    let events = log_events(&log);
+    assert!(
+        events.iter().any(|e| message_is(e, "apiserver request")
+            && e["fields"]["verb"] == "create"
+            && e["fields"]["kind"] == "Secret"),
+        "the repo-creds secret's creation is logged"
+    );
+    assert!(
+        events.iter().any(|e| message_is(e, "registry request")),
+        "registry requests with credentials are logged"
+    );
+    assert_never_logged(&log, &[]);
+
+    let quiet = dir.path().join("quiet");
+    let err = existing(&quiet, false);
+    assert!(!quiet.join("harness.log").exists());
+    assert!(quiet.join("summary.json").exists());
+    assert!(!err.contains("log: "), "{err}");
+    assert_no_log_lines(&err);
 }
 
 fn lab_processes(labs: &Path) -> Vec<(u32, String)> {
@@ -303,19 +663,29 @@ fn interrupt_during_a_run_stops_everything(signal: i32, named: &str) {
         "a cancelled run is not a pass:\n{all}"
     );
     assert!(all.contains(&format!("interrupted ({named})")), "{all}");
-    // --verbose logged what the harness did under the progress lines.
-    for event in [
-        "started child process",
-        "kube-apiserver",
-        "child process exited",
-        "step starts",
-        "step ends",
+    // --verbose logged what the harness did to the run's folder, the
+    // interrupted end included; stderr kept to the progress lines.
+    let log = dir.path().join("report/harness.log");
+    assert!(
+        all.lines().last() == Some(format!("log: {}", log.display()).as_str()),
+        "the last line names the log:\n{all}"
+    );
+    let events = log_events(&log);
+    for (message, detail) in [
+        ("started child process", "kube-apiserver"),
+        ("child process exited", ""),
+        ("step starts", ""),
+        ("step ends", "cancelled"),
     ] {
         assert!(
-            all.contains(event),
-            "--verbose did not log {event:?}:\n{all}"
+            events
+                .iter()
+                .any(|e| message_is(e, message) && e.to_string().contains(detail)),
+            "--verbose did not log {message:?} ({detail:?}) in {}",
+            log.display()
         );
     }
+    assert_no_log_lines(&all);
     // pinned-digest deletes its two apps (the pin and the control).
     assert!(
         all.contains("finally 1/2 delete") && all.contains("finally 2/2 delete"),

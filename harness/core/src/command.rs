@@ -38,7 +38,8 @@ pub async fn output(
     tracing::debug!(
         command,
         status = %out.status,
-        secs = started.elapsed().as_secs_f64(),
+        code = out.status.code(),
+        duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "ended"
     );
     Ok(out)

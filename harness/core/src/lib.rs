@@ -3,10 +3,11 @@
 //! with a useful error ([`command`]), waiting for a condition
 //! ([`poll`]: the one polling loop, for expectations and lab readiness
 //! alike), showing progress on long work
-//! ([`progress`]), and choosing the one TLS crypto provider
-//! ([`init_crypto`]).
+//! ([`progress`]), the names and helpers of the structured log ([`log`]),
+//! and choosing the one TLS crypto provider ([`init_crypto`]).
 
 pub mod command;
+pub mod log;
 pub mod poll;
 pub mod process;
 pub mod progress;

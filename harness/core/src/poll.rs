@@ -9,6 +9,7 @@
 //! Time is `tokio::time`, so tests run these with paused time.
 
 use std::future::Future;
+use std::panic::Location;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -116,6 +117,27 @@ impl<D> PollOutcome<D> {
             | PollOutcome::Cancelled { probes, .. } => *probes,
         }
     }
+
+    /// For the log: how it ended, the probes made and the time taken.
+    fn summary(&self) -> (&'static str, u32, Duration) {
+        match self {
+            PollOutcome::Held {
+                probes, elapsed, ..
+            } => ("held", *probes, *elapsed),
+            PollOutcome::TimedOut {
+                probes, elapsed, ..
+            } => ("timed out", *probes, *elapsed),
+            PollOutcome::Broke {
+                probes, elapsed, ..
+            } => ("broke", *probes, *elapsed),
+            PollOutcome::Unanswered {
+                probes, elapsed, ..
+            } => ("unanswered", *probes, *elapsed),
+            PollOutcome::Cancelled {
+                probes, elapsed, ..
+            } => ("cancelled", *probes, *elapsed),
+        }
+    }
 }
 
 /// What a poll waits for.
@@ -127,21 +149,43 @@ enum Goal {
     KeepsHolding,
 }
 
+impl Goal {
+    /// For the log: which kind of wait.
+    fn name(self) -> &'static str {
+        match self {
+            Goal::Holds => "eventually",
+            Goal::KeepsHolding => "consistently",
+        }
+    }
+}
+
 /// Probe until the condition holds or `deadline` passes. The probe always
 /// runs at least once, and once more at the deadline when the last wait
 /// reaches it. A probe still running [`PROBE_OVERRUN`] after the deadline
 /// is abandoned (the first one is awaited, so there is something to report).
-pub async fn eventually<D, F, Fut>(
+///
+/// Logged (debug, "wait starts" / "wait ends") with the caller's source
+/// location as `caller`: what is awaited, with the span context around it.
+#[track_caller]
+pub fn eventually<D, F, Fut>(
     deadline: Instant,
     backoff: Backoff,
     cancel: &CancellationToken,
     probe: F,
-) -> PollOutcome<D>
+) -> impl Future<Output = PollOutcome<D>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Observation<D>>,
 {
-    poll(Goal::Holds, deadline, backoff, cancel, probe).await
+    poll(
+        Goal::Holds,
+        deadline,
+        backoff,
+        cancel,
+        probe,
+        Location::caller(),
+        |_| false,
+    )
 }
 
 /// Probe through the window ending at `until`; fail at the first observation
@@ -150,34 +194,58 @@ where
 /// [`PROBE_OVERRUN`] after the window ends is abandoned and the poll is
 /// [`PollOutcome::Unanswered`]: what the condition was at the end is not
 /// known, so it is not reported as held.
-pub async fn consistently<D, F, Fut>(
+#[track_caller]
+pub fn consistently<D, F, Fut>(
     until: Instant,
     backoff: Backoff,
     cancel: &CancellationToken,
     probe: F,
-) -> PollOutcome<D>
+) -> impl Future<Output = PollOutcome<D>>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Observation<D>>,
 {
-    poll(Goal::KeepsHolding, until, backoff, cancel, probe).await
+    poll(
+        Goal::KeepsHolding,
+        until,
+        backoff,
+        cancel,
+        probe,
+        Location::caller(),
+        |_| false,
+    )
 }
 
 /// [`eventually`] for a probe that may also fail for good (an API error, a
 /// pod that will never start): its first `Err` ends the poll with that
 /// error; otherwise the outcome is `eventually`'s.
-pub async fn eventually_try<D, E, F, Fut>(
+#[track_caller]
+pub fn eventually_try<D, E, F, Fut>(
+    deadline: Instant,
+    backoff: Backoff,
+    cancel: &CancellationToken,
+    probe: F,
+) -> impl Future<Output = Result<PollOutcome<D>, E>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Observation<D>, E>>,
+{
+    poll_try(deadline, backoff, cancel, probe, Location::caller())
+}
+
+async fn poll_try<D, E, F, Fut>(
     deadline: Instant,
     backoff: Backoff,
     cancel: &CancellationToken,
     mut probe: F,
+    caller: &'static Location<'static>,
 ) -> Result<PollOutcome<D>, E>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Observation<D>, E>>,
 {
     // An error "holds": it ends the poll at once, and is taken out after.
-    let outcome = eventually(deadline, backoff, cancel, || {
+    let probe = || {
         let probe = probe();
         async move {
             match probe.await {
@@ -188,7 +256,27 @@ where
                 Err(error) => Observation::holds(Err(error)),
             }
         }
-    })
+    };
+    // The probe's error ends the wait: "failed" in the log.
+    let failed = |outcome: &PollOutcome<Result<D, E>>| {
+        matches!(
+            outcome,
+            PollOutcome::Held { last: Err(_), .. }
+                | PollOutcome::Cancelled {
+                    last: Some(Err(_)),
+                    ..
+                }
+        )
+    };
+    let outcome = poll(
+        Goal::Holds,
+        deadline,
+        backoff,
+        cancel,
+        probe,
+        caller,
+        failed,
+    )
     .await;
     // Only a held observation can be an error; the others were kept
     // because they did not hold.
@@ -242,10 +330,46 @@ where
     })
 }
 
+/// [`poll_loop`], logged: "wait starts" with the caller, the kind of wait
+/// and its window, "wait ends" with the outcome (`failed`: the probe's
+/// error ended it), the probes made and the time taken.
+async fn poll<D, F, Fut>(
+    goal: Goal,
+    end: Instant,
+    backoff: Backoff,
+    cancel: &CancellationToken,
+    probe: F,
+    caller: &'static Location<'static>,
+    failed: fn(&PollOutcome<D>) -> bool,
+) -> PollOutcome<D>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Observation<D>>,
+{
+    let caller = format!("{}:{}", caller.file(), caller.line());
+    let window_ms = u64::try_from(end.saturating_duration_since(Instant::now()).as_millis())
+        .unwrap_or(u64::MAX);
+    tracing::debug!(caller, goal = goal.name(), window_ms, "wait starts");
+    let outcome = poll_loop(goal, end, backoff, cancel, probe).await;
+    let (mut name, attempts, elapsed) = outcome.summary();
+    if failed(&outcome) {
+        name = "failed";
+    }
+    tracing::debug!(
+        caller,
+        goal = goal.name(),
+        outcome = name,
+        attempts,
+        elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        "wait ends"
+    );
+    outcome
+}
+
 /// The one polling loop behind [`eventually`] and [`consistently`]: probes
 /// with backoff until `goal` decides or `end` passes, with the same
 /// cancellation and hung-probe guard for both.
-async fn poll<D, F, Fut>(
+async fn poll_loop<D, F, Fut>(
     goal: Goal,
     end: Instant,
     backoff: Backoff,

@@ -29,6 +29,8 @@ pub struct SpawnSpec {
     /// stdout and stderr go here (appended).
     pub log: PathBuf,
     pub cwd: Option<PathBuf>,
+    /// The port it serves on, when there is one (for the log).
+    pub port: Option<u16>,
 }
 
 impl SpawnSpec {
@@ -44,6 +46,7 @@ impl SpawnSpec {
             env: Vec::new(),
             log: log.into(),
             cwd: None,
+            port: None,
         }
     }
     pub fn arg(mut self, a: impl Into<OsString>) -> Self {
@@ -64,6 +67,11 @@ impl SpawnSpec {
     }
     pub fn cwd(mut self, dir: impl Into<PathBuf>) -> Self {
         self.cwd = Some(dir.into());
+        self
+    }
+    /// The port it serves on (logged with the start).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
         self
     }
 }
@@ -206,16 +214,26 @@ impl Supervisor {
         let this = self.clone();
         let name = spec.name.clone();
         let log = spec.log.clone();
+        let started = std::time::Instant::now();
         tokio::spawn(async move {
             let status = child.wait().await;
-            let status = match status {
-                Ok(s) => s.to_string(),
-                Err(e) => format!("wait failed: {e}"),
+            let (status, code) = match status {
+                Ok(s) => (s.to_string(), s.code()),
+                Err(e) => (format!("wait failed: {e}"), None),
             };
-            tracing::debug!(name = %name, pid, status = %status, "child process exited");
             let mut shared = this.lock();
+            let on_purpose = shared.stopping || shared.stopped_on_purpose.contains(&pid);
+            tracing::debug!(
+                name = %name,
+                pid,
+                status = %status,
+                code,
+                on_purpose,
+                ran_ms = crate::log::millis_since(started),
+                "child process exited"
+            );
             shared.exited.insert(pid, status.clone());
-            if shared.stopping || shared.stopped_on_purpose.contains(&pid) {
+            if on_purpose {
                 return;
             }
             let report = format!(
@@ -229,12 +247,17 @@ impl Supervisor {
             drop(shared);
             this.crashed.cancel();
         });
+        // The environment's names only: its values may be credentials.
+        let env: Vec<&str> = spec.env.iter().map(|(k, _)| k.as_str()).collect();
         tracing::debug!(
             name = %info.name,
             pid = info.pid,
             program = %spec.program.display(),
             args = ?spec.args,
+            port = spec.port,
+            env = ?env,
             log = %spec.log.display(),
+            detached = self.detached,
             "started child process"
         );
         Ok(info)
@@ -346,6 +369,11 @@ pub async fn terminate(pid: u32, grace: Duration) {
         return;
     }
     let pgid = -(pid as i32);
+    tracing::debug!(
+        pid,
+        grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+        "stopping process (SIGTERM)"
+    );
     // SAFETY: plain syscalls on a pid/pgid we started.
     // The group for children we started; the pid itself for processes
     // found by `lab down` that may lead no group.
@@ -360,6 +388,7 @@ pub async fn terminate(pid: u32, grace: Duration) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    tracing::debug!(pid, "process still running after its grace: SIGKILL");
     unsafe {
         libc::kill(pgid, libc::SIGKILL);
         libc::kill(pid as i32, libc::SIGKILL);

@@ -115,6 +115,7 @@ pub async fn run(opts: BisectOptions, progress: &Progress) -> E2eOutcome {
         .report_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("target/bisect").join(&run_id));
+    harness_core::log::run_folder(&report_root);
     progress.info(format!(
         "bisect {}: {} candidate release(s) from {} to {}: {}",
         scenario.name,

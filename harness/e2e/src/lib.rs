@@ -368,6 +368,17 @@ pub async fn run(opts: E2eOptions, progress: &Progress) -> E2eOutcome {
         .report_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("target/e2e").join(&run_id));
+    // From here on the log (with `--verbose`) goes to the run's folder.
+    harness_core::log::run_folder(&report_dir);
+    tracing::debug!(
+        run_id = %run_id,
+        lab = opts.lab.as_str(),
+        scenarios = scenarios.len(),
+        jobs = opts.jobs,
+        retries = opts.retries,
+        repeat = opts.repeat,
+        "run starts"
+    );
     if scenarios.is_empty() {
         // More shards than scenarios: this shard has nothing to do, which is not a failure.
         let shard = opts.shard.map(|s| s.to_string()).unwrap_or_default();

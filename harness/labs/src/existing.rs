@@ -551,7 +551,10 @@ impl ExistingLab {
         let secret = repo_creds_secret(namespace, run_id, &self.registry_for_argo, &self.registry);
         let name = secret_name(run_id);
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        api.create(&PostParams::default(), &secret)
+        // Logged by kind and name only: the object carries the password.
+        let params = PostParams::default();
+        let request = api.create(&params, &secret);
+        harness_core::log::apiserver("create", "Secret", namespace, &name, request)
             .await
             .map_err(|e| ExistingLabError::Secret {
                 action: "creating",
@@ -580,7 +583,9 @@ impl ExistingLab {
         };
         let namespace = &self.config.argocd_namespace;
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        match api.delete(name, &DeleteParams::default()).await {
+        let params = DeleteParams::default();
+        let request = api.delete(name, &params);
+        match harness_core::log::apiserver("delete", "Secret", namespace, name, request).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
             Err(e) => Err(ExistingLabError::Secret {
@@ -630,7 +635,17 @@ async fn check_registry(endpoint: &RegistryEndpoint) -> Result<(), ExistingLabEr
             detail,
             hint: "this is a bug in the harness".into(),
         })?;
-    match client.get(&url).send().await {
+    let started = std::time::Instant::now();
+    let answer = client.get(&url).send().await;
+    tracing::debug!(
+        op = "checking the registry answers",
+        url = %url,
+        http_status = answer.as_ref().ok().map(|r| r.status().as_u16()),
+        status = if answer.is_ok() { "ok" } else { "error" },
+        duration_ms = harness_core::log::millis_since(started),
+        "registry request"
+    );
+    match answer {
         Ok(_) => Ok(()),
         Err(e) => {
             let detail = error_chain(&e);

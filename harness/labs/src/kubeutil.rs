@@ -53,16 +53,18 @@ pub async fn apply_documents(
             );
         }
         let (ar, caps) = resolve(client, api_version, kind).await?;
-        let api: Api<DynamicObject> = match caps.scope {
-            Scope::Cluster => Api::all_with(client.clone(), &ar),
+        let (api, namespace): (Api<DynamicObject>, &str) = match caps.scope {
+            Scope::Cluster => (Api::all_with(client.clone(), &ar), ""),
             Scope::Namespaced => {
                 let ns = doc["metadata"]["namespace"]
                     .as_str()
                     .unwrap_or(default_namespace);
-                Api::namespaced_with(client.clone(), ns, &ar)
+                (Api::namespaced_with(client.clone(), ns, &ar), ns)
             }
         };
-        api.patch(name, &params, &Patch::Apply(doc))
+        let patch = Patch::Apply(doc);
+        let request = api.patch(name, &params, &patch);
+        harness_core::log::apiserver("apply", kind, namespace, name, request)
             .await
             .map_err(|e| anyhow::anyhow!("applying {kind} {name}: {e}"))?;
     }
@@ -91,7 +93,15 @@ pub async fn wait_crds_established(
         let outcome = poll::eventually(deadline, backoff, &never, || {
             let api = api.clone();
             async move {
-                match api.get_opt(name).await {
+                let request = api.get_opt(name);
+                let read = harness_core::log::apiserver(
+                    "get",
+                    "CustomResourceDefinition",
+                    "",
+                    name,
+                    request,
+                );
+                match read.await {
                     Ok(crd) => {
                         let established = crd
                             .and_then(|crd| crd.status)

@@ -266,11 +266,14 @@ impl RegistryClient {
             repository: full_repository,
             reference: Some(reference_str(target)),
         };
-        self.client()
-            .await?
-            .push_manifest_raw(&reference, manifest, content_type)
-            .await
-            .map_err(|e| self.classify(e, &op))?;
+        let digest = sha256_digest(&manifest);
+        let client = self.client().await?;
+        self.send(
+            &op,
+            Some(&digest),
+            client.push_manifest_raw(&reference, manifest, content_type),
+        )
+        .await?;
         Ok(())
     }
 
@@ -346,10 +349,9 @@ impl RegistryClient {
                 repository: &full,
                 reference: None,
             };
-            let exists = client
-                .blob_exists(&by_digest, digest)
-                .await
-                .map_err(|e| self.classify(e, &op))?;
+            let exists = self
+                .send(&op, Some(digest), client.blob_exists(&by_digest, digest))
+                .await?;
             if exists {
                 outcome.blobs_skipped += 1;
                 continue;
@@ -359,10 +361,12 @@ impl RegistryClient {
                 repository: &full,
                 reference: None,
             };
-            client
-                .push_blob(&by_digest, bytes.clone(), digest)
-                .await
-                .map_err(|e| self.classify(e, &op))?;
+            self.send(
+                &op,
+                Some(digest),
+                client.push_blob(&by_digest, bytes.clone(), digest),
+            )
+            .await?;
             outcome.blobs_uploaded += 1;
         }
 
@@ -476,10 +480,12 @@ impl RegistryClient {
             reference: Some(reference),
         };
         // HEAD with the OCI types in Accept, GET as a fallback.
-        client
-            .fetch_manifest_digest(&self.reference(&full, &kind), &self.auth)
-            .await
-            .map_err(|e| self.classify(e, &op))
+        let target = self.reference(&full, &kind);
+        let digest = self
+            .send(&op, None, client.fetch_manifest_digest(&target, &self.auth))
+            .await?;
+        tracing::debug!(repository = %full, reference, digest = %digest, "resolved");
+        Ok(digest)
     }
 
     /// Every tag of the repository, as the registry orders them.
@@ -494,15 +500,13 @@ impl RegistryClient {
         };
         let mut tags: Vec<String> = Vec::new();
         loop {
-            let page = client
-                .list_tags(
-                    &reference,
-                    &self.auth,
-                    Some(TAGS_PAGE),
-                    tags.last().map(String::as_str),
-                )
-                .await
-                .map_err(|e| self.classify(e, &op))?;
+            let request = client.list_tags(
+                &reference,
+                &self.auth,
+                Some(TAGS_PAGE),
+                tags.last().map(String::as_str),
+            );
+            let page = self.send(&op, None, request).await?;
             let count = page.tags.len();
             tags.extend(page.tags);
             if count < TAGS_PAGE {
@@ -549,10 +553,8 @@ impl RegistryClient {
                 ..OciDescriptor::default()
             };
             let mut bytes: Vec<u8> = Vec::new();
-            client
-                .pull_blob(&by_digest, &descriptor, &mut bytes)
-                .await
-                .map_err(|e| self.classify(e, &op))?;
+            let request = client.pull_blob(&by_digest, &descriptor, &mut bytes);
+            self.send(&op, Some(&layer.digest), request).await?;
             layers.push((layer.media_type, bytes));
         }
         let mut config = Vec::new();
@@ -568,10 +570,8 @@ impl RegistryClient {
                 size: descriptor.size,
                 ..OciDescriptor::default()
             };
-            client
-                .pull_blob(&by_digest, &descriptor, &mut config)
-                .await
-                .map_err(|e| self.classify(e, &op))?;
+            let request = client.pull_blob(&by_digest, &descriptor, &mut config);
+            self.send(&op, Some(&descriptor.digest), request).await?;
         }
         Ok(PulledArtifact {
             digest,
@@ -593,15 +593,65 @@ impl RegistryClient {
             repository: full,
             reference: Some(reference_str(kind)),
         };
-        let (bytes, digest) = client
-            .pull_manifest_raw(
-                &self.reference(full, kind),
-                &self.auth,
-                ACCEPTED_MANIFEST_TYPES,
-            )
-            .await
-            .map_err(|e| self.classify(e, &op))?;
+        let reference = self.reference(full, kind);
+        let request = client.pull_manifest_raw(&reference, &self.auth, ACCEPTED_MANIFEST_TYPES);
+        let (bytes, digest) = self.send(&op, None, request).await?;
+        tracing::debug!(
+            repository = %full,
+            reference = reference_str(kind),
+            digest = %digest,
+            bytes = bytes.len(),
+            "fetched the manifest"
+        );
         Ok((bytes.to_vec(), digest))
+    }
+
+    /// Awaits one request to the registry and logs it when it ends (debug,
+    /// "registry request"): the operation, registry, repository, reference
+    /// and digest, `duration_ms`, `status` (`ok` or `error`), the HTTP
+    /// status of a failure when the registry gave one, and the error as the
+    /// harness words it (which names the user, never the password).
+    pub(super) async fn send<T>(
+        &self,
+        op: &Op<'_>,
+        digest: Option<&str>,
+        request: impl std::future::Future<Output = Result<T, OciDistributionError>>,
+    ) -> Result<T, OciError> {
+        let started = std::time::Instant::now();
+        let result = request.await;
+        let duration_ms = harness_core::log::millis_since(started);
+        match result {
+            Ok(answer) => {
+                tracing::debug!(
+                    op = op.name,
+                    registry = %self.registry,
+                    repository = op.repository,
+                    reference = op.reference,
+                    digest,
+                    duration_ms,
+                    status = "ok",
+                    "registry request"
+                );
+                Ok(answer)
+            }
+            Err(e) => {
+                let http_status = http_status(&e);
+                let error = self.classify(e, op);
+                tracing::debug!(
+                    op = op.name,
+                    registry = %self.registry,
+                    repository = op.repository,
+                    reference = op.reference,
+                    digest,
+                    duration_ms,
+                    status = "error",
+                    http_status,
+                    error = %error,
+                    "registry request"
+                );
+                Err(error)
+            }
+        }
     }
 
     /// Turn an oci-client error into one that says what went wrong and
@@ -734,6 +784,15 @@ impl RegistryClient {
             detail,
             hint: hint.to_string(),
         }
+    }
+}
+
+/// The HTTP status a failed request was answered with, when there was one.
+fn http_status(error: &OciDistributionError) -> Option<u16> {
+    match error {
+        OciDistributionError::RequestError(e) => e.status().map(|s| s.as_u16()),
+        OciDistributionError::ServerError { code, .. } => Some(*code),
+        _ => None,
     }
 }
 

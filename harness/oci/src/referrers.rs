@@ -133,10 +133,9 @@ impl RegistryClient {
             repository: &full,
             reference: None,
         };
-        if client
-            .blob_exists(&by_digest, &digest)
-            .await
-            .map_err(|e| self.classify(e, &op))?
+        if self
+            .send(&op, Some(&digest), client.blob_exists(&by_digest, &digest))
+            .await?
         {
             return Ok(false);
         }
@@ -145,10 +144,12 @@ impl RegistryClient {
             repository: &full,
             reference: None,
         };
-        client
-            .push_blob(&by_digest, bytes.to_vec(), &digest)
-            .await
-            .map_err(|e| self.classify(e, &op))?;
+        self.send(
+            &op,
+            Some(&digest),
+            client.push_blob(&by_digest, bytes.to_vec(), &digest),
+        )
+        .await?;
         Ok(true)
     }
 
@@ -252,7 +253,19 @@ impl RegistryClient {
         if let Some(auth) = &endpoint.auth {
             request = request.basic_auth(&auth.username, Some(&auth.password));
         }
-        let response = request.send().await.map_err(|e| {
+        let started = std::time::Instant::now();
+        let answer = request.send().await;
+        tracing::debug!(
+            op = "listing the referrers",
+            registry = host,
+            repository = %full,
+            digest = subject,
+            duration_ms = harness_core::log::millis_since(started),
+            status = if answer.is_ok() { "ok" } else { "error" },
+            http_status = answer.as_ref().ok().map(|r| r.status().as_u16()),
+            "registry request"
+        );
+        let response = answer.map_err(|e| {
             failed(format!(
                 "{e}; check that the registry is running at {}",
                 endpoint.address

@@ -392,11 +392,9 @@ impl RegistryClient {
             reference: Some(digest),
         };
         let mut bytes = Vec::new();
-        self.client()
-            .await?
-            .pull_blob(&by_digest, &descriptor, &mut bytes)
-            .await
-            .map_err(|e| self.classify(e, &op))?;
+        let client = self.client().await?;
+        let request = client.pull_blob(&by_digest, &descriptor, &mut bytes);
+        self.send(&op, Some(digest), request).await?;
         let actual = sha256_digest(&bytes);
         if actual != digest {
             return Err(OciError::Registry {

@@ -98,25 +98,27 @@ impl ArgoCd {
     /// Create or update Application `name` from a whole manifest (from
     /// [`application_manifest`], then changed), server-side apply, forced.
     pub async fn apply_manifest(&self, name: &str, manifest: &Value) -> Result<(), ArgoError> {
-        self.api
-            .patch(
+        self.logged(
+            "apply",
+            name,
+            self.api.patch(
                 name,
                 &PatchParams::apply(FIELD_MANAGER).force(),
                 &Patch::Apply(manifest),
-            )
-            .await
-            .map_err(|source| ArgoError::Api {
-                action: "applying",
-                name: name.to_string(),
-                source,
-            })?;
+            ),
+        )
+        .await
+        .map_err(|source| ArgoError::Api {
+            action: "applying",
+            name: name.to_string(),
+            source,
+        })?;
         Ok(())
     }
 
     /// The whole Application, if it exists.
     pub async fn get(&self, name: &str) -> Result<Option<DynamicObject>, ArgoError> {
-        self.api
-            .get_opt(name)
+        self.logged("get", name, self.api.get_opt(name))
             .await
             .map_err(|source| ArgoError::Api {
                 action: "reading",
@@ -178,18 +180,21 @@ impl ArgoCd {
                     .collect()
             })
             .unwrap_or_default();
-        self.api
-            .patch(
+        self.logged(
+            "patch",
+            name,
+            self.api.patch(
                 name,
                 &PatchParams::default(),
                 &Patch::Merge(&sync_operation_patch(&revision, &sync_options)),
-            )
-            .await
-            .map_err(|source| ArgoError::Api {
-                action: "starting a sync of",
-                name: name.into(),
-                source,
-            })?;
+            ),
+        )
+        .await
+        .map_err(|source| ArgoError::Api {
+            action: "starting a sync of",
+            name: name.into(),
+            source,
+        })?;
         Ok(())
     }
 
@@ -198,18 +203,21 @@ impl ArgoCd {
         if self.get(name).await?.is_none() {
             return Err(self.not_found(name));
         }
-        self.api
-            .patch(
+        self.logged(
+            "patch",
+            name,
+            self.api.patch(
                 name,
                 &PatchParams::default(),
                 &Patch::Merge(&refresh_patch(hard)),
-            )
-            .await
-            .map_err(|source| ArgoError::Api {
-                action: "refreshing",
-                name: name.into(),
-                source,
-            })?;
+            ),
+        )
+        .await
+        .map_err(|source| ArgoError::Api {
+            action: "refreshing",
+            name: name.into(),
+            source,
+        })?;
         Ok(())
     }
 
@@ -217,7 +225,14 @@ impl ArgoCd {
     /// resources finalizer makes the controller delete what it deployed first.
     /// Deleting an Application that does not exist is fine.
     pub async fn delete(&self, name: &str, wait: Duration) -> Result<(), ArgoError> {
-        match self.api.delete(name, &DeleteParams::background()).await {
+        match self
+            .logged(
+                "delete",
+                name,
+                self.api.delete(name, &DeleteParams::background()),
+            )
+            .await
+        {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
             Err(source) => {
@@ -266,8 +281,12 @@ impl ArgoCd {
     pub async fn remove_finalizers(&self, name: &str) -> Result<(), ArgoError> {
         let patch = json!({ "metadata": { "finalizers": null } });
         match self
-            .api
-            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .logged(
+                "patch",
+                name,
+                self.api
+                    .patch(name, &PatchParams::default(), &Patch::Merge(&patch)),
+            )
             .await
         {
             Ok(_) => Ok(()),
@@ -287,11 +306,24 @@ impl ArgoCd {
         scenario: &str,
     ) -> Result<Vec<DynamicObject>, ArgoError> {
         let selector = format!("{RUN_ID_LABEL}={run_label},{SCENARIO_LABEL}={scenario}");
-        self.api
-            .list(&ListParams::default().labels(&selector))
-            .await
-            .map(|list| list.items)
-            .map_err(|source| ArgoError::List { selector, source })
+        self.logged(
+            "list",
+            "",
+            self.api.list(&ListParams::default().labels(&selector)),
+        )
+        .await
+        .map(|list| list.items)
+        .map_err(|source| ArgoError::List { selector, source })
+    }
+
+    /// One request about Application `name` (empty for a list), logged.
+    async fn logged<T>(
+        &self,
+        verb: &str,
+        name: &str,
+        request: impl std::future::Future<Output = Result<T, kube::Error>>,
+    ) -> Result<T, kube::Error> {
+        harness_core::log::apiserver(verb, KIND, &self.namespace, name, request).await
     }
 
     fn not_found(&self, name: &str) -> ArgoError {

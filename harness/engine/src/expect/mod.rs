@@ -698,7 +698,16 @@ impl ResourceProbe {
                 api
             }
         };
-        match api.get_opt(&self.wanted.name).await {
+        let namespace = self.wanted.namespace.as_deref().unwrap_or_default();
+        let request = api.get_opt(&self.wanted.name);
+        let read = harness_core::log::apiserver(
+            "get",
+            &self.wanted.kind,
+            namespace,
+            &self.wanted.name,
+            request,
+        );
+        match read.await {
             Ok(object) => Ok(object.map(|o| serde_json::to_value(o).unwrap_or(Value::Null))),
             Err(error) => Err(format!("reading {}: {error}", self.wanted.display_name())),
         }

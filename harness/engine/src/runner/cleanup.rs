@@ -29,7 +29,15 @@ pub(super) async fn clean(ctx: &StepContext, wait: Duration) -> Vec<String> {
     for applied in ctx.applied.iter().rev() {
         let api: Api<kube::api::DynamicObject> =
             Api::namespaced_with(ctx.kube.clone(), &applied.namespace, &applied.resource);
-        match api.delete(&applied.name, &DeleteParams::default()).await {
+        let params = DeleteParams::default();
+        let request = harness_core::log::apiserver(
+            "delete",
+            &applied.resource.kind,
+            &applied.namespace,
+            &applied.name,
+            api.delete(&applied.name, &params),
+        );
+        match request.await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(error) => problems.push(format!(
@@ -48,7 +56,15 @@ pub(super) async fn clean(ctx: &StepContext, wait: Duration) -> Vec<String> {
     for namespace in namespaces {
         // Not waited for: namespace finalization can take long and nothing
         // else in the run uses these names.
-        match api.delete(&namespace, &DeleteParams::background()).await {
+        let params = DeleteParams::background();
+        let request = harness_core::log::apiserver(
+            "delete",
+            "Namespace",
+            "",
+            &namespace,
+            api.delete(&namespace, &params),
+        );
+        match request.await {
             Ok(_) => {}
             Err(kube::Error::Api(status)) if status.code == 404 => {}
             Err(error) => problems.push(format!("deleting namespace {namespace}: {error}")),

@@ -14,6 +14,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use crate::expect::Backoff;
 pub use crate::isolation::Isolation;
@@ -122,10 +123,17 @@ pub async fn run(lab: Arc<dyn Lab>, scenarios: Vec<Scenario>, opts: RunOptions) 
             if opts.cancel.is_cancelled() {
                 return (index, scenario_run::never_started(&scenario, &opts.run_id));
             }
-            (
-                index,
-                scenario_run::run_scenario(lab, &scenario, &opts).await,
-            )
+            // Every event of the scenario (steps, requests, waits) carries its name.
+            // (Not a field `name`: the JSON log's span objects have their own.)
+            let span = tracing::debug_span!(
+                "scenario",
+                scenario = %scenario.name,
+                attempt = opts.attempt
+            );
+            let report = scenario_run::run_scenario(lab, &scenario, &opts)
+                .instrument(span)
+                .await;
+            (index, report)
         });
         task_index.insert(handle.id(), index);
     }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 use super::{RunOptions, cleanup, now_rfc3339};
 use crate::argocd::ArgoCd;
@@ -77,6 +78,14 @@ pub(super) async fn run_scenario(
         isolation.suffix()
     )];
     let prefix = format!("[{}]", scenario.name);
+    tracing::debug!(
+        scenario = %scenario.name,
+        file = %scenario.file.display(),
+        suffix = isolation.suffix(),
+        steps = scenario.steps.len(),
+        finally = scenario.finally.len(),
+        "scenario starts"
+    );
 
     let timeout_note = format!(
         "the scenario timeout ({}) ran out",
@@ -176,6 +185,13 @@ pub(super) async fn run_scenario(
     }
 
     let duration = clock.elapsed();
+    tracing::debug!(
+        scenario = %scenario.name,
+        suffix = isolation.suffix(),
+        status = ?status,
+        duration_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+        "scenario ends"
+    );
     match (&status, &failure) {
         (ScenarioStatus::Passed, _) => opts
             .progress
@@ -332,7 +348,22 @@ async fn run_phase(
             continue;
         }
         let task = opts.progress.task(format!("{prefix} {headline}"));
-        tracing::debug!(scenario = %prefix, step = %headline, "step starts");
+        // The step's span: every request and wait it makes carries it.
+        let span = tracing::debug_span!("step", phase = label, index, kind = step.action.kind());
+        // Inside the span, so that the log's span and span list agree.
+        span.in_scope(|| {
+            tracing::debug!(
+                scenario = %ctx.scenario,
+                phase = label,
+                index,
+                total,
+                kind = step.action.kind(),
+                name = step.name.as_deref(),
+                description = %description,
+                location = %step.location,
+                "step starts"
+            )
+        });
         let clock = Instant::now();
         record.started_after = Some(clock.duration_since(scenario_clock));
         let cancel = ctx.cancel.clone();
@@ -341,18 +372,24 @@ async fn run_phase(
             biased;
             // A panic in a step is a harness bug: it fails the step, and
             // `finally` and cleanup still run.
-            result = AssertUnwindSafe(action.run(ctx)).catch_unwind() => result.unwrap_or_else(|panic| Err(panicked(panic.as_ref()))),
+            result = AssertUnwindSafe(action.run(ctx)).catch_unwind().instrument(span.clone()) => result.unwrap_or_else(|panic| Err(panicked(panic.as_ref()))),
             _ = tokio::time::sleep_until(deadline + DEADLINE_GRACE) => Err(StepError::TimedOut { message: timeout_note.to_string() }),
             _ = cancel.cancelled() => Err(StepError::Cancelled { detail: None, observed: None }),
         };
         record.duration = clock.elapsed();
-        tracing::debug!(
-            scenario = %prefix,
-            step = %headline,
-            ok = result.is_ok(),
-            secs = record.duration.as_secs_f64(),
-            "step ends"
-        );
+        let error = result.as_ref().err().map(|e| e.to_string());
+        span.in_scope(|| {
+            tracing::debug!(
+                scenario = %ctx.scenario,
+                phase = label,
+                index,
+                kind = step.action.kind(),
+                status = if result.is_ok() { "ok" } else { "error" },
+                duration_ms = u64::try_from(record.duration.as_millis()).unwrap_or(u64::MAX),
+                error,
+                "step ends"
+            )
+        });
         match result {
             Ok(StepOutcome {
                 summary,

@@ -77,18 +77,19 @@ impl StepAction for Apply {
                     name: name.clone(),
                 });
             }
-            api.patch(
-                &name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&document),
-            )
-            .await
-            .map_err(|error| {
-                StepError::failed(format!(
-                    "applying {} {namespace}/{name}: {error}",
-                    object.kind
-                ))
-            })?;
+            let (params, patch) = (
+                PatchParams::apply(FIELD_MANAGER).force(),
+                Patch::Apply(&document),
+            );
+            let request = api.patch(&name, &params, &patch);
+            harness_core::log::apiserver("apply", &object.kind, &namespace, &name, request)
+                .await
+                .map_err(|error| {
+                    StepError::failed(format!(
+                        "applying {} {namespace}/{name}: {error}",
+                        object.kind
+                    ))
+                })?;
             done.push(format!("{} {namespace}/{name}", object.kind));
         }
         Ok(StepOutcome::summary(format!("applied {}", done.join(", "))))
@@ -105,12 +106,10 @@ async fn ensure_namespace(ctx: &mut StepContext, name: &str) -> Result<(), StepE
         "metadata": {"name": name, "labels": {RUN_ID_LABEL: ctx.isolation.run_label()}},
     });
     ctx.namespaces.insert(name.to_string());
-    api.patch(
-        name,
-        &PatchParams::apply(FIELD_MANAGER),
-        &Patch::Apply(&namespace),
-    )
-    .await
-    .map_err(|error| StepError::failed(format!("creating namespace {name}: {error}")))?;
+    let (params, patch) = (PatchParams::apply(FIELD_MANAGER), Patch::Apply(&namespace));
+    let request = api.patch(name, &params, &patch);
+    harness_core::log::apiserver("apply", "Namespace", "", name, request)
+        .await
+        .map_err(|error| StepError::failed(format!("creating namespace {name}: {error}")))?;
     Ok(())
 }

@@ -53,6 +53,7 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     use harness_core::poll::{self, Observation, PollOutcome};
+    use tracing::Instrument as _;
     let deadline = tokio::time::Instant::now() + timeout;
     let crashed = sup.crashed();
     let outcome = poll::eventually(deadline, READINESS_BACKOFF, &crashed, || {
@@ -65,6 +66,7 @@ where
             }
         }
     })
+    .instrument(tracing::debug_span!("readiness", component))
     .await;
     match outcome {
         PollOutcome::Held { .. } => Ok(()),
@@ -252,17 +254,21 @@ pub async fn start_all(
     let (etcd_port, etcd_peer) = (free_port()?, free_port()?);
     let etcd_url = format!("http://127.0.0.1:{etcd_port}");
     let peer_url = format!("http://127.0.0.1:{etcd_peer}");
-    sup.spawn(SpawnSpec::new("etcd", &bin.etcd, log("etcd")).args([
-        "--name".into(),
-        "oci-e2e".into(),
-        format!("--data-dir={}", dir.join("etcd").display()),
-        format!("--listen-client-urls={etcd_url}"),
-        format!("--advertise-client-urls={etcd_url}"),
-        format!("--listen-peer-urls={peer_url}"),
-        format!("--initial-advertise-peer-urls={peer_url}"),
-        format!("--initial-cluster=oci-e2e={peer_url}"),
-        "--log-level=warn".into(),
-    ]))?;
+    sup.spawn(
+        SpawnSpec::new("etcd", &bin.etcd, log("etcd"))
+            .port(etcd_port)
+            .args([
+                "--name".into(),
+                "oci-e2e".into(),
+                format!("--data-dir={}", dir.join("etcd").display()),
+                format!("--listen-client-urls={etcd_url}"),
+                format!("--advertise-client-urls={etcd_url}"),
+                format!("--listen-peer-urls={peer_url}"),
+                format!("--initial-advertise-peer-urls={peer_url}"),
+                format!("--initial-cluster=oci-e2e={peer_url}"),
+                "--log-level=warn".into(),
+            ]),
+    )?;
     let health = format!("{etcd_url}/health");
     wait_ready("etcd", &log("etcd"), Duration::from_secs(30), sup, || {
         http_ok(&health)
@@ -274,24 +280,26 @@ pub async fn start_all(
     let task = progress.task("starting kube-apiserver");
     let p = |path: &Path| path.display().to_string();
     sup.spawn(
-        SpawnSpec::new("kube-apiserver", &bin.kube_apiserver, log("kube-apiserver")).args([
-            format!("--etcd-servers={etcd_url}"),
-            format!("--secure-port={api_port}"),
-            "--bind-address=127.0.0.1".into(),
-            "--advertise-address=127.0.0.1".into(),
-            format!("--tls-cert-file={}", p(&pki.apiserver_cert)),
-            format!("--tls-private-key-file={}", p(&pki.apiserver_key)),
-            format!("--client-ca-file={}", p(&pki.ca_cert)),
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-            format!("--service-account-key-file={}", p(&pki.sa_pub)),
-            format!("--service-account-signing-key-file={}", p(&pki.sa_key)),
-            "--service-cluster-ip-range=10.0.0.0/24".into(),
-            "--authorization-mode=RBAC".into(),
-            // The only endpoint is 127.0.0.1, which Endpoints reject.
-            "--endpoint-reconciler-type=none".into(),
-            format!("--cert-dir={}", p(&dir.join("pki/apiserver"))),
-            "--v=1".into(),
-        ]),
+        SpawnSpec::new("kube-apiserver", &bin.kube_apiserver, log("kube-apiserver"))
+            .port(api_port)
+            .args([
+                format!("--etcd-servers={etcd_url}"),
+                format!("--secure-port={api_port}"),
+                "--bind-address=127.0.0.1".into(),
+                "--advertise-address=127.0.0.1".into(),
+                format!("--tls-cert-file={}", p(&pki.apiserver_cert)),
+                format!("--tls-private-key-file={}", p(&pki.apiserver_key)),
+                format!("--client-ca-file={}", p(&pki.ca_cert)),
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
+                format!("--service-account-key-file={}", p(&pki.sa_pub)),
+                format!("--service-account-signing-key-file={}", p(&pki.sa_key)),
+                "--service-cluster-ip-range=10.0.0.0/24".into(),
+                "--authorization-mode=RBAC".into(),
+                // The only endpoint is 127.0.0.1, which Endpoints reject.
+                "--endpoint-reconciler-type=none".into(),
+                format!("--cert-dir={}", p(&dir.join("pki/apiserver"))),
+                "--v=1".into(),
+            ]),
     )?;
     let client = client_for(&kubeconfig).await?;
     {
@@ -420,23 +428,28 @@ pub async fn start_all(
     )?;
     sup.spawn(
         SpawnSpec::new("registry", &bin.registry, log("registry"))
+            .port(reg_port)
             .args(["serve".into(), p(&reg_config)]),
     )?;
     let redis_port = free_port()?;
     let redis_dir = dir.join("redis");
     std::fs::create_dir_all(&redis_dir)?;
-    sup.spawn(SpawnSpec::new("redis", &bin.redis, log("redis")).args([
-        "--port".into(),
-        redis_port.to_string(),
-        "--bind".into(),
-        "127.0.0.1".into(),
-        "--save".into(),
-        "".into(),
-        "--appendonly".into(),
-        "no".into(),
-        "--dir".into(),
-        p(&redis_dir),
-    ]))?;
+    sup.spawn(
+        SpawnSpec::new("redis", &bin.redis, log("redis"))
+            .port(redis_port)
+            .args([
+                "--port".into(),
+                redis_port.to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--save".into(),
+                "".into(),
+                "--appendonly".into(),
+                "no".into(),
+                "--dir".into(),
+                p(&redis_dir),
+            ]),
+    )?;
     let v2 = format!("{}://{registry}/v2/", endpoint.endpoint.scheme());
     wait_ready(
         "registry",
@@ -533,7 +546,7 @@ pub async fn start_all(
     };
     let (repo_port, repo_metrics, ctrl_metrics) = (free_port()?, free_port()?, free_port()?);
     let redis_addr = format!("127.0.0.1:{redis_port}");
-    sup.spawn(argo("argocd-repo-server").args([
+    sup.spawn(argo("argocd-repo-server").port(repo_port).args([
         "--port".into(),
         repo_port.to_string(),
         "--metrics-port".into(),
@@ -558,18 +571,22 @@ pub async fn start_all(
         || http_ok(&repo_health),
     )
     .await?;
-    sup.spawn(argo("argocd-application-controller").args([
-        "--redis".into(),
-        redis_addr,
-        "--repo-server".into(),
-        format!("127.0.0.1:{repo_port}"),
-        "--repo-server-plaintext".into(),
-        "--metrics-port".into(),
-        ctrl_metrics.to_string(),
-        "--hydrator-enabled=false".into(),
-        "--loglevel".into(),
-        "info".into(),
-    ]))?;
+    sup.spawn(
+        argo("argocd-application-controller")
+            .port(ctrl_metrics)
+            .args([
+                "--redis".into(),
+                redis_addr,
+                "--repo-server".into(),
+                format!("127.0.0.1:{repo_port}"),
+                "--repo-server-plaintext".into(),
+                "--metrics-port".into(),
+                ctrl_metrics.to_string(),
+                "--hydrator-enabled=false".into(),
+                "--loglevel".into(),
+                "info".into(),
+            ]),
+    )?;
     let ctrl_health = format!("http://127.0.0.1:{ctrl_metrics}/healthz");
     wait_ready(
         "argocd-application-controller",
