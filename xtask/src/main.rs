@@ -693,18 +693,16 @@ async fn run(cli: Cli) -> u8 {
             if !registry.fit(kind) {
                 return 2;
             }
-            match harness_e2e::lab_command(
+            let cmd = harness_e2e::LabCommand {
                 kind,
-                matches!(action, LabAction::Up),
-                matches!(action, LabAction::Down),
+                up: matches!(action, LabAction::Up),
+                down: matches!(action, LabAction::Down),
                 dry_run,
                 build_images,
-                argocd_version.as_deref(),
-                registry.security(),
-                &progress,
-            )
-            .await
-            {
+                argocd_version,
+                registry: registry.security(),
+            };
+            match harness_e2e::lab_command(cmd, &progress).await {
                 Ok(text) => {
                     print!("{text}");
                     0

@@ -161,17 +161,31 @@ pub fn filter_names(scenarios: Vec<Scenario>, patterns: &[String]) -> Vec<Scenar
         .collect()
 }
 
+/// `cargo xtask lab up|down|status [--dry-run]`: what was asked.
+#[derive(Debug, Clone)]
+pub struct LabCommand {
+    pub kind: LabKind,
+    /// `lab up` (else `down` or, with neither, `status`).
+    pub up: bool,
+    pub down: bool,
+    pub dry_run: bool,
+    pub build_images: bool,
+    pub argocd_version: Option<String>,
+    pub registry: RegistrySecurity,
+}
+
 /// `cargo xtask lab up|down|status [--dry-run]`.
-pub async fn lab_command(
-    kind: LabKind,
-    up: bool,
-    down: bool,
-    dry_run: bool,
-    build_images: bool,
-    argocd_version: Option<&str>,
-    registry: RegistrySecurity,
-    progress: &Progress,
-) -> anyhow::Result<String> {
+pub async fn lab_command(cmd: LabCommand, progress: &Progress) -> anyhow::Result<String> {
+    let LabCommand {
+        kind,
+        up,
+        down,
+        dry_run,
+        build_images,
+        argocd_version,
+        registry,
+    } = cmd;
+    let argocd_version = argocd_version.as_deref();
     let mut opts = LabOptions::new(kind);
     opts.keep = true;
     if registry.any() {

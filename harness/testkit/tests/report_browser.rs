@@ -163,6 +163,7 @@ async fn the_report_of_a_real_failing_run_in_headless_chromium() {
         build_images: false,
         kind_config: None,
         argocd_versions: vec![],
+        registry: Default::default(),
     };
     let outcome = tokio::time::timeout(
         Duration::from_secs(900),

@@ -510,8 +510,8 @@ pub async fn start_all(
     // roots and the lab's registry CA (SSL_CERT_FILE).
     let trust_bundle = match &endpoint.endpoint.ca_pem {
         Some(ca) => {
-            let system = std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt")
-                .unwrap_or_default();
+            let system =
+                std::fs::read_to_string("/etc/ssl/certs/ca-certificates.crt").unwrap_or_default();
             let bundle = dir.join("argocd-trust-bundle.pem");
             std::fs::write(&bundle, format!("{system}\n{ca}\n"))?;
             Some(bundle)
@@ -524,8 +524,7 @@ pub async fn start_all(
             Some(bundle) => spec.env("SSL_CERT_FILE", p(bundle)),
             None => spec,
         };
-        spec
-            .env("PATH", &search_path)
+        spec.env("PATH", &search_path)
             .env("ARGOCD_BINARY_NAME", component)
             .env("ARGOCD_FAKE_IN_CLUSTER", "true")
             .env("KUBECONFIG", p(&argo_kubeconfig))
