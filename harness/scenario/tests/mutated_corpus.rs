@@ -47,6 +47,12 @@ fn corpus() -> (Vec<PathBuf>, Vec<PathBuf>) {
     good.sort();
     let mut bad = Vec::new();
     files_under(&repo().join("harness/testkit/tests/data"), &mut bad);
+    // Valid scenarios kept beside the bad examples (they are not for
+    // scenarios/: they need a lab started with special flags).
+    let (valid, bad): (Vec<PathBuf>, Vec<PathBuf>) = bad
+        .into_iter()
+        .partition(|p| p.ends_with("registry-auth/wrong-credentials.yaml"));
+    good.extend(valid);
     // A walk that found nothing would pass vacuously.
     assert!(good.len() >= 20, "scenarios found: {}", good.len());
     assert!(bad.len() >= 20, "bad examples found: {}", bad.len());
