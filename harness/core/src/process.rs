@@ -462,10 +462,107 @@ pub fn tail_file(path: &Path, lines: usize) -> String {
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound then released: the caller starts
-/// its server right away; a lost race shows up as a start-up failure).
+/// A free TCP port on 127.0.0.1 for a server the caller starts right away.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    free_port_on(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+}
+
+/// A free TCP port on `host`, chosen outside the kernel's ephemeral range.
+///
+/// A port the kernel hands out for `bind(0)` comes from the same range as
+/// the source ports of outgoing connections, so between releasing it and
+/// the server binding it, any connection on the machine (another test's
+/// lab, a download) can take it: "address already in use". Ports below
+/// that range are never handed out implicitly, so only another listener
+/// can take them; the port is checked free by binding it, and a port this
+/// process handed out once is not handed out again.
+pub fn free_port_on(host: std::net::IpAddr) -> std::io::Result<u16> {
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    let (low, high) = explicit_port_range();
+    let mut handed = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(port) = pick_free_port(host, low..high, &mut handed) {
+        return Ok(port);
+    }
+    // Nothing free below the ephemeral range (or no room for one): the
+    // kernel's choice, with its small race.
+    Ok(std::net::TcpListener::bind((host, 0))?.local_addr()?.port())
+}
+
+/// A random port of `range` that binds on `host` and is not in `handed`
+/// (which it joins), or None after enough tries.
+fn pick_free_port(
+    host: std::net::IpAddr,
+    range: std::ops::Range<u16>,
+    handed: &mut std::collections::BTreeSet<u16>,
+) -> Option<u16> {
+    use std::hash::{BuildHasher, RandomState};
+    if range.is_empty() {
+        return None;
+    }
+    let random = RandomState::new();
+    let span = u64::from(range.end - range.start);
+    for attempt in 0u32..512 {
+        let port = range.start + (random.hash_one((attempt, std::process::id())) % span) as u16;
+        if !handed.contains(&port) && std::net::TcpListener::bind((host, port)).is_ok() {
+            handed.insert(port);
+            return Some(port);
+        }
+    }
+    None
+}
+
+/// The ports [low, high) below the kernel's ephemeral range that
+/// `free_port_on` picks from.
+fn explicit_port_range() -> (u16, u16) {
+    const LOW: u16 = 15000;
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    (LOW, ephemeral_start.max(LOW))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_bindable_and_never_repeated() {
+        let (low, high) = explicit_port_range();
+        assert!(low < high, "this machine leaves no room below its ephemeral range");
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..200 {
+            let port = free_port().expect("a free port");
+            assert!((low..high).contains(&port), "{port} is not in [{low}, {high})");
+            assert!(seen.insert(port), "{port} was handed out twice");
+            std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
+        }
+    }
+
+    #[test]
+    fn only_ports_free_and_not_handed_out_before_are_picked() {
+        let localhost = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+        let (low, _) = explicit_port_range();
+        // Twenty ports of which every other one is held by a listener.
+        let range = low + 1000..low + 1020;
+        let held: Vec<_> = range
+            .clone()
+            .step_by(2)
+            .filter_map(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
+        let taken: std::collections::BTreeSet<u16> =
+            held.iter().map(|l| l.local_addr().unwrap().port()).collect();
+        let mut handed = std::collections::BTreeSet::new();
+        let mut picked = Vec::new();
+        while let Some(port) = pick_free_port(localhost, range.clone(), &mut handed) {
+            assert!(!taken.contains(&port), "{port} is held by a listener");
+            assert!(!picked.contains(&port), "{port} was picked twice");
+            picked.push(port);
+        }
+        // Every free port of the range, and then nothing.
+        assert_eq!(picked.len(), range.len() - taken.len(), "picked {picked:?}");
+        assert_eq!(pick_free_port(localhost, 0..0, &mut handed), None);
+    }
 }

@@ -13,7 +13,7 @@
 
 use std::fs;
 use std::io::Read as _;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -450,13 +450,8 @@ fn spawn(
 }
 
 fn free_port(host: IpAddr) -> Result<u16, RegistryProcessError> {
-    let listener = TcpListener::bind(SocketAddr::new(host, 0))
-        .map_err(|source| RegistryProcessError::NoFreePort { host, source })?;
-    let port = listener
-        .local_addr()
-        .map_err(|source| RegistryProcessError::NoFreePort { host, source })?
-        .port();
-    Ok(port)
+    harness_core::process::free_port_on(host)
+        .map_err(|source| RegistryProcessError::NoFreePort { host, source })
 }
 
 /// The last lines of the log written since `start` (this run only).

@@ -94,8 +94,7 @@ fn unique(prefix: &str) -> String {
 }
 
 fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr").port()
+    harness_core::process::free_port().expect("a free port on 127.0.0.1")
 }
 
 /// The registry container exactly as the KIND lab specifies it, with a
