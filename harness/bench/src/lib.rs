@@ -124,6 +124,41 @@ pub struct LabStartResult {
     /// Stopping a lab and removing its directory.
     pub stop: Option<Stats>,
     pub note: String,
+    /// Per component of the cold starts: when it was started and when it
+    /// was ready, in seconds from the start (the lab's own timeline).
+    pub timeline: Vec<PhaseStats>,
+}
+
+/// One component's place in the cold starts' timelines.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseStats {
+    pub name: String,
+    pub started: Option<Stats>,
+    pub ready: Option<Stats>,
+}
+
+/// Medians per component over several starts' timelines, in the order of
+/// their median readiness.
+pub fn phase_stats(timelines: &[Vec<harness_labs::local::StartupPhase>]) -> Vec<PhaseStats> {
+    let mut by_name: std::collections::BTreeMap<&str, (Vec<f64>, Vec<f64>)> = Default::default();
+    for phase in timelines.iter().flatten() {
+        let entry = by_name.entry(&phase.name).or_default();
+        entry.0.push(phase.started_ms as f64 / 1000.0);
+        entry.1.push(phase.ready_ms as f64 / 1000.0);
+    }
+    let mut out: Vec<PhaseStats> = by_name
+        .into_iter()
+        .map(|(name, (started, ready))| PhaseStats {
+            name: name.to_string(),
+            started: Stats::from_samples(&started),
+            ready: Stats::from_samples(&ready),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        let key = |p: &PhaseStats| p.ready.as_ref().map_or(f64::MAX, |s| s.median);
+        key(a).total_cmp(&key(b))
+    });
+    out
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -431,6 +466,7 @@ async fn lab_starts(
     // to it rather than replace it with ours.
     let kept_by_someone = harness_labs::local::status(&labs_root).current.is_some();
     let (mut cold, mut reuse, mut stop) = (vec![], vec![], vec![]);
+    let mut timelines = Vec::new();
     let mut main = None;
     let mut note = String::new();
     for i in 0..iterations {
@@ -450,6 +486,9 @@ async fn lab_starts(
             }
         };
         cold.push(t.elapsed());
+        if let RunningLab::Local(local) = &lab {
+            timelines.push(local.state().startup.clone());
+        }
         task.done("Argo CD ready");
         if detached {
             measure_reuse(lab_opts, iterations, progress, problems, &mut reuse).await;
@@ -479,6 +518,7 @@ async fn lab_starts(
             reuse: Stats::from_durations(&reuse),
             stop: Stats::from_durations(&stop),
             note,
+            timeline: phase_stats(&timelines),
         },
         main,
     )

@@ -79,6 +79,27 @@ fn sync_rows(out: &mut String, mode: &str, m: &SyncMode) {
     );
 }
 
+/// The cold starts' timeline: when each component was started and ready
+/// (medians over the starts), and what it waited for.
+fn timeline(out: &mut String, phases: &[crate::PhaseStats]) {
+    let _ = writeln!(out, "\n## Lab start timeline (cold, medians)\n");
+    let _ = writeln!(out, "| Component | started | ready | took |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    for p in phases {
+        let (Some(started), Some(ready)) = (&p.started, &p.ready) else {
+            continue;
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            p.name,
+            fmt_seconds(started.median),
+            fmt_seconds(ready.median),
+            fmt_seconds((ready.median - started.median).max(0.0))
+        );
+    }
+}
+
 /// The whole report as Markdown.
 pub fn markdown(r: &BenchReport) -> String {
     let mut out = String::new();
@@ -241,6 +262,12 @@ pub fn markdown(r: &BenchReport) -> String {
                 ),
             );
         }
+    }
+
+    if let Some(l) = &r.lab_start
+        && !l.timeline.is_empty()
+    {
+        timeline(&mut out, &l.timeline);
     }
 
     if let Some(s) = &r.suite
@@ -456,6 +483,36 @@ mod tests {
     use super::*;
     use crate::{LabStartResult, Settings, push};
 
+    fn phase(name: &str, started_ms: u64, ready_ms: u64) -> harness_labs::local::StartupPhase {
+        harness_labs::local::StartupPhase {
+            name: name.into(),
+            started_ms,
+            ready_ms,
+        }
+    }
+
+    #[test]
+    fn the_timeline_has_medians_per_component_in_order_of_readiness() {
+        let md = markdown(&report());
+        let table: Vec<&str> = md
+            .lines()
+            .skip_while(|l| !l.starts_with("## Lab start timeline"))
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                "| Component | started | ready | took |",
+                "|---|---|---|---|",
+                "| etcd | 10 ms | 800 ms | 790 ms |",
+                "| kube-apiserver | 13 ms | 3.00 s | 2.99 s |",
+                "| argocd-application-controller | 4.00 s | 4.60 s | 600 ms |",
+            ],
+            "{md}"
+        );
+    }
+
     fn report() -> BenchReport {
         BenchReport {
             started: "2026-01-01T00:00:00Z".into(),
@@ -482,6 +539,14 @@ mod tests {
                 reuse: Stats::from_samples(&[0.05]),
                 stop: None,
                 note: String::new(),
+                timeline: crate::phase_stats(&[
+                    vec![phase("etcd", 10, 700), phase("kube-apiserver", 12, 3100)],
+                    vec![
+                        phase("kube-apiserver", 14, 2900),
+                        phase("etcd", 10, 900),
+                        phase("argocd-application-controller", 4000, 4600),
+                    ],
+                ]),
             }),
             push: Some(push::PushResult {
                 small: Some(push::PushPair {

@@ -531,11 +531,17 @@ mod tests {
     #[test]
     fn free_ports_are_below_the_ephemeral_range_bindable_and_never_repeated() {
         let (low, high) = explicit_port_range();
-        assert!(low < high, "this machine leaves no room below its ephemeral range");
+        assert!(
+            low < high,
+            "this machine leaves no room below its ephemeral range"
+        );
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..200 {
             let port = free_port().expect("a free port");
-            assert!((low..high).contains(&port), "{port} is not in [{low}, {high})");
+            assert!(
+                (low..high).contains(&port),
+                "{port} is not in [{low}, {high})"
+            );
             assert!(seen.insert(port), "{port} was handed out twice");
             std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
         }
@@ -552,8 +558,10 @@ mod tests {
             .step_by(2)
             .filter_map(|p| std::net::TcpListener::bind(("127.0.0.1", p)).ok())
             .collect();
-        let taken: std::collections::BTreeSet<u16> =
-            held.iter().map(|l| l.local_addr().unwrap().port()).collect();
+        let taken: std::collections::BTreeSet<u16> = held
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect();
         let mut handed = std::collections::BTreeSet::new();
         let mut picked = Vec::new();
         while let Some(port) = pick_free_port(localhost, range.clone(), &mut handed) {

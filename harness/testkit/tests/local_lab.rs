@@ -62,6 +62,78 @@ async fn lab_comes_up_detects_a_crash_and_leaves_nothing_behind() {
         projects.get_opt("default").await.unwrap().is_some(),
         "AppProject default exists"
     );
+    // The start's timeline names every component, each ready after it was
+    // started; what needs nothing else started before the apiserver was
+    // ready, and what needs the apiserver only after.
+    let phases = &lab.state().startup;
+    let names: std::collections::BTreeSet<&str> = phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "argocd-application-controller",
+            "argocd-configuration",
+            "argocd-repo-server",
+            "etcd",
+            "kube-apiserver",
+            "kube-apiserver (default roles)",
+            "kube-controller-manager",
+            "kwok",
+            "redis",
+            "registry",
+        ]
+        .into(),
+        "{phases:?}"
+    );
+    let phase = |name: &str| phases.iter().find(|p| p.name == name).unwrap();
+    assert!(
+        phases.iter().all(|p| p.started_ms <= p.ready_ms),
+        "{phases:?}"
+    );
+    let apiserver_ready = phase("kube-apiserver").ready_ms;
+    for early in ["etcd", "registry", "redis"] {
+        assert!(
+            phase(early).started_ms < apiserver_ready,
+            "{early}: {phases:?}"
+        );
+    }
+    for late in ["kube-controller-manager", "kwok", "argocd-configuration"] {
+        assert!(
+            phase(late).started_ms >= apiserver_ready,
+            "{late}: {phases:?}"
+        );
+    }
+    let configured = phase("argocd-configuration").ready_ms;
+    for late in [
+        "kube-controller-manager",
+        "kwok",
+        "argocd-repo-server",
+        "argocd-application-controller",
+    ] {
+        assert!(phase(late).started_ms >= configured, "{late}: {phases:?}");
+    }
+
+    // Creating objects that exist applies them instead of failing.
+    let doc = |value: &str| {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "oci-e2e-create-twice", "namespace": "default"},
+            "data": {"value": value}
+        })
+    };
+    harness_labs::kubeutil::create_documents(&lab.kube(), &[doc("first")], "default")
+        .await
+        .expect("created");
+    harness_labs::kubeutil::create_documents(&lab.kube(), &[doc("second")], "default")
+        .await
+        .expect("created again: applied");
+    let cms: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(lab.kube(), "default");
+    let cm = cms
+        .get("oci-e2e-create-twice")
+        .await
+        .expect("the ConfigMap");
+    assert_eq!(cm.data.unwrap()["value"], "second");
+
     // The registry answers where the lab says it is.
     let v2 = reqwest::get(format!("http://{}/v2/", lab.registry().address))
         .await

@@ -856,14 +856,10 @@ async fn install_argocd(
     let (crds, rest): (Vec<_>, Vec<_>) = docs
         .into_iter()
         .partition(|d| d["kind"].as_str() == Some("CustomResourceDefinition"));
-    let crd_names: Vec<String> = crds
-        .iter()
-        .filter_map(|d| d["metadata"]["name"].as_str().map(String::from))
-        .collect();
     crate::kubeutil::apply_documents(client, &crds, namespace)
         .await
         .map_err(|e| KindError::Other(format!("applying Argo CD CRDs: {e:#}")))?;
-    crate::kubeutil::wait_crds_established(client, &crd_names, Duration::from_secs(120))
+    crate::kubeutil::wait_crds_served(client, &crds, Duration::from_secs(120))
         .await
         .map_err(|e| KindError::Other(format!("Argo CD CRDs: {e:#}")))?;
     crate::kubeutil::apply_documents(client, &rest, namespace)

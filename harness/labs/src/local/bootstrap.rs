@@ -71,21 +71,18 @@ pub async fn install_argocd(
             &path.display().to_string(),
         )?);
     }
-    kubeutil::apply_documents(client, &crds, "default").await?;
-    let names: Vec<String> = crds
-        .iter()
-        .filter_map(|c| c["metadata"]["name"].as_str().map(String::from))
-        .collect();
-    kubeutil::wait_crds_established(client, &names, Duration::from_secs(60)).await?;
+    let install_crds = async {
+        kubeutil::create_documents(client, &crds, "default").await?;
+        kubeutil::wait_crds_served(client, &crds, Duration::from_secs(60)).await
+    };
 
     let part_of = json!({"app.kubernetes.io/part-of": "argocd"});
     let secs = reconciliation.as_secs().max(1);
-    let objects = vec![
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ARGOCD_NAMESPACE}}),
+    let namespace =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ARGOCD_NAMESPACE}});
+    let mut config = vec![
         json!({
             "apiVersion": "v1", "kind": "ConfigMap",
-            // The version label is how `--lab existing` tells which Argo CD
-            // runs when there is no pod image to read it from.
             "metadata": {"name": "argocd-cm", "namespace": ARGOCD_NAMESPACE, "labels": {
                 "app.kubernetes.io/part-of": "argocd",
                 "app.kubernetes.io/version": argocd_version
@@ -101,22 +98,29 @@ pub async fn install_argocd(
             "metadata": {"name": "argocd-secret", "namespace": ARGOCD_NAMESPACE, "labels": part_of},
             "stringData": {"server.secretkey": random_secret()}
         }),
-        json!({
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
-            "metadata": {"name": "default", "namespace": ARGOCD_NAMESPACE},
-            "spec": {
-                "sourceRepos": ["*"],
-                "destinations": [{"namespace": "*", "server": "*"}],
-                "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]
-            }
-        }),
         repo_creds_secret(registry),
     ];
-    let mut objects = objects;
     if let Some(ca) = &registry.ca_pem {
-        objects.push(tls_certs_config_map(registry.host(), ca));
+        config.push(tls_certs_config_map(registry.host(), ca));
     }
-    kubeutil::apply_documents(client, &objects, ARGOCD_NAMESPACE).await
+    // The configuration needs only its namespace; it is written while the
+    // apiserver establishes the CRDs.
+    let install_config = async {
+        kubeutil::create_documents(client, std::slice::from_ref(&namespace), "default").await?;
+        kubeutil::create_documents(client, &config, ARGOCD_NAMESPACE).await
+    };
+    tokio::try_join!(install_crds, install_config)?;
+
+    let project = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "default", "namespace": ARGOCD_NAMESPACE},
+        "spec": {
+            "sourceRepos": ["*"],
+            "destinations": [{"namespace": "*", "server": "*"}],
+            "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]
+        }
+    });
+    kubeutil::create_documents(client, &[project], ARGOCD_NAMESPACE).await
 }
 
 /// The name Argo CD mounts its repository CAs from.

@@ -84,13 +84,80 @@ where
     }
 }
 
-/// Readiness probes are cheap local requests: start fast, settle at the
-/// 200 ms the lab always used.
+/// Readiness probes are cheap local requests (a health URL, a GET of one
+/// object): probed every 50 ms at most, a component is seen ready at most
+/// that late, and each step of the start waits on the one before it.
 const READINESS_BACKOFF: harness_core::poll::Backoff = harness_core::poll::Backoff {
-    initial: Duration::from_millis(25),
+    initial: Duration::from_millis(10),
     factor: 2.0,
-    max: Duration::from_millis(200),
+    max: Duration::from_millis(50),
 };
+
+/// When each component of a starting lab was started and became ready.
+struct Timeline {
+    started: std::time::Instant,
+    phases: std::sync::Mutex<Vec<super::StartupPhase>>,
+}
+
+impl Timeline {
+    fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            phases: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Now, as an offset from the lab's start.
+    fn now(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// `name` was started at `started` and is ready now.
+    fn record(&self, name: &str, started: Duration) {
+        let ready = self.now();
+        let mut phases = self.phases.lock().unwrap_or_else(|e| e.into_inner());
+        phases.push(super::StartupPhase {
+            name: name.to_string(),
+            started_ms: started.as_millis() as u64,
+            ready_ms: ready.as_millis() as u64,
+        });
+    }
+
+    fn phases(&self) -> Vec<super::StartupPhase> {
+        let mut phases = self
+            .phases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        phases.sort_by_key(|p| (p.ready_ms, p.started_ms));
+        phases
+    }
+}
+
+/// The apiserver's readiness check that stays last once everything else
+/// is ready: it writes the default roles and bindings (about 1.5 s on a
+/// fresh etcd). Nothing the lab starts needs them (every component
+/// authenticates as `system:masters`, which RBAC allows before any role
+/// exists), so the rest starts without waiting for it, and the lab is not
+/// ready until it passes too.
+const RBAC_BOOTSTRAP_CHECK: &str = "poststarthook/rbac/bootstrap-roles";
+
+/// The apiserver says `ok` on `/readyz`, leaving out the checks named.
+async fn apiserver_ready(client: &Client, exclude: &[&str]) -> bool {
+    let query: Vec<String> = exclude.iter().map(|c| format!("exclude={c}")).collect();
+    let path = if query.is_empty() {
+        "/readyz".to_string()
+    } else {
+        format!("/readyz?{}", query.join("&"))
+    };
+    match http::Request::get(path).body(Vec::new()) {
+        Ok(req) => client
+            .request_text(req)
+            .await
+            .is_ok_and(|t| t.trim() == "ok"),
+        Err(_) => false,
+    }
+}
 
 async fn http_ok(url: &str) -> bool {
     let client = reqwest::Client::builder()
@@ -249,11 +316,19 @@ pub async fn start_all(
         certs::kubeconfig(&pki, &server, Some(super::ARGOCD_NAMESPACE)),
     )?;
 
-    // etcd
-    let task = progress.task("starting etcd");
+    // Everything that needs nothing else starts at once: etcd, the
+    // apiserver (it retries etcd until etcd answers), the registry and
+    // redis. What needs the apiserver starts the moment it is ready, side
+    // by side: the controller-manager and scheduler, kwok and its node,
+    // Argo CD's CRDs and configuration, then Argo CD's two components.
+    let timeline = Timeline::new();
+    let p = |path: &Path| path.display().to_string();
+
+    let etcd_task = progress.task("starting etcd");
     let (etcd_port, etcd_peer) = (free_port()?, free_port()?);
     let etcd_url = format!("http://127.0.0.1:{etcd_port}");
     let peer_url = format!("http://127.0.0.1:{etcd_peer}");
+    let etcd_started = timeline.now();
     sup.spawn(
         SpawnSpec::new("etcd", &bin.etcd, log("etcd"))
             .port(etcd_port)
@@ -269,16 +344,9 @@ pub async fn start_all(
                 "--log-level=warn".into(),
             ]),
     )?;
-    let health = format!("{etcd_url}/health");
-    wait_ready("etcd", &log("etcd"), Duration::from_secs(30), sup, || {
-        http_ok(&health)
-    })
-    .await?;
-    task.done(format!("127.0.0.1:{etcd_port}"));
 
-    // kube-apiserver
-    let task = progress.task("starting kube-apiserver");
-    let p = |path: &Path| path.display().to_string();
+    let api_task = progress.task("starting kube-apiserver");
+    let api_started = timeline.now();
     sup.spawn(
         SpawnSpec::new("kube-apiserver", &bin.kube_apiserver, log("kube-apiserver"))
             .port(api_port)
@@ -301,118 +369,8 @@ pub async fn start_all(
                 "--v=1".into(),
             ]),
     )?;
-    let client = client_for(&kubeconfig).await?;
-    {
-        let client = client.clone();
-        wait_ready(
-            "kube-apiserver",
-            &log("kube-apiserver"),
-            Duration::from_secs(90),
-            sup,
-            || {
-                let client = client.clone();
-                async move {
-                    let req = http::Request::get("/readyz").body(Vec::new());
-                    match req {
-                        Ok(req) => client
-                            .request_text(req)
-                            .await
-                            .is_ok_and(|t| t.trim() == "ok"),
-                        Err(_) => false,
-                    }
-                }
-            },
-        )
-        .await?;
-    }
-    task.done(server.clone());
 
-    // controller-manager and scheduler
-    let task = progress.task("starting kube-controller-manager, kube-scheduler");
-    sup.spawn(
-        SpawnSpec::new(
-            "kube-controller-manager",
-            &bin.kube_controller_manager,
-            log("kube-controller-manager"),
-        )
-        .args([
-            format!("--kubeconfig={}", p(&kubeconfig)),
-            "--leader-elect=false".into(),
-            format!("--service-account-private-key-file={}", p(&pki.sa_key)),
-            format!("--root-ca-file={}", p(&pki.ca_cert)),
-            "--use-service-account-credentials=false".into(),
-            "--bind-address=127.0.0.1".into(),
-            "--secure-port=0".into(),
-            // No cloud and no pod network: those controllers stay off. The
-            // node-lifecycle controller stays on: it lifts the `not-ready`
-            // taint once kwok reports the fake node Ready.
-            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route".into(),
-            "--v=1".into(),
-        ]),
-    )?;
-    sup.spawn(
-        SpawnSpec::new("kube-scheduler", &bin.kube_scheduler, log("kube-scheduler")).args([
-            format!("--kubeconfig={}", p(&kubeconfig)),
-            "--leader-elect=false".into(),
-            "--bind-address=127.0.0.1".into(),
-            "--secure-port=0".into(),
-            "--v=1".into(),
-        ]),
-    )?;
-    {
-        // The service-account controller creating `default` proves the
-        // controller-manager works.
-        let sas: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
-            kube::Api::namespaced(client.clone(), "default");
-        wait_ready(
-            "kube-controller-manager",
-            &log("kube-controller-manager"),
-            Duration::from_secs(60),
-            sup,
-            || {
-                let sas = sas.clone();
-                async move { matches!(sas.get_opt("default").await, Ok(Some(_))) }
-            },
-        )
-        .await?;
-    }
-    task.done("");
-
-    // kwok and its fake node
-    let task = progress.task("starting kwok (fake nodes)");
-    sup.spawn(SpawnSpec::new("kwok", &bin.kwok, log("kwok")).args([
-        format!("--kubeconfig={}", p(&kubeconfig)),
-        "--manage-all-nodes=false".into(),
-        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
-        "--manage-nodes-with-label-selector=".into(),
-        "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom".into(),
-        "--disregard-status-with-label-selector=".into(),
-        "--cidr=10.0.1.0/24".into(),
-        "--node-ip=10.0.1.1".into(),
-        format!("--server-address=127.0.0.1:{}", free_port()?),
-    ]))?;
-    bootstrap::create_fake_node(&client).await?;
-    {
-        let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
-        wait_ready("kwok", &log("kwok"), Duration::from_secs(60), sup, || {
-            let nodes = nodes.clone();
-            async move {
-                nodes
-                    .get_opt(bootstrap::FAKE_NODE)
-                    .await
-                    .ok()
-                    .flatten()
-                    .and_then(|n| n.status)
-                    .and_then(|s| s.conditions)
-                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-            }
-        })
-        .await?;
-    }
-    task.done(bootstrap::FAKE_NODE);
-
-    // registry and redis
-    let task = progress.task("starting registry and redis");
+    let store_task = progress.task("starting registry and redis");
     let reg_port = free_port()?;
     let reg_config = dir.join("registry.yml");
     let registry = format!("127.0.0.1:{reg_port}");
@@ -426,6 +384,7 @@ pub async fn start_all(
             endpoint.tls.as_ref(),
         ),
     )?;
+    let registry_started = timeline.now();
     sup.spawn(
         SpawnSpec::new("registry", &bin.registry, log("registry"))
             .port(reg_port)
@@ -434,6 +393,7 @@ pub async fn start_all(
     let redis_port = free_port()?;
     let redis_dir = dir.join("redis");
     std::fs::create_dir_all(&redis_dir)?;
+    let redis_started = timeline.now();
     sup.spawn(
         SpawnSpec::new("redis", &bin.redis, log("redis"))
             .port(redis_port)
@@ -451,44 +411,10 @@ pub async fn start_all(
             ]),
     )?;
     let v2 = format!("{}://{registry}/v2/", endpoint.endpoint.scheme());
-    wait_ready(
-        "registry",
-        &log("registry"),
-        Duration::from_secs(30),
-        sup,
-        || registry_answers(&endpoint.endpoint, &v2),
-    )
-    .await?;
-    wait_ready("redis", &log("redis"), Duration::from_secs(30), sup, || {
-        redis_pong(redis_port)
-    })
-    .await?;
-    task.done(format!(
-        "registry {registry} ({}), redis 127.0.0.1:{redis_port}",
-        security_text(&endpoint.endpoint)
-    ));
+    let client = client_for(&kubeconfig).await?;
 
-    // Argo CD: CRDs and configuration, then its two components.
-    let task = progress.task(format!(
-        "installing Argo CD {} CRDs and configuration",
-        cfg.argocd_version
-    ));
-    bootstrap::install_argocd(
-        &client,
-        &bin.argocd_crds,
-        &endpoint.endpoint,
-        cfg.reconciliation,
-        &cfg.argocd_version,
-    )
-    .await?;
-    // Argo CD's pods read repository CAs from the ConfigMap's volume at
-    // /app/config/tls; the process repo-server reads them from this
-    // directory (ARGOCD_TLS_DATA_PATH), filled from the same ConfigMap.
+    // Argo CD's processes: their environment, ports and health URLs.
     let tls_data = dir.join("argocd-tls");
-    bootstrap::project_tls_certs(&client, &tls_data).await?;
-    task.done("");
-
-    let task = progress.task("starting argocd-repo-server, argocd-application-controller");
     let home = dir.join("home");
     let tmp = dir.join("tmp");
     std::fs::create_dir_all(&home)?;
@@ -545,57 +471,275 @@ pub async fn start_all(
     };
     let (repo_port, repo_metrics, ctrl_metrics) = (free_port()?, free_port()?, free_port()?);
     let redis_addr = format!("127.0.0.1:{redis_port}");
-    sup.spawn(argo("argocd-repo-server").port(repo_port).args([
-        "--port".into(),
-        repo_port.to_string(),
-        "--metrics-port".into(),
-        repo_metrics.to_string(),
-        // Its default is every interface; the lab listens on loopback only.
-        "--metrics-address".into(),
-        "127.0.0.1".into(),
-        "--address".into(),
-        "127.0.0.1".into(),
-        "--disable-tls".into(),
-        "--redis".into(),
-        redis_addr.clone(),
-        "--loglevel".into(),
-        "info".into(),
-    ]))?;
     let repo_health = format!("http://127.0.0.1:{repo_metrics}/healthz");
-    wait_ready(
-        "argocd-repo-server",
-        &log("argocd-repo-server"),
-        Duration::from_secs(60),
-        sup,
-        || http_ok(&repo_health),
-    )
-    .await?;
-    sup.spawn(
-        argo("argocd-application-controller")
-            .port(ctrl_metrics)
-            .args([
-                "--redis".into(),
-                redis_addr,
-                "--repo-server".into(),
-                format!("127.0.0.1:{repo_port}"),
-                "--repo-server-plaintext".into(),
+    let ctrl_health = format!("http://127.0.0.1:{ctrl_metrics}/healthz");
+
+    let etcd_ready = async {
+        let health = format!("{etcd_url}/health");
+        wait_ready("etcd", &log("etcd"), Duration::from_secs(30), sup, || {
+            http_ok(&health)
+        })
+        .await?;
+        timeline.record("etcd", etcd_started);
+        etcd_task.done(format!("127.0.0.1:{etcd_port}"));
+        anyhow::Ok(())
+    };
+
+    let stores_ready = async {
+        let registry_ready = async {
+            wait_ready(
+                "registry",
+                &log("registry"),
+                Duration::from_secs(30),
+                sup,
+                || registry_answers(&endpoint.endpoint, &v2),
+            )
+            .await?;
+            timeline.record("registry", registry_started);
+            anyhow::Ok(())
+        };
+        let redis_ready = async {
+            wait_ready("redis", &log("redis"), Duration::from_secs(30), sup, || {
+                redis_pong(redis_port)
+            })
+            .await?;
+            timeline.record("redis", redis_started);
+            anyhow::Ok(())
+        };
+        tokio::try_join!(registry_ready, redis_ready)?;
+        store_task.done(format!(
+            "registry {registry} ({}), redis 127.0.0.1:{redis_port}",
+            security_text(&endpoint.endpoint)
+        ));
+        anyhow::Ok(())
+    };
+
+    let cluster_ready = async {
+        wait_ready(
+            "kube-apiserver",
+            &log("kube-apiserver"),
+            Duration::from_secs(90),
+            sup,
+            || apiserver_ready(&client, &[RBAC_BOOTSTRAP_CHECK]),
+        )
+        .await?;
+        timeline.record("kube-apiserver", api_started);
+        api_task.done(server.clone());
+        let rbac_ready = async {
+            wait_ready(
+                "kube-apiserver",
+                &log("kube-apiserver"),
+                Duration::from_secs(60),
+                sup,
+                || apiserver_ready(&client, &[]),
+            )
+            .await?;
+            timeline.record("kube-apiserver (default roles)", api_started);
+            anyhow::Ok(())
+        };
+
+        let controllers_ready = async {
+            let controllers_task =
+                progress.task("starting kube-controller-manager, kube-scheduler");
+            let controllers_started = timeline.now();
+            sup.spawn(
+                SpawnSpec::new(
+                    "kube-controller-manager",
+                    &bin.kube_controller_manager,
+                    log("kube-controller-manager"),
+                )
+                .args([
+                    format!("--kubeconfig={}", p(&kubeconfig)),
+                    "--leader-elect=false".into(),
+                    format!("--service-account-private-key-file={}", p(&pki.sa_key)),
+                    format!("--root-ca-file={}", p(&pki.ca_cert)),
+                    "--use-service-account-credentials=false".into(),
+                    "--bind-address=127.0.0.1".into(),
+                    "--secure-port=0".into(),
+                    // No cloud and no pod network: those controllers stay off.
+                    // The node-lifecycle controller stays on: it lifts the
+                    // `not-ready` taint once kwok reports the fake node Ready.
+                    "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route"
+                        .into(),
+                    "--v=1".into(),
+                ]),
+            )?;
+            sup.spawn(
+                SpawnSpec::new("kube-scheduler", &bin.kube_scheduler, log("kube-scheduler")).args(
+                    [
+                        format!("--kubeconfig={}", p(&kubeconfig)),
+                        "--leader-elect=false".into(),
+                        "--bind-address=127.0.0.1".into(),
+                        "--secure-port=0".into(),
+                        "--v=1".into(),
+                    ],
+                ),
+            )?;
+            // The service-account controller creating `default` proves the
+            // controller-manager works.
+            let sas: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+                kube::Api::namespaced(client.clone(), "default");
+            wait_ready(
+                "kube-controller-manager",
+                &log("kube-controller-manager"),
+                Duration::from_secs(60),
+                sup,
+                || {
+                    let sas = sas.clone();
+                    async move { matches!(sas.get_opt("default").await, Ok(Some(_))) }
+                },
+            )
+            .await?;
+            timeline.record("kube-controller-manager", controllers_started);
+            controllers_task.done("");
+            anyhow::Ok(())
+        };
+
+        let node_ready = async {
+            let kwok_task = progress.task("starting kwok (fake nodes)");
+            let kwok_started = timeline.now();
+            sup.spawn(SpawnSpec::new("kwok", &bin.kwok, log("kwok")).args([
+                format!("--kubeconfig={}", p(&kubeconfig)),
+                "--manage-all-nodes=false".into(),
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake".into(),
+                "--manage-nodes-with-label-selector=".into(),
+                "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom".into(),
+                "--disregard-status-with-label-selector=".into(),
+                "--cidr=10.0.1.0/24".into(),
+                "--node-ip=10.0.1.1".into(),
+                format!("--server-address=127.0.0.1:{}", free_port()?),
+            ]))?;
+
+            bootstrap::create_fake_node(&client).await?;
+            let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(client.clone());
+            wait_ready("kwok", &log("kwok"), Duration::from_secs(60), sup, || {
+                let nodes = nodes.clone();
+                async move {
+                    nodes
+                        .get_opt(bootstrap::FAKE_NODE)
+                        .await
+                        .ok()
+                        .flatten()
+                        .and_then(|n| n.status)
+                        .and_then(|s| s.conditions)
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                }
+            })
+            .await?;
+            timeline.record("kwok", kwok_started);
+            kwok_task.done(bootstrap::FAKE_NODE);
+            anyhow::Ok(())
+        };
+
+        let config_ready = async {
+            let config_task = progress.task(format!(
+                "installing Argo CD {} CRDs and configuration",
+                cfg.argocd_version
+            ));
+            let config_started = timeline.now();
+            bootstrap::install_argocd(
+                &client,
+                &bin.argocd_crds,
+                &endpoint.endpoint,
+                cfg.reconciliation,
+                &cfg.argocd_version,
+            )
+            .await?;
+            // Argo CD's pods read repository CAs from the ConfigMap's
+            // volume at /app/config/tls; the process repo-server reads
+            // them from this directory (ARGOCD_TLS_DATA_PATH), filled from
+            // the same ConfigMap.
+            bootstrap::project_tls_certs(&client, &tls_data).await?;
+            timeline.record("argocd-configuration", config_started);
+            config_task.done("");
+            anyhow::Ok(())
+        };
+
+        let argocd_ready = async {
+            // Argo CD keeps its cache in redis: it starts once redis answers.
+            wait_ready("redis", &log("redis"), Duration::from_secs(30), sup, || {
+                redis_pong(redis_port)
+            })
+            .await?;
+
+            let task = progress.task("starting argocd-repo-server, argocd-application-controller");
+            let argocd_started = timeline.now();
+            sup.spawn(argo("argocd-repo-server").port(repo_port).args([
+                "--port".into(),
+                repo_port.to_string(),
                 "--metrics-port".into(),
-                ctrl_metrics.to_string(),
-                "--hydrator-enabled=false".into(),
+                repo_metrics.to_string(),
+                // Its default is every interface; the lab listens on loopback only.
+                "--metrics-address".into(),
+                "127.0.0.1".into(),
+                "--address".into(),
+                "127.0.0.1".into(),
+                "--disable-tls".into(),
+                "--redis".into(),
+                redis_addr.clone(),
                 "--loglevel".into(),
                 "info".into(),
-            ]),
-    )?;
-    let ctrl_health = format!("http://127.0.0.1:{ctrl_metrics}/healthz");
-    wait_ready(
-        "argocd-application-controller",
-        &log("argocd-application-controller"),
-        Duration::from_secs(60),
-        sup,
-        || http_ok(&ctrl_health),
-    )
-    .await?;
-    task.done("");
+            ]))?;
+            // The controller dials the repo-server when it first needs a
+            // manifest, so both start together.
+            sup.spawn(
+                argo("argocd-application-controller")
+                    .port(ctrl_metrics)
+                    .args([
+                        "--redis".into(),
+                        redis_addr.clone(),
+                        "--repo-server".into(),
+                        format!("127.0.0.1:{repo_port}"),
+                        "--repo-server-plaintext".into(),
+                        "--metrics-port".into(),
+                        ctrl_metrics.to_string(),
+                        "--hydrator-enabled=false".into(),
+                        "--loglevel".into(),
+                        "info".into(),
+                    ]),
+            )?;
+            let repo_ready = async {
+                wait_ready(
+                    "argocd-repo-server",
+                    &log("argocd-repo-server"),
+                    Duration::from_secs(60),
+                    sup,
+                    || http_ok(&repo_health),
+                )
+                .await?;
+                timeline.record("argocd-repo-server", argocd_started);
+                anyhow::Ok(())
+            };
+            let ctrl_ready = async {
+                wait_ready(
+                    "argocd-application-controller",
+                    &log("argocd-application-controller"),
+                    Duration::from_secs(60),
+                    sup,
+                    || http_ok(&ctrl_health),
+                )
+                .await?;
+                timeline.record("argocd-application-controller", argocd_started);
+                anyhow::Ok(())
+            };
+            tokio::try_join!(repo_ready, ctrl_ready)?;
+            task.done("");
+            anyhow::Ok(())
+        };
+
+        // The CRDs come first: serving them is the apiserver's heaviest
+        // work of the start, and the controller-manager, scheduler and kwok
+        // starting beside it on two cores made it take half again as long.
+        let after_config = async {
+            config_ready.await?;
+            tokio::try_join!(controllers_ready, node_ready, argocd_ready)?;
+            anyhow::Ok(())
+        };
+        tokio::try_join!(rbac_ready, after_config)?;
+        anyhow::Ok(())
+    };
+
+    tokio::try_join!(etcd_ready, stores_ready, cluster_ready)?;
 
     let readiness = [
         ("registry", v2),
@@ -607,6 +751,7 @@ pub async fn start_all(
     .map(|(name, url)| (name.to_string(), url))
     .collect();
     let state = LabState {
+        startup: timeline.phases(),
         readiness,
         id: id.to_string(),
         dir: dir.to_path_buf(),

@@ -69,6 +69,19 @@ pub struct LabState {
     /// component name -> `http://...` (2xx) or `redis://host:port` (PING).
     #[serde(default)]
     pub readiness: std::collections::BTreeMap<String, String>,
+    /// When each component was started and became ready, in order of
+    /// readiness (`cargo xtask bench` shows it as the start's timeline).
+    #[serde(default)]
+    pub startup: Vec<StartupPhase>,
+}
+
+/// One component of a lab's start: milliseconds from the start of
+/// `start_all` to its spawn and to its readiness.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StartupPhase {
+    pub name: String,
+    pub started_ms: u64,
+    pub ready_ms: u64,
 }
 
 impl LabState {
