@@ -127,14 +127,33 @@ async fn the_plan_provisions_argo_cd_in_a_real_cluster_and_is_idempotent() {
         binaries,
         labs_root: root.path().to_path_buf(),
         detached: false,
-        reconciliation: Duration::from_secs(10),
+        // Not the kind plan's 10s: the settings step below must find
+        // argocd-cm different, change it and restart the controller, as on
+        // a fresh install whose argocd-cm has no settings at all.
+        reconciliation: Duration::from_secs(37),
         argocd_version: harness_labs::ARGOCD_VERSION.to_string(),
         registry: Default::default(),
+        seeds: harness_labs::local::seed::seeds_dir_from_env(
+            &harness_tools::cache::default_cache_root(),
+        ),
     };
     let lab = LocalLab::up(&local_cfg, &progress)
         .await
         .expect("local lab (the cluster under test) starts");
     let client = lab.kube();
+    let before = Api::<ConfigMap>::namespaced(client.clone(), "argocd")
+        .get("argocd-cm")
+        .await
+        .expect("the local lab's argocd-cm");
+    assert_eq!(
+        before
+            .data
+            .unwrap_or_default()
+            .get("timeout.reconciliation")
+            .map(String::as_str),
+        Some("37s"),
+        "the settings step must have something to change"
+    );
 
     let cache = tempfile::tempdir().expect("tempdir");
     let cfg = KindLabConfig {
