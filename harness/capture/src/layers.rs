@@ -307,7 +307,7 @@ fn redact_secrets(entries: &mut BTreeMap<String, Entry>, layer: usize, notes: &m
         if !text.contains("Secret") {
             continue;
         }
-        let Ok(documents) = serde_saphyr::from_multiple::<serde_json::Value>(text) else {
+        let Ok(documents) = harness_scenario::yaml::documents(text) else {
             continue;
         };
         if !documents

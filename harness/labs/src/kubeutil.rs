@@ -13,9 +13,8 @@ pub use harness_engine::argocd::FIELD_MANAGER;
 /// Splits a multi-document YAML stream into JSON values, skipping empty
 /// documents. `origin` names the source in errors.
 pub fn parse_documents(yaml: &str, origin: &str) -> anyhow::Result<Vec<serde_json::Value>> {
-    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(yaml)
-        .map_err(|e| anyhow::anyhow!("{origin}: invalid YAML: {e}"))?;
-    Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+    harness_scenario::yaml::documents(yaml)
+        .map_err(|e| anyhow::anyhow!("{origin}: invalid YAML: {e}"))
 }
 
 /// Resolves apiVersion/kind to an API resource through discovery.

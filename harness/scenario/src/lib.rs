@@ -4,7 +4,8 @@
 //! `plan` (what the runner executes); `diagnostic` renders problems as
 //! `file:line:col: error: ...` with a snippet; `check` and `schema` back the
 //! `cargo xtask check` / `schema` commands; `template` and `vars` handle
-//! `${...}` variables at run time.
+//! `${...}` variables at run time; `yaml` parses Kubernetes objects on a
+//! stack deep enough for CRDs.
 
 #[macro_use]
 mod kinds;
@@ -18,6 +19,7 @@ pub mod plan;
 mod schema;
 mod template;
 mod vars;
+pub mod yaml;
 
 pub use check::check_paths;
 pub use diagnostic::{Diagnostic, Snippet};

@@ -539,7 +539,7 @@ fn fold(out: &mut String, class: &str, title: &str, text: &str) {
 
 /// Each Application's sync, health, revision, operation and conditions.
 fn applications_table(out: &mut String, yaml: &str) {
-    let Ok(documents) = serde_saphyr::from_multiple::<Value>(yaml) else {
+    let Ok(documents) = harness_scenario::yaml::documents(yaml) else {
         out.push_str("<p class=\"note\">applications.yaml does not parse; it is shown as written below.</p>\n");
         return;
     };

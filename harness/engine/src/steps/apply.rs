@@ -33,13 +33,9 @@ impl StepAction for Apply {
 
     async fn run(&self, ctx: &mut StepContext) -> Result<StepOutcome, StepError> {
         let text = ctx.render(&self.manifest)?;
-        let documents: Vec<Value> = serde_saphyr::from_multiple::<Value>(&text)
-            .map_err(|error| {
-                StepError::failed(format!("the rendered objects are not YAML: {error}"))
-            })?
-            .into_iter()
-            .filter(|d| !d.is_null())
-            .collect();
+        let documents: Vec<Value> = harness_scenario::yaml::documents(&text).map_err(|error| {
+            StepError::failed(format!("the rendered objects are not YAML: {error}"))
+        })?;
         if documents.len() != self.objects.len() {
             return Err(StepError::failed(format!(
                 "rendering changed the documents: {} at load time, {} now",

@@ -97,8 +97,8 @@ impl Loader<'_> {
                 Template(text.clone())
             }
         };
-        let documents: Vec<Value> = match serde_saphyr::from_multiple::<Value>(&text) {
-            Ok(documents) => documents.into_iter().filter(|d| !d.is_null()).collect(),
+        let documents: Vec<Value> = match crate::yaml::documents(&text) {
+            Ok(documents) => documents,
             Err(error) => {
                 self.error(
                     at.location(),

@@ -198,13 +198,16 @@ fn load_one(path: &Path) -> LoadedFile {
 }
 
 fn load_text(path: &Path, source: String) -> LoadedFile {
-    let options = serde_saphyr::options! {
-        // YAML 1.2 booleans: `no` is a string, not false.
-        strict_booleans: true,
-        reject_unsupported_tags: true,
-        with_snippet: false,
-    };
-    let parsed = serde_saphyr::from_str_with_options::<ScenarioFile>(&source, options);
+    // A scenario may carry a CRD to `apply:`, as deep as any.
+    let parsed = crate::yaml::on_deep_stack(|| {
+        let options = serde_saphyr::options! {
+            // YAML 1.2 booleans: `no` is a string, not false.
+            strict_booleans: true,
+            reject_unsupported_tags: true,
+            with_snippet: false,
+        };
+        serde_saphyr::from_str_with_options::<ScenarioFile>(&source, options)
+    });
     let file = match parsed {
         Ok(file) => file,
         Err(error) => {
