@@ -23,6 +23,12 @@ pub fn labs_root() -> PathBuf {
     }
 }
 
+/// Where local labs keep their seeds (`<cache>/seeds`), unless
+/// `OCI_E2E_LAB_SEED=off`.
+fn harness_labs_seeds() -> Option<PathBuf> {
+    crate::local::seed::seeds_dir_from_env(&tools::cache::default_cache_root())
+}
+
 /// The default lab kind and why: kind where a Docker engine and `kind`
 /// are usable, local otherwise.
 pub async fn default_kind() -> (LabKind, String) {
@@ -257,6 +263,7 @@ pub async fn start(opts: &LabOptions, progress: &Progress) -> anyhow::Result<Run
                 reconciliation: opts.reconciliation,
                 argocd_version: opts.argocd_version.clone(),
                 registry: opts.registry,
+                seeds: harness_labs_seeds(),
             };
             Ok(RunningLab::Local(Arc::new(
                 LocalLab::up(&cfg, progress).await?,

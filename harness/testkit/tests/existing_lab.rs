@@ -90,6 +90,9 @@ async fn two_concurrent_runs_on_one_existing_cluster_pass_and_leave_nothing_behi
         reconciliation: Duration::from_secs(10),
         argocd_version: harness_labs::ARGOCD_VERSION.to_string(),
         registry: Default::default(),
+        seeds: harness_labs::local::seed::seeds_dir_from_env(
+            &harness_tools::cache::default_cache_root(),
+        ),
     };
     let lab = LocalLab::up(&cfg, &Progress::new())
         .await

@@ -102,6 +102,9 @@ async fn config(root: &Path) -> LocalLabConfig {
         reconciliation: Duration::from_secs(10),
         argocd_version: harness_labs::ARGOCD_VERSION.to_string(),
         registry: Default::default(),
+        seeds: harness_labs::local::seed::seeds_dir_from_env(
+            &harness_tools::cache::default_cache_root(),
+        ),
     }
 }
 

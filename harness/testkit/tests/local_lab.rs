@@ -23,6 +23,9 @@ async fn config(root: &Path, detached: bool) -> LocalLabConfig {
         reconciliation: Duration::from_secs(10),
         argocd_version: harness_labs::ARGOCD_VERSION.to_string(),
         registry: Default::default(),
+        seeds: harness_labs::local::seed::seeds_dir_from_env(
+            &harness_tools::cache::default_cache_root(),
+        ),
     }
 }
 
@@ -67,6 +70,9 @@ async fn lab_comes_up_detects_a_crash_and_leaves_nothing_behind() {
     // ready, and what needs the apiserver only after.
     let phases = &lab.state().startup;
     let names: std::collections::BTreeSet<&str> = phases.iter().map(|p| p.name.as_str()).collect();
+    // From the lab's seed unless OCI_E2E_LAB_SEED turns it off (the seed
+    // itself has its own test below).
+    let seeded = cfg.seeds.is_some();
     assert_eq!(
         names,
         [
@@ -81,7 +87,9 @@ async fn lab_comes_up_detects_a_crash_and_leaves_nothing_behind() {
             "redis",
             "registry",
         ]
-        .into(),
+        .into_iter()
+        .chain(seeded.then_some("seed copied"))
+        .collect(),
         "{phases:?}"
     );
     let phase = |name: &str| phases.iter().find(|p| p.name == name).unwrap();
@@ -268,4 +276,135 @@ fn the_next_lab_reclaims_what_a_killed_harness_left() {
     assert!(!killed.exists());
     assert!(live.exists() && kept.exists());
     assert!(harness_labs::local::reclaim_abandoned(root.path()).is_empty());
+}
+
+/// Every object of the lab, as `group/kind namespace/name`, but for
+/// Events (they tell of the start, which differs by nature).
+async fn inventory(client: &kube::Client) -> std::collections::BTreeSet<String> {
+    use kube::api::{Api, DynamicObject, ListParams};
+    use kube::discovery::{Discovery, verbs};
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    let mut out = std::collections::BTreeSet::new();
+    for group in discovery.groups() {
+        for (resource, caps) in group.recommended_resources() {
+            if !caps.supports_operation(verbs::LIST) || resource.kind == "Event" {
+                continue;
+            }
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+            let list = api
+                .list(&ListParams::default())
+                .await
+                .unwrap_or_else(|e| panic!("list {}: {e}", resource.kind));
+            for object in list {
+                out.insert(format!(
+                    "{}/{} {}/{}",
+                    resource.group,
+                    resource.kind,
+                    object.metadata.namespace.unwrap_or_default(),
+                    object.metadata.name.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Argo CD's CRDs as the lab serves them: name -> spec.
+async fn crd_specs(client: &kube::Client) -> std::collections::BTreeMap<String, serde_json::Value> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: kube::Api<CustomResourceDefinition> = kube::Api::all(client.clone());
+    api.list(&Default::default())
+        .await
+        .expect("CRDs")
+        .into_iter()
+        .map(|crd| {
+            (
+                crd.metadata.name.clone().unwrap_or_default(),
+                serde_json::to_value(&crd.spec).unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeded_lab_has_the_objects_of_a_fresh_one() {
+    let root = tempfile::tempdir().unwrap();
+    let seeds = tempfile::tempdir().unwrap();
+    let mut fresh_cfg = config(root.path(), false).await;
+    fresh_cfg.seeds = None;
+    let mut seeded_cfg = fresh_cfg.clone();
+    seeded_cfg.seeds = Some(seeds.path().to_path_buf());
+
+    let fresh = LocalLab::up(&fresh_cfg, &Progress::new())
+        .await
+        .expect("a lab from an empty etcd");
+    assert!(
+        !fresh
+            .state()
+            .startup
+            .iter()
+            .any(|p| p.name == "seed copied"),
+        "{:?}",
+        fresh.state().startup
+    );
+    let fresh_objects = inventory(&fresh.kube()).await;
+    let fresh_crds = crd_specs(&fresh.kube()).await;
+    fresh.shutdown(root.path(), None).await.expect("shutdown");
+
+    // The first seeded lab makes the seed, the second finds it.
+    for round in ["makes the seed", "finds the seed"] {
+        let seeded = LocalLab::up(&seeded_cfg, &Progress::new())
+            .await
+            .unwrap_or_else(|e| panic!("a seeded lab ({round}): {e:#}"));
+        let made: Vec<_> = std::fs::read_dir(seeds.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            made.len(),
+            1,
+            "one seed, no scratch left ({round}): {made:?}"
+        );
+        assert!(seeds.path().join(&made[0]).join("etcd/member").is_dir());
+        assert!(
+            seeded
+                .state()
+                .startup
+                .iter()
+                .any(|p| p.name == "seed copied"),
+            "{round}: {:?}",
+            seeded.state().startup
+        );
+        let seeded_objects = inventory(&seeded.kube()).await;
+        let only_fresh: Vec<_> = fresh_objects.difference(&seeded_objects).collect();
+        let only_seeded: Vec<_> = seeded_objects.difference(&fresh_objects).collect();
+        assert!(
+            only_fresh.is_empty() && only_seeded.is_empty(),
+            "{round}: only in the fresh lab: {only_fresh:#?}\nonly in the seeded lab: {only_seeded:#?}"
+        );
+        assert_eq!(crd_specs(&seeded.kube()).await, fresh_crds, "{round}");
+        // Argo CD works on it: the default project and the configuration
+        // of this lab (its own registry), not of the lab that made the seed.
+        let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+            kube::Api::namespaced(seeded.kube(), "argocd");
+        let creds = secrets
+            .get("oci-e2e-lab-registry")
+            .await
+            .expect("repo creds");
+        let url = creds.data.unwrap_or_default()["url"].0.clone();
+        assert_eq!(
+            String::from_utf8(url).unwrap(),
+            format!("oci://{}", seeded.registry().address)
+        );
+        seeded.shutdown(root.path(), None).await.expect("shutdown");
+    }
+    assert!(
+        leftovers(root.path()).is_empty(),
+        "{:?}",
+        leftovers(root.path())
+    );
 }

@@ -44,19 +44,14 @@ pub async fn create_fake_node(client: &Client) -> anyhow::Result<()> {
 }
 
 /// The CRD files of Argo CD's `manifests/crds` that the lab needs.
-const CRD_FILES: [&str; 3] = [
+pub(super) const CRD_FILES: [&str; 3] = [
     "application-crd.yaml",
     "appproject-crd.yaml",
     "applicationset-crd.yaml",
 ];
 
-pub async fn install_argocd(
-    client: &Client,
-    crds_dir: &Path,
-    registry: &RegistryEndpoint,
-    reconciliation: Duration,
-    argocd_version: &str,
-) -> anyhow::Result<()> {
+/// Reads Argo CD's CRD documents from `crds_dir`.
+fn read_crds(crds_dir: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
     let mut crds = Vec::new();
     for file in CRD_FILES {
         let path = crds_dir.join(file);
@@ -71,9 +66,33 @@ pub async fn install_argocd(
             &path.display().to_string(),
         )?);
     }
+    Ok(crds)
+}
+
+/// Creates Argo CD's CRDs and waits until the apiserver serves them.
+pub async fn install_argocd_crds(client: &Client, crds_dir: &Path) -> anyhow::Result<()> {
+    let crds = read_crds(crds_dir)?;
+    kubeutil::create_documents(client, &crds, "default").await?;
+    kubeutil::wait_crds_served(client, &crds, Duration::from_secs(60)).await
+}
+
+/// Argo CD's CRDs (unless the lab's seed holds them: then only waits until
+/// they are served) and its configuration for this lab.
+pub async fn install_argocd(
+    client: &Client,
+    crds_dir: &Path,
+    crds_seeded: bool,
+    registry: &RegistryEndpoint,
+    reconciliation: Duration,
+    argocd_version: &str,
+) -> anyhow::Result<()> {
     let install_crds = async {
-        kubeutil::create_documents(client, &crds, "default").await?;
-        kubeutil::wait_crds_served(client, &crds, Duration::from_secs(60)).await
+        if crds_seeded {
+            let crds = read_crds(crds_dir)?;
+            kubeutil::wait_crds_served(client, &crds, Duration::from_secs(60)).await
+        } else {
+            install_argocd_crds(client, crds_dir).await
+        }
     };
 
     let part_of = json!({"app.kubernetes.io/part-of": "argocd"});

@@ -291,44 +291,39 @@ pub async fn wait_ready_again(
     }
 }
 
-/// Starts every component in order; returns the lab's state and a client.
-pub async fn start_all(
+/// etcd and the apiserver of a lab (or of a seed being made), started.
+pub(super) struct ControlPlane {
+    pub pki: certs::Pki,
+    pub kubeconfig: PathBuf,
+    pub server: String,
+    pub etcd_url: String,
+    pub etcd_port: u16,
+    pub client: Client,
+}
+
+/// A fresh PKI and admin kubeconfig in `dir`, then etcd (data in
+/// `dir/etcd`, which may hold a seed) and the apiserver, both spawned at
+/// once; ready is for the caller to wait for.
+pub(super) async fn start_control_plane(
     cfg: &LocalLabConfig,
     dir: &Path,
-    id: &str,
     sup: &Supervisor,
-    progress: &Progress,
-) -> anyhow::Result<(LabState, Client)> {
+) -> anyhow::Result<ControlPlane> {
     let bin = &cfg.binaries;
     let logs = dir.join("logs");
     std::fs::create_dir_all(&logs)?;
     let log = |name: &str| logs.join(format!("{name}.log"));
+    let p = |path: &Path| path.display().to_string();
 
-    // PKI and kubeconfigs.
     let pki = certs::generate(&dir.join("pki"))?;
     let api_port = free_port()?;
     let server = format!("https://127.0.0.1:{api_port}");
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, certs::kubeconfig(&pki, &server, None))?;
-    let argo_kubeconfig = dir.join("kubeconfig-argocd");
-    std::fs::write(
-        &argo_kubeconfig,
-        certs::kubeconfig(&pki, &server, Some(super::ARGOCD_NAMESPACE)),
-    )?;
 
-    // Everything that needs nothing else starts at once: etcd, the
-    // apiserver (it retries etcd until etcd answers), the registry and
-    // redis. What needs the apiserver starts the moment it is ready, side
-    // by side: the controller-manager and scheduler, kwok and its node,
-    // Argo CD's CRDs and configuration, then Argo CD's two components.
-    let timeline = Timeline::new();
-    let p = |path: &Path| path.display().to_string();
-
-    let etcd_task = progress.task("starting etcd");
     let (etcd_port, etcd_peer) = (free_port()?, free_port()?);
     let etcd_url = format!("http://127.0.0.1:{etcd_port}");
     let peer_url = format!("http://127.0.0.1:{etcd_peer}");
-    let etcd_started = timeline.now();
     sup.spawn(
         SpawnSpec::new("etcd", &bin.etcd, log("etcd"))
             .port(etcd_port)
@@ -339,14 +334,18 @@ pub async fn start_all(
                 format!("--listen-client-urls={etcd_url}"),
                 format!("--advertise-client-urls={etcd_url}"),
                 format!("--listen-peer-urls={peer_url}"),
+                // A seeded etcd keeps the peer address of the etcd that
+                // made the seed; with one member nothing ever dials it.
                 format!("--initial-advertise-peer-urls={peer_url}"),
                 format!("--initial-cluster=oci-e2e={peer_url}"),
+                // One member elects itself after one election timeout when it
+                // restarts from data (a seed): 1 s by default. Nothing can
+                // compete with it, so short timeouts are safe.
+                "--heartbeat-interval=10".into(),
+                "--election-timeout=100".into(),
                 "--log-level=warn".into(),
             ]),
     )?;
-
-    let api_task = progress.task("starting kube-apiserver");
-    let api_started = timeline.now();
     sup.spawn(
         SpawnSpec::new("kube-apiserver", &bin.kube_apiserver, log("kube-apiserver"))
             .port(api_port)
@@ -368,6 +367,85 @@ pub async fn start_all(
                 format!("--cert-dir={}", p(&dir.join("pki/apiserver"))),
                 "--v=1".into(),
             ]),
+    )?;
+    let client = client_for(&kubeconfig).await?;
+    Ok(ControlPlane {
+        pki,
+        kubeconfig,
+        server,
+        etcd_url,
+        etcd_port,
+        client,
+    })
+}
+
+/// Waits until the apiserver is ready but for the checks in `exclude`.
+pub(super) async fn wait_apiserver_ready(
+    cluster: &ControlPlane,
+    sup: &Supervisor,
+    exclude: &[&str],
+) -> anyhow::Result<()> {
+    let log = cluster
+        .kubeconfig
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("logs/kube-apiserver.log");
+    wait_ready("kube-apiserver", &log, Duration::from_secs(90), sup, || {
+        apiserver_ready(&cluster.client, exclude)
+    })
+    .await
+}
+
+/// The CRD files of Argo CD the lab installs.
+pub(super) fn crd_files(bin: &LocalBinaries) -> Vec<PathBuf> {
+    bootstrap::CRD_FILES
+        .iter()
+        .map(|f| bin.argocd_crds.join(f))
+        .collect()
+}
+
+/// Starts every component in order; returns the lab's state and a client.
+pub async fn start_all(
+    cfg: &LocalLabConfig,
+    dir: &Path,
+    id: &str,
+    seed: Option<&Path>,
+    sup: &Supervisor,
+    progress: &Progress,
+) -> anyhow::Result<(LabState, Client)> {
+    let bin = &cfg.binaries;
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs)?;
+    let log = |name: &str| logs.join(format!("{name}.log"));
+
+    // Everything that needs nothing else starts at once: etcd, the
+    // apiserver (it retries etcd until etcd answers), the registry and
+    // redis. What needs the apiserver starts the moment it is ready, side
+    // by side: the controller-manager and scheduler, kwok and its node,
+    // Argo CD's CRDs and configuration, then Argo CD's two components.
+    let timeline = Timeline::new();
+    let p = |path: &Path| path.display().to_string();
+
+    if let Some(seed) = seed {
+        super::seed::plant(seed, &dir.join("etcd"))?;
+        timeline.record("seed copied", Duration::ZERO);
+    }
+    let etcd_task = progress.task("starting etcd");
+    let api_task = progress.task("starting kube-apiserver");
+    let etcd_started = timeline.now();
+    let api_started = etcd_started;
+    let ControlPlane {
+        pki,
+        kubeconfig,
+        server,
+        etcd_url,
+        etcd_port,
+        client,
+    } = start_control_plane(cfg, dir, sup).await?;
+    let argo_kubeconfig = dir.join("kubeconfig-argocd");
+    std::fs::write(
+        &argo_kubeconfig,
+        certs::kubeconfig(&pki, &server, Some(super::ARGOCD_NAMESPACE)),
     )?;
 
     let store_task = progress.task("starting registry and redis");
@@ -411,7 +489,6 @@ pub async fn start_all(
             ]),
     )?;
     let v2 = format!("{}://{registry}/v2/", endpoint.endpoint.scheme());
-    let client = client_for(&kubeconfig).await?;
 
     // Argo CD's processes: their environment, ports and health URLs.
     let tls_data = dir.join("argocd-tls");
@@ -640,6 +717,7 @@ pub async fn start_all(
             bootstrap::install_argocd(
                 &client,
                 &bin.argocd_crds,
+                seed.is_some(),
                 &endpoint.endpoint,
                 cfg.reconciliation,
                 &cfg.argocd_version,

@@ -12,6 +12,7 @@ mod bootstrap;
 pub mod certs;
 mod components;
 pub mod registry;
+pub mod seed;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -43,6 +44,9 @@ pub struct LocalLabConfig {
     pub argocd_version: String,
     /// `--registry-auth`, `--registry-tls`.
     pub registry: registry::RegistrySecurity,
+    /// Where the lab's seeds are kept ([`seed`]); None starts from an
+    /// empty etcd.
+    pub seeds: Option<PathBuf>,
 }
 
 /// What a lab leaves on disk so that `lab status`, `lab down` and
@@ -141,6 +145,7 @@ impl LocalLab {
         for reclaimed in reclaim_abandoned(&cfg.labs_root) {
             progress.info(reclaimed);
         }
+        let seed = seed::ensure(cfg, progress).await;
         let id = new_id();
         let dir = cfg.labs_root.join(format!("local-{id}"));
         std::fs::create_dir_all(&dir)
@@ -154,7 +159,8 @@ impl LocalLab {
             std::fs::write(dir.join(OWNER_FILE), std::process::id().to_string())?;
         }
         let supervisor = Supervisor::new(cfg.detached);
-        let result = components::start_all(cfg, &dir, &id, &supervisor, progress).await;
+        let result =
+            components::start_all(cfg, &dir, &id, seed.as_deref(), &supervisor, progress).await;
         match result {
             Ok((state, client)) => {
                 state.save()?;
