@@ -57,7 +57,9 @@ fn sync_rows(out: &mut String, mode: &str, m: &SyncMode) {
         out,
         &format!("Push → Synced, {mode}: harness `expect`"),
         m.harness.as_ref(),
-        &format!("the expect engine with the runner's backoff; probes: {probes}"),
+        &format!(
+            "the expect engine: a watch, and probes at the runner's backoff; judged (probes + changes watched): {probes}"
+        ),
     );
     row(
         out,
@@ -67,9 +69,9 @@ fn sync_rows(out: &mut String, mode: &str, m: &SyncMode) {
     );
     row(
         out,
-        &format!("Push → Synced, {mode}: tight poller overhead"),
+        &format!("Push → Synced, {mode}: polling alone, overhead"),
         m.tight_overhead.as_ref(),
-        "the same probe with 100 ms ×1.5 up to 500 ms, − floor",
+        "the same probe without the watch, 100 ms ×1.5 up to 500 ms, − floor",
     );
     row(
         out,
@@ -416,7 +418,7 @@ pub fn findings(r: &BenchReport) -> Vec<Finding> {
             out.push(Finding {
                 title: format!("`expect` sees the new digest late (push → Synced, {mode})"),
                 evidence: format!(
-                    "Argo CD reports Synced {} (median) after the push; the expect engine notices {} later (median, p95 {}), probes per wait {:?}. Its backoff ({}) makes probes ever sparser: after about 3 s they are 2 s apart, so a change lands on average 1 s before it is seen. The same probe on {} is {} (median) behind Argo CD.",
+                    "Argo CD reports Synced {} (median) after the push; the expect engine notices {} later (median, p95 {}), observations per wait {:?}. With its watch it should see the change within milliseconds; polling alone at its backoff ({}) is bound by the probes' spacing. Polling alone ({}) is {} (median) behind Argo CD.",
                     fmt_seconds(floor.median),
                     fmt_seconds(over.median),
                     fmt_seconds(over.p95),
@@ -425,7 +427,7 @@ pub fn findings(r: &BenchReport) -> Vec<Finding> {
                     s.tight_backoff,
                     fmt_seconds(tight.median)
                 ),
-                proposal: "in harness/engine/src/expect/poll.rs, `impl Default for Backoff`: `initial: Duration::from_millis(100)` and `max: Duration::from_millis(500)` (keep `factor: 1.5`). A probe is one GET of one object from the lab's apiserver; at most two a second per running expect. The runner takes its backoff from `RunOptions::backoff` (= `Backoff::default()`), so nothing else changes.".into(),
+                proposal: "run the bench with `--verbose` and look in harness.log for `watch:` lines (harness/engine/src/argocd/mod.rs, `watch_loop`): a watch that cannot start or keeps failing leaves the expect to its probes. A probe is one GET of one object from the lab's apiserver; the runner takes its backoff from `RunOptions::backoff` (= `Backoff::default()`).".into(),
             });
         }
         if let Some(d) = &s.delete

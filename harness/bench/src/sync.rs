@@ -5,10 +5,11 @@
 //! what the harness adds:
 //! - the floor: a Kubernetes watch on the Application, which sees the
 //!   status change the moment Argo CD writes it;
-//! - the harness: the expect engine's own poller with the runner's default
-//!   backoff, probing exactly as an `expect` step does;
-//! - a tighter poller (100 ms growing to 500 ms), to show what a shorter
-//!   backoff would give.
+//! - the harness: the expect engine's own wait, exactly as an `expect`
+//!   step runs it (`expect::run_app_poll`: a watch on the Application and
+//!   probes at the runner's default backoff);
+//! - polling alone, the same probes without the watch (what `expect` did
+//!   before it watched), to show what the watch gains.
 //!
 //! Argo CD's own record, `status.operationState.finishedAt` (1 s
 //! resolution), is kept as a cross-check of the floor.
@@ -28,12 +29,12 @@ use tokio_util::sync::CancellationToken;
 use super::stats::Stats;
 use harness_core::progress::Progress;
 use harness_engine::argocd::{AppSpec, AppStatus, ArgoCd, application_resource};
-use harness_engine::expect::{self, AppWanted, Backoff, PollOutcome, poll};
+use harness_engine::expect::{self, AppWanted, Backoff, poll};
 use harness_engine::lab::Lab;
 use harness_oci::{ArtifactFiles, DEFAULT_LAYER_MEDIA_TYPE, RegistryClient, pack};
 use harness_scenario::SyncStatus;
 
-/// The backoff a tighter poller would use.
+/// The backoff of the poller without a watch (the runner's default).
 pub const TIGHT_BACKOFF: Backoff = Backoff {
     initial: Duration::from_millis(100),
     factor: 1.5,
@@ -345,27 +346,39 @@ impl SyncBench<'_> {
         };
         let deadline = Instant::now() + Duration::from_secs(120);
         let cancel = CancellationToken::new();
-        let poller = |backoff: Backoff| {
-            let (argocd, wanted, cancel) = (argocd.clone(), wanted.clone(), cancel.clone());
-            async move {
-                let outcome = poll::eventually(deadline, backoff, &cancel, || {
-                    expect::probe_app(&argocd, &wanted)
-                })
-                .await;
-                (outcome, Instant::now())
-            }
+        let harness_wait = async {
+            let plan = expect::PollPlan {
+                timing: harness_scenario::Timing::Within(Duration::from_secs(120)),
+                scenario_deadline: deadline,
+                backoff: Backoff::default(),
+                cancel: cancel.clone(),
+            };
+            let result = expect::run_app_poll(
+                &format!("Application {}", self.name),
+                &plan,
+                argocd,
+                &wanted,
+            )
+            .await;
+            (result, Instant::now())
         };
-        let ((harness, harness_at), (tight, tight_at)) =
-            tokio::join!(poller(Backoff::default()), poller(TIGHT_BACKOFF));
-        let harness_probes = match &harness {
-            PollOutcome::Held { probes, .. } => *probes,
-            other => anyhow::bail!(
-                "not Synced at {digest} within 2 minutes ({} probes)",
-                other.probes()
-            ),
+        let polling_alone = async {
+            let outcome = poll::eventually(deadline, TIGHT_BACKOFF, &cancel, || {
+                expect::probe_app(argocd, &wanted)
+            })
+            .await;
+            (outcome, Instant::now())
         };
+        let ((harness, harness_at), (tight, tight_at)) = tokio::join!(harness_wait, polling_alone);
+        if !harness.passed {
+            anyhow::bail!(
+                "not Synced at {digest} within 2 minutes: {}",
+                harness.message
+            );
+        }
+        let harness_probes = harness.probes;
         if !tight.is_success() {
-            anyhow::bail!("the tight poller did not see {digest} Synced");
+            anyhow::bail!("polling alone did not see {digest} Synced");
         }
         let floor = match tokio::time::timeout(Duration::from_secs(10), watch).await {
             Ok(Ok(Ok(at))) => Some(seconds_since(at, pushed)),

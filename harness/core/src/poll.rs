@@ -6,12 +6,19 @@
 //! readiness (`harness_labs`) and the podman service start all wait
 //! through it.
 //!
+//! `eventually_watched` and `consistently_watched` also take the
+//! observations a watch makes (one per change of the object): each is
+//! judged as it arrives, between probes, so an update is seen the moment
+//! it is made and none is missed between two probes; the probes go on at
+//! the backoff's pace, so a watch that breaks costs nothing but speed.
+//!
 //! Time is `tokio::time`, so tests run these with paused time.
 
 use std::future::Future;
 use std::panic::Location;
 use std::time::Duration;
 
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -183,6 +190,7 @@ where
         backoff,
         cancel,
         probe,
+        None,
         Location::caller(),
         |_| false,
     )
@@ -211,6 +219,62 @@ where
         backoff,
         cancel,
         probe,
+        None,
+        Location::caller(),
+        |_| false,
+    )
+}
+
+/// [`eventually`], also judging each observation `updates` brings (a
+/// watch's, one per change) the moment it comes: the first that holds ends
+/// the poll. The probes go on as in `eventually`; when `updates` closes
+/// (the watch ended) only they remain.
+#[track_caller]
+pub fn eventually_watched<D, F, Fut>(
+    deadline: Instant,
+    backoff: Backoff,
+    cancel: &CancellationToken,
+    updates: mpsc::UnboundedReceiver<Observation<D>>,
+    probe: F,
+) -> impl Future<Output = PollOutcome<D>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Observation<D>>,
+{
+    poll(
+        Goal::Holds,
+        deadline,
+        backoff,
+        cancel,
+        probe,
+        Some(updates),
+        Location::caller(),
+        |_| false,
+    )
+}
+
+/// [`consistently`], also judging each observation `updates` brings: the
+/// first that does not hold ends the poll as [`PollOutcome::Broke`], so a
+/// change that is undone before the next probe is still caught.
+#[track_caller]
+pub fn consistently_watched<D, F, Fut>(
+    until: Instant,
+    backoff: Backoff,
+    cancel: &CancellationToken,
+    updates: mpsc::UnboundedReceiver<Observation<D>>,
+    probe: F,
+) -> impl Future<Output = PollOutcome<D>>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Observation<D>>,
+{
+    poll(
+        Goal::KeepsHolding,
+        until,
+        backoff,
+        cancel,
+        probe,
+        Some(updates),
         Location::caller(),
         |_| false,
     )
@@ -274,6 +338,7 @@ where
         backoff,
         cancel,
         probe,
+        None,
         caller,
         failed,
     )
@@ -333,12 +398,14 @@ where
 /// [`poll_loop`], logged: "wait starts" with the caller, the kind of wait
 /// and its window, "wait ends" with the outcome (`failed`: the probe's
 /// error ended it), the probes made and the time taken.
+#[allow(clippy::too_many_arguments)]
 async fn poll<D, F, Fut>(
     goal: Goal,
     end: Instant,
     backoff: Backoff,
     cancel: &CancellationToken,
     probe: F,
+    updates: Option<mpsc::UnboundedReceiver<Observation<D>>>,
     caller: &'static Location<'static>,
     failed: fn(&PollOutcome<D>) -> bool,
 ) -> PollOutcome<D>
@@ -349,8 +416,15 @@ where
     let caller = format!("{}:{}", caller.file(), caller.line());
     let window_ms = u64::try_from(end.saturating_duration_since(Instant::now()).as_millis())
         .unwrap_or(u64::MAX);
-    tracing::debug!(caller, goal = goal.name(), window_ms, "wait starts");
-    let outcome = poll_loop(goal, end, backoff, cancel, probe).await;
+    let watched = updates.is_some();
+    tracing::debug!(
+        caller,
+        goal = goal.name(),
+        window_ms,
+        watched,
+        "wait starts"
+    );
+    let outcome = poll_loop(goal, end, backoff, cancel, probe, updates).await;
     let (mut name, attempts, elapsed) = outcome.summary();
     if failed(&outcome) {
         name = "failed";
@@ -375,6 +449,7 @@ async fn poll_loop<D, F, Fut>(
     backoff: Backoff,
     cancel: &CancellationToken,
     mut probe: F,
+    mut updates: Option<mpsc::UnboundedReceiver<Observation<D>>>,
 ) -> PollOutcome<D>
 where
     F: FnMut() -> Fut,
@@ -384,8 +459,16 @@ where
     let mut delay = backoff.initial;
     let mut probes = 0;
     let mut last = None;
+    // An update that came while waiting: judged instead of a probe.
+    let mut pending: Option<Observation<D>> = None;
+    // When the next probe is due; an update does not move it.
+    let mut next_probe: Option<Instant> = None;
     loop {
-        let observation = tokio::select! {
+        let from_update = pending.is_some();
+        let observation = if let Some(update) = pending.take() {
+            update
+        } else {
+            tokio::select! {
             observation = probe() => observation,
             _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
             // A probe that hangs past the window ends it with what was seen before.
@@ -399,10 +482,17 @@ where
                 }
                 None => continue,
             },
+            }
         };
         probes += 1;
         let elapsed = started.elapsed();
-        tracing::trace!(probes, holds = observation.holds, ?elapsed, "probe");
+        tracing::trace!(
+            probes,
+            holds = observation.holds,
+            from_update,
+            ?elapsed,
+            "probe"
+        );
         match (goal, observation.holds) {
             (Goal::Holds, true) => {
                 return PollOutcome::Held {
@@ -437,11 +527,57 @@ where
             };
         }
         last = Some(observation.detail);
-        let wake = (now + delay).min(end);
-        delay = backoff.next(delay);
-        tokio::select! {
-            _ = tokio::time::sleep_until(wake) => {}
+        // The probes keep their pace whatever the updates do: an update
+        // judged leaves the next probe where it was.
+        let wake = match next_probe {
+            Some(at) if from_update => at,
+            _ => {
+                let at = (now + delay).min(end);
+                delay = backoff.next(delay);
+                at
+            }
+        };
+        next_probe = Some(wake);
+        let woke = tokio::select! {
+            biased;
             _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
+            _ = tokio::time::sleep_until(wake) => Woke::Probe,
+            seen = next_update(updates.as_mut()) => match seen {
+                Some(seen) => Woke::Update(seen),
+                None => Woke::WatchEnded,
+            },
+        };
+        match woke {
+            Woke::Probe => next_probe = None,
+            Woke::Update(seen) => pending = Some(seen),
+            // The watch ended: the probes go on alone.
+            Woke::WatchEnded => {
+                updates = None;
+                tokio::select! {
+                    _ = tokio::time::sleep_until(wake) => next_probe = None,
+                    _ = cancel.cancelled() => return PollOutcome::Cancelled { last, probes, elapsed: started.elapsed() },
+                }
+            }
         }
+    }
+}
+
+/// What ended a wait between observations.
+enum Woke<D> {
+    /// The next probe is due.
+    Probe,
+    /// The watch saw a change.
+    Update(Observation<D>),
+    /// The watch's channel closed.
+    WatchEnded,
+}
+
+/// The next update, or never when there is no watch.
+async fn next_update<D>(
+    updates: Option<&mut mpsc::UnboundedReceiver<Observation<D>>>,
+) -> Option<Observation<D>> {
+    match updates {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
     }
 }

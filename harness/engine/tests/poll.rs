@@ -5,8 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use harness_engine::expect::poll::{
-    Backoff, Observation, PollOutcome, consistently, eventually, eventually_try,
+    Backoff, Observation, PollOutcome, consistently, consistently_watched, eventually,
+    eventually_try, eventually_watched,
 };
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -545,4 +547,174 @@ async fn eventually_try_holds_and_times_out_like_eventually() {
         "{timed_out:?}"
     );
     assert_eq!(start.elapsed(), secs(1.0), "waited the whole window");
+}
+
+/// Sends `updates` (detail, holds) at the given times from the start, then
+/// keeps the channel open (a watch that sees nothing more) unless `close`.
+fn watch_script(
+    updates: &[(u64, usize, bool)],
+    close: bool,
+) -> mpsc::UnboundedReceiver<Observation<usize>> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let updates = updates.to_vec();
+    tokio::spawn(async move {
+        let start = Instant::now();
+        for (at_ms, detail, holds) in updates {
+            tokio::time::sleep_until(start + Duration::from_millis(at_ms)).await;
+            let _ = tx.send(Observation { holds, detail });
+        }
+        if !close {
+            std::future::pending::<()>().await;
+        }
+    });
+    rx
+}
+
+#[tokio::test(start_paused = true)]
+async fn eventually_watched_holds_on_an_update_between_probes() {
+    let script = Script::new(&[false]);
+    let updates = watch_script(&[(150, 1000, true)], false);
+    let outcome = eventually_watched(
+        Instant::now() + secs(10.0),
+        doubling(),
+        &CancellationToken::new(),
+        updates,
+        || script.probe(),
+    )
+    .await;
+    // Probes at 0 and 100 ms; the update at 150 ms ends it, before the
+    // probe due at 300 ms.
+    assert_eq!(script.call_times_ms(), vec![0, 100]);
+    assert_eq!(
+        outcome,
+        PollOutcome::Held {
+            last: 1000,
+            probes: 3,
+            elapsed: Duration::from_millis(150)
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn updates_that_do_not_hold_leave_the_probes_on_their_pace() {
+    let script = Script::new(&[false, false, false, false, true]);
+    let updates = watch_script(
+        &[(30, 1000, false), (60, 1001, false), (250, 1002, false)],
+        false,
+    );
+    let outcome = eventually_watched(
+        Instant::now() + secs(10.0),
+        doubling(),
+        &CancellationToken::new(),
+        updates,
+        || script.probe(),
+    )
+    .await;
+    assert_eq!(script.call_times_ms(), vec![0, 100, 300, 700, 1500]);
+    assert_eq!(
+        outcome,
+        PollOutcome::Held {
+            last: 4,
+            probes: 8,
+            elapsed: secs(1.5)
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn consistently_watched_breaks_on_a_change_undone_before_the_next_probe() {
+    let script = Script::new(&[true]);
+    // Broken at 120 ms, mended at 125 ms: between the probes at 100 and 300.
+    let updates = watch_script(&[(120, 1000, false), (125, 1001, true)], false);
+    let outcome = consistently_watched(
+        Instant::now() + secs(2.0),
+        doubling(),
+        &CancellationToken::new(),
+        updates,
+        || script.probe(),
+    )
+    .await;
+    assert_eq!(script.call_times_ms(), vec![0, 100]);
+    assert_eq!(
+        outcome,
+        PollOutcome::Broke {
+            last: 1000,
+            probes: 3,
+            elapsed: Duration::from_millis(120)
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watch_that_ends_leaves_the_probes_alone() {
+    let script = Script::new(&[false, false, false, true]);
+    let updates = watch_script(&[(50, 1000, false)], true);
+    let outcome = eventually_watched(
+        Instant::now() + secs(10.0),
+        doubling(),
+        &CancellationToken::new(),
+        updates,
+        || script.probe(),
+    )
+    .await;
+    assert_eq!(script.call_times_ms(), vec![0, 100, 300, 700]);
+    assert_eq!(
+        outcome,
+        PollOutcome::Held {
+            last: 3,
+            probes: 5,
+            elapsed: secs(0.7)
+        }
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn consistently_watched_holds_through_its_window_with_updates_that_hold() {
+    let script = Script::new(&[true]);
+    let updates = watch_script(&[(50, 1000, true), (450, 1001, true)], false);
+    let outcome = consistently_watched(
+        Instant::now() + secs(1.0),
+        doubling(),
+        &CancellationToken::new(),
+        updates,
+        || script.probe(),
+    )
+    .await;
+    // Probes at 0, 100, 300, 700 and at the window's end.
+    assert_eq!(script.call_times_ms(), vec![0, 100, 300, 700, 1000]);
+    assert!(
+        matches!(outcome, PollOutcome::Held { probes: 7, .. }),
+        "{outcome:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watched_poll_is_cancelled_like_any_other() {
+    let script = Script::new(&[false]);
+    let updates = watch_script(&[], false);
+    let cancel = CancellationToken::new();
+    let cancelling = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            cancel.cancel();
+        })
+    };
+    let outcome = eventually_watched(
+        Instant::now() + secs(10.0),
+        doubling(),
+        &cancel,
+        updates,
+        || script.probe(),
+    )
+    .await;
+    cancelling.await.unwrap();
+    assert_eq!(
+        outcome,
+        PollOutcome::Cancelled {
+            last: Some(1),
+            probes: 2,
+            elapsed: Duration::from_millis(250)
+        }
+    );
 }

@@ -316,6 +316,27 @@ impl ArgoCd {
         .map_err(|source| ArgoError::List { selector, source })
     }
 
+    /// Every change of Application `name` from now on, judged by `judge`
+    /// (`None`: it does not exist) and sent the moment the apiserver tells
+    /// of it: a list for the current version (itself judged and sent),
+    /// then a watch from that version, resumed from the last version seen
+    /// when the apiserver ends it and from a new list when that version is
+    /// too old (410 Gone), so no change between two connections is missed.
+    /// The watch stops when the returned [`Watch`] is dropped; its errors
+    /// are logged and retried, and the poller it feeds probes meanwhile.
+    pub fn watch<D, J>(&self, name: &str, judge: J) -> Watch<D>
+    where
+        D: Send + 'static,
+        J: Fn(Option<&Value>) -> Observation<D> + Send + Sync + 'static,
+    {
+        let (tx, updates) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(watch_loop(self.api.clone(), name.to_string(), tx, judge));
+        Watch {
+            updates,
+            watching: WatchTask(task),
+        }
+    }
+
     /// One request about Application `name` (empty for a list), logged.
     async fn logged<T>(
         &self,
@@ -331,5 +352,109 @@ impl ArgoCd {
             name: name.into(),
             namespace: self.namespace.clone(),
         }
+    }
+}
+
+/// Delay before a watch that failed connects again.
+const WATCH_RETRY: Duration = Duration::from_millis(200);
+
+/// The changes of one Application, judged, as long as `watching` lives.
+pub struct Watch<D> {
+    pub updates: tokio::sync::mpsc::UnboundedReceiver<Observation<D>>,
+    pub watching: WatchTask,
+}
+
+/// The task that watches; dropping this stops it.
+pub struct WatchTask(tokio::task::JoinHandle<()>);
+
+impl Drop for WatchTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn watch_loop<D, J>(
+    api: Api<DynamicObject>,
+    name: String,
+    tx: tokio::sync::mpsc::UnboundedSender<Observation<D>>,
+    judge: J,
+) where
+    D: Send,
+    J: Fn(Option<&Value>) -> Observation<D> + Sync,
+{
+    use futures::StreamExt as _;
+    use kube::api::{WatchEvent, WatchParams};
+    let fields = format!("metadata.name={name}");
+    let send = |object: Option<&DynamicObject>| {
+        let value = object.map(|o| serde_json::to_value(o).unwrap_or(Value::Null));
+        tx.send(judge(value.as_ref())).is_ok()
+    };
+    let mut version: Option<String> = None;
+    loop {
+        let from = match version.take() {
+            Some(version) => version,
+            None => match api.list(&ListParams::default().fields(&fields)).await {
+                Ok(list) => {
+                    if !send(list.items.first()) {
+                        return;
+                    }
+                    list.metadata.resource_version.unwrap_or_default()
+                }
+                Err(error) => {
+                    tracing::debug!(app = name, %error, "watch: list failed; retrying");
+                    tokio::time::sleep(WATCH_RETRY).await;
+                    continue;
+                }
+            },
+        };
+        let params = WatchParams::default().fields(&fields).timeout(290);
+        let stream = match api.watch(&params, &from).await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(app = name, %error, "watch: cannot start; retrying");
+                tokio::time::sleep(WATCH_RETRY).await;
+                version = Some(from);
+                continue;
+            }
+        };
+        let mut stream = std::pin::pin!(stream);
+        let mut resume = Some(from);
+        while let Some(event) = stream.next().await {
+            let sent = match event {
+                Ok(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
+                    resume = object.metadata.resource_version.clone();
+                    send(Some(&object))
+                }
+                Ok(WatchEvent::Deleted(object)) => {
+                    resume = object.metadata.resource_version.clone();
+                    send(None)
+                }
+                Ok(WatchEvent::Bookmark(bookmark)) => {
+                    resume = Some(bookmark.metadata.resource_version);
+                    true
+                }
+                Ok(WatchEvent::Error(status)) => {
+                    tracing::debug!(
+                        app = name,
+                        code = status.code,
+                        message = status.message,
+                        "watch: ended by the apiserver"
+                    );
+                    if status.code == 410 {
+                        resume = None;
+                    }
+                    break;
+                }
+                Err(error) => {
+                    tracing::debug!(app = name, %error, "watch: stream failed; resuming");
+                    tokio::time::sleep(WATCH_RETRY).await;
+                    break;
+                }
+            };
+            if !sent {
+                return;
+            }
+        }
+        version = resume;
     }
 }

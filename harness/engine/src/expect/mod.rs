@@ -266,8 +266,42 @@ pub struct ExpectResult {
     pub probes: u32,
 }
 
+/// An Application expectation under `plan` (`within` or `for`): probed
+/// at the backoff's pace and, between probes, judged on every change a
+/// watch on the Application sees, the moment Argo CD writes it. So the
+/// time the harness adds over Argo CD's own is the watch's latency, not
+/// half a backoff delay, and a `for` window also fails on a change undone
+/// before the next probe.
+pub async fn run_app_poll(
+    subject: &str,
+    plan: &PollPlan,
+    argocd: &ArgoCd,
+    wanted: &AppWanted,
+) -> ExpectResult {
+    let judged = wanted.clone();
+    let crate::argocd::Watch {
+        updates,
+        watching: _watching,
+    } = argocd.watch(&wanted.app, move |object| judge_app_object(&judged, object));
+    run_poll_with(subject, plan, Some(updates), || probe_app(argocd, wanted)).await
+}
+
 /// Run `probe` under `plan` and explain the result.
 pub async fn run_poll<F, Fut>(subject: &str, plan: &PollPlan, probe: F) -> ExpectResult
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Observation<Seen>>,
+{
+    run_poll_with(subject, plan, None, probe).await
+}
+
+/// [`run_poll`], also judging what `updates` brings between probes.
+async fn run_poll_with<F, Fut>(
+    subject: &str,
+    plan: &PollPlan,
+    updates: Option<tokio::sync::mpsc::UnboundedReceiver<Observation<Seen>>>,
+    probe: F,
+) -> ExpectResult
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Observation<Seen>>,
@@ -283,10 +317,15 @@ where
     let wanted_end = now + window;
     let end = wanted_end.min(plan.scenario_deadline);
     let cut_short = end < wanted_end;
-    let outcome = if consistently {
-        poll::consistently(end, plan.backoff, &plan.cancel, probe).await
-    } else {
-        poll::eventually(end, plan.backoff, &plan.cancel, probe).await
+    let outcome = match (consistently, updates) {
+        (true, Some(updates)) => {
+            poll::consistently_watched(end, plan.backoff, &plan.cancel, updates, probe).await
+        }
+        (false, Some(updates)) => {
+            poll::eventually_watched(end, plan.backoff, &plan.cancel, updates, probe).await
+        }
+        (true, None) => poll::consistently(end, plan.backoff, &plan.cancel, probe).await,
+        (false, None) => poll::eventually(end, plan.backoff, &plan.cancel, probe).await,
     };
     explain(subject, window, cut_short, outcome)
 }

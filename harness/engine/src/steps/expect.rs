@@ -93,7 +93,15 @@ impl StepAction for Expect {
                 };
                 let argocd = ctx.argocd.clone();
                 let subject = format!("Application {}", wanted.app);
-                wait(ctx, &subject, &plan, || expect::probe_app(&argocd, &wanted)).await
+                match &plan.timing {
+                    // A window: probes, and every change a watch sees.
+                    Timing::Within(_) | Timing::For(_) => {
+                        expect::run_app_poll(&subject, &plan, &argocd, &wanted).await
+                    }
+                    Timing::Reconciles(_) => {
+                        wait(ctx, &subject, &plan, || expect::probe_app(&argocd, &wanted)).await
+                    }
+                }
             }
             ExpectTarget::Resource(resource) => {
                 let r = &resource.resource;
