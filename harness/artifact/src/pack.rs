@@ -490,6 +490,9 @@ pub struct PackCache {
 #[derive(Default)]
 struct CacheState {
     entries: std::collections::HashMap<[u8; 32], CachedLayer>,
+    /// Keys being packed right now: a second packer of the same content
+    /// waits for the first instead of compressing it too.
+    packing: std::collections::HashMap<[u8; 32], std::sync::Arc<std::sync::Mutex<()>>>,
     bytes: usize,
     clock: u64,
     hits: u64,
@@ -500,6 +503,19 @@ struct CachedLayer {
     blob: Blob,
     tar_digest: String,
     last_used: u64,
+}
+
+impl CacheState {
+    /// The kept layer of `key`, counted as a hit.
+    fn hit(&mut self, key: &[u8; 32]) -> Option<LayerSpec> {
+        self.clock += 1;
+        let now = self.clock;
+        let entry = self.entries.get_mut(key)?;
+        entry.last_used = now;
+        let spec = layer_spec(entry.blob.clone(), entry.tar_digest.clone());
+        self.hits += 1;
+        Some(spec)
+    }
 }
 
 /// What a [`PackCache`] did so far.
@@ -537,22 +553,27 @@ impl PackCache {
         media_type: &str,
     ) -> Result<LayerSpec, OciError> {
         let key = layer_key(files, media_type);
-        {
+        let gate = {
             let mut state = self.lock();
-            state.clock += 1;
-            let now = state.clock;
-            if let Some(entry) = state.entries.get_mut(&key) {
-                entry.last_used = now;
-                let spec = layer_spec(entry.blob.clone(), entry.tar_digest.clone());
-                state.hits += 1;
+            if let Some(spec) = state.hit(&key) {
                 return Ok(spec);
             }
+            state.packing.entry(key).or_default().clone()
+        };
+        // Packed outside the cache's lock (other content packs meanwhile),
+        // under this key's: the same content is compressed once even when
+        // scenarios side by side push it at the same moment.
+        let _packing = gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(spec) = self.lock().hit(&key) {
+            return Ok(spec);
         }
-        // Packed outside the lock: another thread may pack other content
-        // meanwhile (or the same: both get the same bytes).
-        let spec = files_layer_uncached(files, media_type)?;
-        let tar_digest = spec.annotations[ORAS_CONTENT_DIGEST_ANNOTATION].clone();
+        let packed = files_layer_uncached(files, media_type);
         let mut state = self.lock();
+        state.packing.remove(&key);
+        let spec = packed?;
+        let tar_digest = spec.annotations[ORAS_CONTENT_DIGEST_ANNOTATION].clone();
         state.misses += 1;
         let size = spec.blob.bytes.len();
         if size <= self.limit_bytes && !state.entries.contains_key(&key) {
@@ -828,6 +849,35 @@ mod tests {
             .expect("pack");
         assert_ne!(one.blob.digest, two.blob.digest);
         assert_eq!((cache.stats().hits, cache.stats().misses), (0, 2));
+    }
+
+    #[test]
+    fn the_same_content_packed_side_by_side_is_compressed_once() {
+        let cache = PackCache::new(64 << 20);
+        let text: String = (0..200_000).map(|i| format!("{i} ")).collect();
+        let barrier = std::sync::Barrier::new(4);
+        let digests: Vec<String> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let files: ArtifactFiles =
+                            [("big.txt", text.as_str())].into_iter().collect();
+                        barrier.wait();
+                        cache
+                            .files_layer(&files, DEFAULT_LAYER_MEDIA_TYPE)
+                            .expect("pack")
+                            .blob
+                            .digest
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("worker"))
+                .collect()
+        });
+        assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+        assert_eq!((cache.stats().misses, cache.stats().hits), (1, 3));
     }
 
     #[test]
