@@ -297,3 +297,60 @@ async fn a_run_shares_one_client_and_unchanged_folders_are_packed_once() {
         4
     );
 }
+
+#[tokio::test]
+async fn a_blob_over_the_monolithic_size_goes_up_in_chunks_and_comes_back_whole() {
+    harness_core::init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = RegistryProcess::start(RegistryOptions::new(dir.path()))
+        .await
+        .expect("start docker-registry");
+    let recorder = RequestRecorder::start(&registry.endpoint().address)
+        .await
+        .unwrap();
+    let client = RegistryClient::new(RegistryEndpoint {
+        address: recorder.address(),
+        ..registry.endpoint()
+    });
+    // Two whole chunks and one byte: three PATCHes.
+    let size = 2 * harness_oci::CHUNK + 1;
+    assert!(size > harness_oci::MONOLITHIC_MAX);
+    let bytes: Vec<u8> = (0..size as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let artifact = pack_manifest(harness_oci::ManifestSpec {
+        config: None,
+        artifact_type: None,
+        layers: vec![harness_oci::LayerSpec {
+            blob: harness_oci::Blob::new("application/octet-stream", bytes),
+            annotations: BTreeMap::new(),
+        }],
+        annotations: BTreeMap::new(),
+    })
+    .unwrap();
+    client.push("big", &artifact, &["v1".into()]).await.unwrap();
+    let lines = recorder.take_lines(&names(&artifact));
+    let layer: Vec<&String> = lines
+        .iter()
+        .filter(|l| !l.contains("CONFIG") && l.contains("/blobs/"))
+        .collect();
+    // The config's POST is among the POSTs; the layer's requests are the
+    // HEAD, the PATCHes and the closing PUT.
+    assert_eq!(
+        layer
+            .iter()
+            .filter(|l| !l.starts_with("POST"))
+            .map(|l| l.as_str())
+            .collect::<Vec<_>>(),
+        vec![
+            "HEAD /v2/big/blobs/LAYER",
+            "PATCH /v2/big/blobs/uploads/<upload>",
+            "PATCH /v2/big/blobs/uploads/<upload>",
+            "PATCH /v2/big/blobs/uploads/<upload>",
+            "PUT /v2/big/blobs/uploads/<upload>?digest=LAYER",
+        ],
+        "{lines:#?}"
+    );
+    let pulled = client.pull("big", "v1").await.unwrap();
+    assert_eq!(pulled.layers[0].1, artifact.layers[0].bytes);
+}
