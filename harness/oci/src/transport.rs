@@ -4,7 +4,10 @@
 //! oci-client asks `GET /v2/` before every request to an anonymous
 //! registry (it caches tokens, and an anonymous registry gives none) and
 //! uploads every blob as POST, PATCH, PUT. A push of two small blobs and a
-//! tag was fourteen requests where `oras push` makes seven. Here the
+//! tag was eighteen requests one after the other (HEAD, POST, PATCH and PUT
+//! per blob and the manifest PUT, each after its own `GET /v2/`); it is now
+//! eight, seven once the client knows the registry, the blobs side by
+//! side (`tests/push_requests.rs` holds the exact list). Here the
 //! client asks `GET /v2/` once ([`Transport::access`], kept for the
 //! client's life, shared by its clones), checks blobs with one HEAD each,
 //! uploads a blob of up to [`MONOLITHIC_MAX`] bytes as POST then one PUT
