@@ -389,40 +389,11 @@ impl RegistryClient {
                 }),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let manifest_digest = sha256_digest(&artifact.manifest);
-        if manifest_digest != artifact.digest {
-            return Err(OciError::Pack(format!(
-                "the artifact's digest {} is not the digest of its manifest ({manifest_digest})",
-                artifact.digest
-            )));
-        }
-        for (name, blob) in std::iter::once(("config", &artifact.config))
-            .chain(artifact.layers.iter().map(|layer| ("layer", layer)))
-        {
-            let actual = sha256_digest(&blob.bytes);
-            if actual != blob.digest {
-                return Err(OciError::Pack(format!(
-                    "the artifact's {name} digest {} is not the digest of its bytes ({actual})",
-                    blob.digest
-                )));
-            }
-        }
-
-        // Asked before the blobs go side by side: one probe, one log line.
-        self.access(&full).await?;
-        // Each blob once, even when layers repeat (or repeat the config).
-        let mut seen = std::collections::BTreeSet::new();
-        let blobs = std::iter::once(&artifact.config)
-            .chain(&artifact.layers)
-            .filter(|blob| seen.insert(blob.digest.as_str()));
-        let uploads = blobs.map(|blob| self.ensure_blob(&full, &blob.digest, &blob.bytes));
-        let uploaded = futures::future::try_join_all(uploads).await?;
-        let blobs_uploaded = uploaded.iter().filter(|up| **up).count();
-        let outcome = PushOutcome {
-            digest: artifact.digest.clone(),
-            blobs_uploaded,
-            blobs_skipped: uploaded.len() - blobs_uploaded,
-        };
+        let outcome = self
+            .push_blobs(&full, &[artifact])
+            .await?
+            .pop()
+            .expect("one outcome per artifact");
 
         let content_type = header_value(MANIFEST_MEDIA_TYPE)?;
         let targets: Vec<ReferenceKind> = if tags.is_empty() {
@@ -441,6 +412,66 @@ impl RegistryClient {
             .await?;
         }
         Ok(outcome)
+    }
+
+    /// Upload the blobs of `artifacts` that the registry lacks into `full`
+    /// (the repository with the prefix): each blob once however many
+    /// artifacts share it (variants share the empty config), a HEAD first,
+    /// all at once. A blob counts as uploaded or skipped for the first
+    /// artifact that has it, as skipped for the others, as pushing them one
+    /// after the other would count. Checks each artifact's digests first.
+    pub(super) async fn push_blobs(
+        &self,
+        full: &str,
+        artifacts: &[&PackedArtifact],
+    ) -> Result<Vec<PushOutcome>, OciError> {
+        for artifact in artifacts {
+            check_digests(artifact)?;
+        }
+        // Asked before the blobs go side by side: one probe, one log line.
+        self.access(full).await?;
+        // Each blob once, with the artifact that has it first.
+        let mut first_owner = std::collections::BTreeMap::new();
+        let mut blobs = Vec::new();
+        for (index, artifact) in artifacts.iter().enumerate() {
+            for blob in std::iter::once(&artifact.config).chain(&artifact.layers) {
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    first_owner.entry(blob.digest.as_str())
+                {
+                    slot.insert(index);
+                    blobs.push((index, blob));
+                }
+            }
+        }
+        let uploads = blobs
+            .iter()
+            .map(|(_, blob)| self.ensure_blob(full, &blob.digest, &blob.bytes));
+        let uploaded = futures::future::try_join_all(uploads).await?;
+        let mut outcomes: Vec<PushOutcome> = artifacts
+            .iter()
+            .map(|artifact| PushOutcome {
+                digest: artifact.digest.clone(),
+                blobs_uploaded: 0,
+                blobs_skipped: 0,
+            })
+            .collect();
+        for ((index, _), up) in blobs.iter().zip(uploaded) {
+            if up {
+                outcomes[*index].blobs_uploaded += 1;
+            } else {
+                outcomes[*index].blobs_skipped += 1;
+            }
+        }
+        // The blobs an artifact shares with an earlier one: skipped.
+        for (index, artifact) in artifacts.iter().enumerate() {
+            let mut own = std::collections::BTreeSet::new();
+            for blob in std::iter::once(&artifact.config).chain(&artifact.layers) {
+                if own.insert(blob.digest.as_str()) && first_owner[blob.digest.as_str()] != index {
+                    outcomes[index].blobs_skipped += 1;
+                }
+            }
+        }
+        Ok(outcomes)
     }
 
     /// Put a manifest whose blobs (or child manifests) the registry already
@@ -839,6 +870,29 @@ impl RegistryClient {
             hint: hint.to_string(),
         }
     }
+}
+
+/// An artifact's manifest and blobs are what their digests say.
+fn check_digests(artifact: &PackedArtifact) -> Result<(), OciError> {
+    let manifest_digest = sha256_digest(&artifact.manifest);
+    if manifest_digest != artifact.digest {
+        return Err(OciError::Pack(format!(
+            "the artifact's digest {} is not the digest of its manifest ({manifest_digest})",
+            artifact.digest
+        )));
+    }
+    for (name, blob) in std::iter::once(("config", &artifact.config))
+        .chain(artifact.layers.iter().map(|layer| ("layer", layer)))
+    {
+        let actual = sha256_digest(&blob.bytes);
+        if actual != blob.digest {
+            return Err(OciError::Pack(format!(
+                "the artifact's {name} digest {} is not the digest of its bytes ({actual})",
+                blob.digest
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The HTTP status a failed request was answered with, when there was one.

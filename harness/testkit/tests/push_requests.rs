@@ -354,3 +354,81 @@ async fn a_blob_over_the_monolithic_size_goes_up_in_chunks_and_comes_back_whole(
     let pulled = client.pull("big", "v1").await.unwrap();
     assert_eq!(pulled.layers[0].1, artifact.layers[0].bytes);
 }
+
+#[tokio::test]
+async fn an_index_uploads_the_shared_config_once_and_its_variants_before_itself() {
+    harness_core::init_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let registry = RegistryProcess::start(RegistryOptions::new(dir.path()))
+        .await
+        .expect("start docker-registry");
+    let recorder = RequestRecorder::start(&registry.endpoint().address)
+        .await
+        .unwrap();
+    let client = RegistryClient::new(RegistryEndpoint {
+        address: recorder.address(),
+        ..registry.endpoint()
+    });
+    let cache = PackCache::new(1 << 20);
+    let variant = |target: &str| {
+        let files: ArtifactFiles = [("cm.yaml", format!("kind: ConfigMap\ndata: {target}\n"))]
+            .into_iter()
+            .collect();
+        harness_oci::index::IndexEntry {
+            artifact: pack_manifest(harness_oci::ManifestSpec {
+                config: None,
+                artifact_type: None,
+                layers: vec![cache.files_layer(&files, DEFAULT_LAYER_MEDIA_TYPE).unwrap()],
+                annotations: BTreeMap::new(),
+            })
+            .unwrap(),
+            platform: None,
+            annotations: BTreeMap::from([("target".to_string(), target.to_string())]),
+        }
+    };
+    let entries = vec![variant("dev"), variant("prod")];
+    let pushed = harness_oci::index::push_index(
+        &client,
+        "multi",
+        &entries,
+        &BTreeMap::new(),
+        &["v1".into()],
+    )
+    .await
+    .unwrap();
+    let counts: Vec<_> = pushed
+        .variants
+        .iter()
+        .map(|v| (v.blobs_uploaded, v.blobs_skipped))
+        .collect();
+    assert_eq!(counts, vec![(2, 0), (1, 1)], "the config counts once");
+
+    let (dev, prod) = (&entries[0].artifact, &entries[1].artifact);
+    let lines = recorder.take_lines(&[
+        (dev.config.digest.as_str(), "CONFIG"),
+        (dev.layers[0].digest.as_str(), "DEV"),
+        (prod.layers[0].digest.as_str(), "PROD"),
+        (dev.digest.as_str(), "DEV-MANIFEST"),
+        (prod.digest.as_str(), "PROD-MANIFEST"),
+    ]);
+    let mut expected = vec!["GET /v2/".to_string()];
+    let mut blobs = Vec::new();
+    for blob in ["CONFIG", "DEV", "PROD"] {
+        blobs.push(format!("HEAD /v2/multi/blobs/{blob}"));
+        blobs.push("POST /v2/multi/blobs/uploads/".to_string());
+        blobs.push(format!(
+            "PUT /v2/multi/blobs/uploads/<upload>?digest={blob}"
+        ));
+    }
+    expected.extend(sorted(blobs));
+    expected.extend(sorted(vec![
+        "PUT /v2/multi/manifests/DEV-MANIFEST".to_string(),
+        "PUT /v2/multi/manifests/PROD-MANIFEST".to_string(),
+    ]));
+    expected.push("PUT /v2/multi/manifests/v1".to_string());
+    let mut seen = vec![lines[0].clone()];
+    seen.extend(sorted(lines[1..10].to_vec()));
+    seen.extend(sorted(lines[10..12].to_vec()));
+    seen.extend(lines[12..].iter().cloned());
+    assert_eq!(seen, expected, "as they came: {lines:#?}");
+}
