@@ -44,8 +44,9 @@ pub enum Access {
     /// the endpoint's credentials (none: the registry refuses, and the
     /// error says anonymous access was used).
     Basic,
-    /// A token challenge (`Bearer`), or an answer no registry gives:
-    /// oci-client does the requests.
+    /// A token challenge (`Bearer`), or an answer no registry gives (a
+    /// 404, say): oci-client does the requests. (A 5xx is an error, asked
+    /// again next time.)
     Token,
 }
 
@@ -112,6 +113,10 @@ impl Transport {
                 let url = self.url("/v2/");
                 let answer = self.http()?.get(url).send().await?;
                 let status = answer.status();
+                if status.is_server_error() {
+                    // Not kept: the next push asks again.
+                    return Err(failure(answer, &self.url("/v2/")).await);
+                }
                 let challenge = answer
                     .headers()
                     .get(WWW_AUTHENTICATE)
