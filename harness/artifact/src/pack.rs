@@ -631,6 +631,53 @@ impl PackCache {
     }
 }
 
+/// Above this many bytes in all, files are hashed on several threads.
+const PARALLEL_HASH_BYTES: usize = 4 << 20;
+
+/// The SHA-256 of each file's bytes, in path order: on up to four threads
+/// when there is much to hash (the one pass a cache hit costs).
+fn file_digests(files: &ArtifactFiles) -> Vec<(&str, [u8; 32])> {
+    let all: Vec<(&str, &[u8])> = files
+        .files
+        .iter()
+        .map(|(path, bytes)| (path.as_str(), bytes.as_slice()))
+        .collect();
+    let total: usize = all.iter().map(|(_, bytes)| bytes.len()).sum();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+        .min(all.len());
+    if total < PARALLEL_HASH_BYTES || threads < 2 {
+        return all.iter().map(digest_of).collect();
+    }
+    // Contiguous runs of about equal bytes, one per thread, joined in order.
+    let share = total.div_ceil(threads);
+    let mut runs: Vec<&[(&str, &[u8])]> = Vec::with_capacity(threads);
+    let (mut start, mut bytes) = (0, 0);
+    for (i, (_, content)) in all.iter().enumerate() {
+        bytes += content.len();
+        if bytes >= share && runs.len() + 1 < threads {
+            runs.push(&all[start..=i]);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    runs.push(&all[start..]);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = runs
+            .into_iter()
+            .map(|run| scope.spawn(move || run.iter().map(digest_of).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("hashing files does not panic"))
+            .collect()
+    })
+}
+
+fn digest_of<'a>((path, bytes): &(&'a str, &[u8])) -> (&'a str, [u8; 32]) {
+    (path, Sha256::digest(bytes).into())
+}
+
 /// The [`PackCache`] key of `files` packed as a layer of `media_type`.
 pub fn layer_key(files: &ArtifactFiles, media_type: &str) -> [u8; 32] {
     fn field(hasher: &mut Sha256, bytes: &[u8]) {
@@ -640,10 +687,9 @@ pub fn layer_key(files: &ArtifactFiles, media_type: &str) -> [u8; 32] {
     let mut hasher = Sha256::new();
     field(&mut hasher, PACK_FORMAT);
     field(&mut hasher, media_type.as_bytes());
-    let mut entries: Vec<(&str, u8, u32, [u8; 32])> = files
-        .files
-        .iter()
-        .map(|(path, bytes)| (path.as_str(), b'f', FILE_MODE, Sha256::digest(bytes).into()))
+    let mut entries: Vec<(&str, u8, u32, [u8; 32])> = file_digests(files)
+        .into_iter()
+        .map(|(path, digest)| (path, b'f', FILE_MODE, digest))
         .chain(files.symlinks.iter().map(|(path, target)| {
             (
                 path.as_str(),
@@ -878,6 +924,21 @@ mod tests {
         });
         assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
         assert_eq!((cache.stats().misses, cache.stats().hits), (1, 3));
+    }
+
+    #[test]
+    fn files_hashed_on_several_threads_give_the_one_thread_digests_in_order() {
+        let files: ArtifactFiles = (0..9)
+            .map(|i| (format!("f{i}"), vec![i as u8; (i + 1) << 19]))
+            .collect();
+        let total: usize = files.files.values().map(Vec::len).sum();
+        assert!(total >= PARALLEL_HASH_BYTES);
+        let expected: Vec<(&str, [u8; 32])> = files
+            .files
+            .iter()
+            .map(|(path, bytes)| (path.as_str(), Sha256::digest(bytes).into()))
+            .collect();
+        assert_eq!(file_digests(&files), expected);
     }
 
     #[test]
