@@ -14,7 +14,8 @@ pub use error::OciError;
 pub use pack::{
     ARTIFACT_TYPE, DEFAULT_LAYER_MEDIA_TYPE, EMPTY_CONFIG, EMPTY_CONFIG_DIGEST, LAYER_TITLE,
     LayerSpec, ManifestSpec, ORAS_CONTENT_DIGEST_ANNOTATION, ORAS_UNPACK_ANNOTATION,
-    TITLE_ANNOTATION, files_layer, gzip_deterministic, pack, pack_manifest, sha256_digest,
+    PACK_CACHE_BYTES, PackCache, PackCacheStats, TITLE_ANNOTATION, files_layer,
+    files_layer_uncached, gzip_deterministic, layer_key, pack, pack_manifest, sha256_digest,
     tar_files,
 };
 

@@ -425,23 +425,294 @@ pub struct ManifestSpec {
 
 /// The tar+gzip layer of `files` as `oras push` gives it, with the
 /// annotations oras sets on it (title `.`, unpack, the tar's digest).
+/// Unchanged content is packed once per process: see [`PackCache`] (this
+/// goes through [`PackCache::global`]).
 pub fn files_layer(files: &ArtifactFiles, media_type: &str) -> Result<LayerSpec, OciError> {
+    PackCache::global().files_layer(files, media_type)
+}
+
+/// [`files_layer`] without the cache: always tars and compresses.
+pub fn files_layer_uncached(
+    files: &ArtifactFiles,
+    media_type: &str,
+) -> Result<LayerSpec, OciError> {
     if media_type.trim().is_empty() {
         return Err(OciError::Pack("the layer media type is empty".into()));
     }
     let tar = tar_files(files)?;
     let tar_digest = sha256_digest(&tar);
-    Ok(LayerSpec {
-        blob: Blob::new(media_type, gzip_deterministic(&tar)),
+    Ok(layer_spec(
+        Blob::new(media_type, gzip_deterministic(&tar)),
+        tar_digest,
+    ))
+}
+
+fn layer_spec(blob: Blob, tar_digest: String) -> LayerSpec {
+    LayerSpec {
+        blob,
         annotations: BTreeMap::from([
             (ORAS_CONTENT_DIGEST_ANNOTATION.to_string(), tar_digest),
             (ORAS_UNPACK_ANNOTATION.to_string(), "true".to_string()),
             (TITLE_ANNOTATION.to_string(), LAYER_TITLE.to_string()),
         ]),
+    }
+}
+
+/// Names the bytes packing gives for given files: change it whenever the
+/// layer of the same files changes (tar layout, metadata, gzip, levels,
+/// annotations), so that no cache built by an older packer is trusted.
+/// Part of every [`PackCache`] key.
+const PACK_FORMAT: &[u8] = b"oci-e2e files layer v1: gnu tar, mtime 0, 0644/0755/0777, gzip os 255, level 6 (1 over 8 MiB)";
+
+/// Compressed bytes the global cache keeps at most (least recently used
+/// entries go first; a layer larger than this is never kept).
+pub const PACK_CACHE_BYTES: usize = 512 << 20;
+
+/// Layers already packed in this process, keyed by content: a scenario
+/// suite pushes the same folders again and again (each scenario, each
+/// retry, each re-push), and compressing 50 MiB costs far more than
+/// reading and hashing it.
+///
+/// The key is the SHA-256 of: [`PACK_FORMAT`], the layer media type, and
+/// for every entry in path order its kind and tar mode (file 0644,
+/// symlink 0777), its path, and the SHA-256 of the file's bytes (or the
+/// symlink's target). Names of the source folder, mtimes, inodes and the
+/// like are not part of it: the same content anywhere gives the same key,
+/// and any change to a byte, a path or a link gives another. The files are
+/// the ones [`ArtifactFiles::from_dir`] read (each once); hashing them is the
+/// one pass a hit costs. The value is the compressed layer and its tar's
+/// digest; errors are never kept (an input that fails fails again).
+pub struct PackCache {
+    limit_bytes: usize,
+    state: std::sync::Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    entries: std::collections::HashMap<[u8; 32], CachedLayer>,
+    /// Keys being packed right now: a second packer of the same content
+    /// waits for the first instead of compressing it too.
+    packing: std::collections::HashMap<[u8; 32], std::sync::Arc<std::sync::Mutex<()>>>,
+    bytes: usize,
+    clock: u64,
+    hits: u64,
+    misses: u64,
+}
+
+struct CachedLayer {
+    blob: Blob,
+    tar_digest: String,
+    last_used: u64,
+}
+
+impl CacheState {
+    /// The kept layer of `key`, counted as a hit.
+    fn hit(&mut self, key: &[u8; 32]) -> Option<LayerSpec> {
+        self.clock += 1;
+        let now = self.clock;
+        let entry = self.entries.get_mut(key)?;
+        entry.last_used = now;
+        let spec = layer_spec(entry.blob.clone(), entry.tar_digest.clone());
+        self.hits += 1;
+        Some(spec)
+    }
+}
+
+/// What a [`PackCache`] did so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PackCacheStats {
+    /// Layers served from the cache (nothing tarred or compressed).
+    pub hits: u64,
+    /// Layers packed (and kept, when they fit).
+    pub misses: u64,
+    pub entries: usize,
+    /// Compressed bytes kept.
+    pub bytes: usize,
+}
+
+impl PackCache {
+    /// An empty cache keeping at most `limit_bytes` of compressed layers.
+    pub fn new(limit_bytes: usize) -> Self {
+        PackCache {
+            limit_bytes,
+            state: std::sync::Mutex::new(CacheState::default()),
+        }
+    }
+
+    /// The process's cache, which [`files_layer`] and [`pack`] use.
+    pub fn global() -> &'static PackCache {
+        static GLOBAL: std::sync::OnceLock<PackCache> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(|| PackCache::new(PACK_CACHE_BYTES))
+    }
+
+    /// The layer of `files` (as [`files_layer_uncached`] gives it), from
+    /// the cache when the same content was packed before.
+    pub fn files_layer(
+        &self,
+        files: &ArtifactFiles,
+        media_type: &str,
+    ) -> Result<LayerSpec, OciError> {
+        let key = layer_key(files, media_type);
+        let gate = {
+            let mut state = self.lock();
+            if let Some(spec) = state.hit(&key) {
+                return Ok(spec);
+            }
+            state.packing.entry(key).or_default().clone()
+        };
+        // Packed outside the cache's lock (other content packs meanwhile),
+        // under this key's: the same content is compressed once even when
+        // scenarios side by side push it at the same moment.
+        let _packing = gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(spec) = self.lock().hit(&key) {
+            return Ok(spec);
+        }
+        let packed = files_layer_uncached(files, media_type);
+        let mut state = self.lock();
+        state.packing.remove(&key);
+        let spec = packed?;
+        let tar_digest = spec.annotations[ORAS_CONTENT_DIGEST_ANNOTATION].clone();
+        state.misses += 1;
+        let size = spec.blob.bytes.len();
+        if size <= self.limit_bytes && !state.entries.contains_key(&key) {
+            while state.bytes + size > self.limit_bytes {
+                let Some(oldest) = state
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, e)| e.last_used)
+                    .map(|(k, _)| *k)
+                else {
+                    break;
+                };
+                if let Some(gone) = state.entries.remove(&oldest) {
+                    state.bytes -= gone.blob.bytes.len();
+                }
+            }
+            state.clock += 1;
+            let last_used = state.clock;
+            state.bytes += size;
+            state.entries.insert(
+                key,
+                CachedLayer {
+                    blob: spec.blob.clone(),
+                    tar_digest,
+                    last_used,
+                },
+            );
+        }
+        Ok(spec)
+    }
+
+    pub fn stats(&self) -> PackCacheStats {
+        let state = self.lock();
+        PackCacheStats {
+            hits: state.hits,
+            misses: state.misses,
+            entries: state.entries.len(),
+            bytes: state.bytes,
+        }
+    }
+
+    /// Forget every layer (the counts stay).
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.entries.clear();
+        state.bytes = 0;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheState> {
+        // A panic while holding the lock leaves the map consistent (every
+        // change is one insert or remove): go on with it.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Above this many bytes in all, files are hashed on several threads.
+const PARALLEL_HASH_BYTES: usize = 4 << 20;
+
+/// The SHA-256 of each file's bytes, in path order: on up to four threads
+/// when there is much to hash (the one pass a cache hit costs).
+fn file_digests(files: &ArtifactFiles) -> Vec<(&str, [u8; 32])> {
+    let all: Vec<(&str, &[u8])> = files
+        .files
+        .iter()
+        .map(|(path, bytes)| (path.as_str(), bytes.as_slice()))
+        .collect();
+    let total: usize = all.iter().map(|(_, bytes)| bytes.len()).sum();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(4)
+        .min(all.len());
+    if total < PARALLEL_HASH_BYTES || threads < 2 {
+        return all.iter().map(digest_of).collect();
+    }
+    // Contiguous runs of about equal bytes, one per thread, joined in order.
+    let share = total.div_ceil(threads);
+    let mut runs: Vec<&[(&str, &[u8])]> = Vec::with_capacity(threads);
+    let (mut start, mut bytes) = (0, 0);
+    for (i, (_, content)) in all.iter().enumerate() {
+        bytes += content.len();
+        if bytes >= share && runs.len() + 1 < threads {
+            runs.push(&all[start..=i]);
+            (start, bytes) = (i + 1, 0);
+        }
+    }
+    runs.push(&all[start..]);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = runs
+            .into_iter()
+            .map(|run| scope.spawn(move || run.iter().map(digest_of).collect::<Vec<_>>()))
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("hashing files does not panic"))
+            .collect()
     })
 }
 
-/// Pack `files` into one tar+gzip layer with the empty config. The layer is
+fn digest_of<'a>((path, bytes): &(&'a str, &[u8])) -> (&'a str, [u8; 32]) {
+    (path, Sha256::digest(bytes).into())
+}
+
+/// The [`PackCache`] key of `files` packed as a layer of `media_type`.
+pub fn layer_key(files: &ArtifactFiles, media_type: &str) -> [u8; 32] {
+    fn field(hasher: &mut Sha256, bytes: &[u8]) {
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    }
+    let mut hasher = Sha256::new();
+    field(&mut hasher, PACK_FORMAT);
+    field(&mut hasher, media_type.as_bytes());
+    let mut entries: Vec<(&str, u8, u32, [u8; 32])> = file_digests(files)
+        .into_iter()
+        .map(|(path, digest)| (path, b'f', FILE_MODE, digest))
+        .chain(files.symlinks.iter().map(|(path, target)| {
+            (
+                path.as_str(),
+                b'l',
+                LINK_MODE,
+                Sha256::digest(target.as_bytes()).into(),
+            )
+        }))
+        .collect();
+    // A path in both maps stays twice (packing refuses it, uncached).
+    entries.sort();
+    hasher.update((entries.len() as u64).to_be_bytes());
+    for (path, kind, mode, content) in entries {
+        hasher.update([kind]);
+        hasher.update(mode.to_be_bytes());
+        field(&mut hasher, path.as_bytes());
+        hasher.update(content);
+    }
+    hasher.finalize().into()
+}
+
+/// Pack `files` into one tar+gzip layer with the empty config (the layer
+/// through [`PackCache::global`]: unchanged content is compressed once). The layer is
 /// tar+gzip even when `layer_media_type` says otherwise (the override exists
 /// to test what Argo CD rejects).
 pub fn pack(
@@ -540,6 +811,182 @@ mod tests {
         std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut out)
             .expect("our gzip must decode");
         assert_eq!(out, data);
+    }
+
+    fn two_files(service: &str) -> ArtifactFiles {
+        let mut files: ArtifactFiles = [("cm.yaml", "kind: ConfigMap\n"), ("svc.yaml", service)]
+            .into_iter()
+            .collect();
+        files.insert_symlink("link.yaml", "cm.yaml");
+        files
+    }
+
+    #[test]
+    fn the_cache_gives_the_packed_bytes_again_and_counts_a_hit() {
+        let cache = PackCache::new(1 << 20);
+        let files = two_files("kind: Service\n");
+        let first = cache
+            .files_layer(&files, DEFAULT_LAYER_MEDIA_TYPE)
+            .expect("pack");
+        let uncached = files_layer_uncached(&files, DEFAULT_LAYER_MEDIA_TYPE).expect("pack");
+        assert_eq!(first.blob, uncached.blob);
+        assert_eq!(first.annotations, uncached.annotations);
+        assert_eq!(
+            (
+                cache.stats().hits,
+                cache.stats().misses,
+                cache.stats().entries
+            ),
+            (0, 1, 1)
+        );
+        // The same content built anew (another read of the same folder).
+        let again = cache
+            .files_layer(&two_files("kind: Service\n"), DEFAULT_LAYER_MEDIA_TYPE)
+            .expect("pack");
+        assert_eq!(again.blob, uncached.blob);
+        assert_eq!(again.annotations, uncached.annotations);
+        assert_eq!((cache.stats().hits, cache.stats().misses), (1, 1));
+    }
+
+    #[test]
+    fn any_change_of_content_path_kind_or_media_type_is_another_key() {
+        let base = two_files("kind: Service\n");
+        let key = layer_key(&base, DEFAULT_LAYER_MEDIA_TYPE);
+        assert_eq!(key, layer_key(&base.clone(), DEFAULT_LAYER_MEDIA_TYPE));
+        let mut changed = Vec::new();
+        // One byte, same length.
+        changed.push(two_files("kind: Servicf\n"));
+        let mut renamed = base.clone();
+        let content = renamed.files.remove("svc.yaml").expect("file");
+        renamed.insert("svc2.yaml", content);
+        changed.push(renamed);
+        // A link and a file of the same text.
+        let mut kind = base.clone();
+        kind.insert("link.yaml", "cm.yaml");
+        changed.push(kind);
+        let mut target = base.clone();
+        target.insert_symlink("link.yaml", "svc.yaml");
+        changed.push(target);
+        // Bytes moved from one file into the next: lengths are in the key.
+        changed.push(
+            [("a", "xy"), ("b", "z")]
+                .into_iter()
+                .collect::<ArtifactFiles>(),
+        );
+        let moved: ArtifactFiles = [("a", "x"), ("b", "yz")].into_iter().collect();
+        assert_ne!(
+            layer_key(&changed[4], DEFAULT_LAYER_MEDIA_TYPE),
+            layer_key(&moved, DEFAULT_LAYER_MEDIA_TYPE)
+        );
+        for other in &changed[..4] {
+            assert_ne!(layer_key(other, DEFAULT_LAYER_MEDIA_TYPE), key, "{other:?}");
+        }
+        assert_ne!(
+            layer_key(&base, "application/vnd.oci.image.layer.v1.tar"),
+            key
+        );
+
+        let cache = PackCache::new(1 << 20);
+        let one = cache
+            .files_layer(&base, DEFAULT_LAYER_MEDIA_TYPE)
+            .expect("pack");
+        let two = cache
+            .files_layer(&changed[0], DEFAULT_LAYER_MEDIA_TYPE)
+            .expect("pack");
+        assert_ne!(one.blob.digest, two.blob.digest);
+        assert_eq!((cache.stats().hits, cache.stats().misses), (0, 2));
+    }
+
+    #[test]
+    fn the_same_content_packed_side_by_side_is_compressed_once() {
+        let cache = PackCache::new(64 << 20);
+        let text: String = (0..200_000).map(|i| format!("{i} ")).collect();
+        let barrier = std::sync::Barrier::new(4);
+        let digests: Vec<String> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let files: ArtifactFiles =
+                            [("big.txt", text.as_str())].into_iter().collect();
+                        barrier.wait();
+                        cache
+                            .files_layer(&files, DEFAULT_LAYER_MEDIA_TYPE)
+                            .expect("pack")
+                            .blob
+                            .digest
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("worker"))
+                .collect()
+        });
+        assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+        assert_eq!((cache.stats().misses, cache.stats().hits), (1, 3));
+    }
+
+    #[test]
+    fn files_hashed_on_several_threads_give_the_one_thread_digests_in_order() {
+        let files: ArtifactFiles = (0..9)
+            .map(|i| (format!("f{i}"), vec![i as u8; (i + 1) << 19]))
+            .collect();
+        let total: usize = files.files.values().map(Vec::len).sum();
+        assert!(total >= PARALLEL_HASH_BYTES);
+        let expected: Vec<(&str, [u8; 32])> = files
+            .files
+            .iter()
+            .map(|(path, bytes)| (path.as_str(), Sha256::digest(bytes).into()))
+            .collect();
+        assert_eq!(file_digests(&files), expected);
+    }
+
+    #[test]
+    fn errors_are_not_kept_and_the_oldest_layer_goes_first() {
+        let cache = PackCache::new(1 << 20);
+        let bad: ArtifactFiles = [("../x", "x")].into_iter().collect();
+        for _ in 0..2 {
+            assert!(cache.files_layer(&bad, DEFAULT_LAYER_MEDIA_TYPE).is_err());
+        }
+        assert!(cache.files_layer(&two_files("s"), " ").is_err());
+        assert_eq!(cache.stats().entries, 0);
+
+        let a = two_files("a");
+        let size = files_layer_uncached(&a, DEFAULT_LAYER_MEDIA_TYPE)
+            .expect("pack")
+            .blob
+            .bytes
+            .len();
+        // Room for two layers of about this size.
+        let cache = PackCache::new(size * 2 + size / 2);
+        for content in ["a", "b"] {
+            cache
+                .files_layer(&two_files(content), DEFAULT_LAYER_MEDIA_TYPE)
+                .expect("pack");
+        }
+        // `a` used last: `b` goes when `c` comes.
+        cache
+            .files_layer(&a, DEFAULT_LAYER_MEDIA_TYPE)
+            .expect("pack");
+        cache
+            .files_layer(&two_files("c"), DEFAULT_LAYER_MEDIA_TYPE)
+            .expect("pack");
+        assert_eq!(cache.stats().entries, 2);
+        assert!(cache.stats().bytes <= size * 2 + size / 2);
+        let before = cache.stats();
+        cache
+            .files_layer(&a, DEFAULT_LAYER_MEDIA_TYPE)
+            .expect("pack");
+        cache
+            .files_layer(&two_files("b"), DEFAULT_LAYER_MEDIA_TYPE)
+            .expect("pack");
+        assert_eq!(cache.stats().hits, before.hits + 1, "a kept");
+        assert_eq!(cache.stats().misses, before.misses + 1, "b packed again");
+        // Larger than the whole cache: packed, never kept.
+        let tiny = PackCache::new(8);
+        tiny.files_layer(&a, DEFAULT_LAYER_MEDIA_TYPE)
+            .expect("pack");
+        assert_eq!(tiny.stats().entries, 0);
     }
 
     #[test]

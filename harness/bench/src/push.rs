@@ -11,8 +11,8 @@ use super::stats::Stats;
 use harness_core::progress::Progress;
 use harness_oci::RegistryEndpoint;
 use harness_oci::{
-    ArtifactFiles, DEFAULT_LAYER_MEDIA_TYPE, PushOutcome, RegistryClient, gzip_deterministic, pack,
-    sha256_digest, tar_files,
+    ArtifactFiles, DEFAULT_LAYER_MEDIA_TYPE, PackCache, PushOutcome, RegistryClient,
+    gzip_deterministic, pack, sha256_digest, tar_files,
 };
 
 /// What the push benchmarks found.
@@ -103,6 +103,9 @@ pub struct Repush {
     pub blobs_skipped: usize,
     /// Every blob of every re-push was found in the registry and skipped.
     pub skipped_every_blob: bool,
+    /// Layers the packer tarred and compressed during the re-pushes (0:
+    /// every one came from its cache).
+    pub layers_packed: u64,
 }
 
 /// A few small manifests, like a scenario fixture.
@@ -184,13 +187,27 @@ pub struct HarnessPush {
     pub layer_bytes: u64,
 }
 
+/// Whether a push may find its layer in the packer's cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Packing {
+    /// The cache is emptied first: the push packs, as `oras push` always
+    /// does (a first push of new content).
+    Cold,
+    /// As a run's push steps do: unchanged content comes from the cache.
+    Cached,
+}
+
 /// Reads `dir`, packs and pushes it as `repository:tag`, as a `push` step does.
 pub async fn harness_push(
     client: &RegistryClient,
     dir: &Path,
     repository: &str,
     tag: &str,
+    packing: Packing,
 ) -> anyhow::Result<HarnessPush> {
+    if packing == Packing::Cold {
+        PackCache::global().clear();
+    }
     let started = Instant::now();
     let files = ArtifactFiles::from_dir(dir, harness_oci::Symlinks::Keep)?;
     let packed = pack(&files, DEFAULT_LAYER_MEDIA_TYPE, &BTreeMap::new())?;
@@ -259,7 +276,8 @@ pub struct PushBench<'a> {
 
 impl PushBench<'_> {
     /// Pushes `files` `iterations` times with each tool, each time to a
-    /// new repository so neither can skip a blob.
+    /// new repository so neither can skip a blob, and the harness packing
+    /// each time (its cache emptied first).
     pub async fn pair(&mut self, label: &str, files: &ArtifactFiles) -> anyhow::Result<PushPair> {
         let dir = tempfile::Builder::new()
             .prefix("oci-e2e-bench-")
@@ -275,7 +293,7 @@ impl PushBench<'_> {
                 self.iterations
             ));
             let repo = format!("{}-{label}-harness-{i}", self.prefix);
-            match harness_push(self.client, dir.path(), &repo, "v1").await {
+            match harness_push(self.client, dir.path(), &repo, "v1", Packing::Cold).await {
                 Ok(p) => {
                     task.done(format!(
                         "{:.2}s (pack {:.2}s), {} blob(s) uploaded",
@@ -327,7 +345,8 @@ impl PushBench<'_> {
     }
 
     /// Pushes `files` once, then `iterations` more times unchanged to the
-    /// same repository: every blob should be skipped. Then the same for oras.
+    /// same repository: every blob should be skipped and the layer come
+    /// from the packer's cache. Then the same for oras.
     pub async fn repush(
         &mut self,
         files: &ArtifactFiles,
@@ -338,8 +357,9 @@ impl PushBench<'_> {
         write_files(dir.path(), files)?;
         let repo = format!("{}-repush", self.prefix);
         let task = self.progress.task("re-push: first push (not measured)");
-        harness_push(self.client, dir.path(), &repo, "v1").await?;
+        harness_push(self.client, dir.path(), &repo, "v1", Packing::Cold).await?;
         task.done("");
+        let packed_before = PackCache::global().stats().misses;
         let (mut times, mut uploaded, mut skipped) = (vec![], 0, 0);
         for i in 0..self.iterations {
             let task = self.progress.task(format!(
@@ -347,7 +367,7 @@ impl PushBench<'_> {
                 i + 1,
                 self.iterations
             ));
-            let p = harness_push(self.client, dir.path(), &repo, "v1").await?;
+            let p = harness_push(self.client, dir.path(), &repo, "v1", Packing::Cached).await?;
             task.done(format!(
                 "{:.2}s, {} uploaded, {} skipped",
                 p.total.as_secs_f64(),
@@ -358,11 +378,13 @@ impl PushBench<'_> {
             uploaded += p.outcome.blobs_uploaded;
             skipped += p.outcome.blobs_skipped;
         }
+        let layers_packed = PackCache::global().stats().misses - packed_before;
         let repush = Stats::from_durations(&times).map(|harness| Repush {
             harness,
             blobs_uploaded: uploaded,
             blobs_skipped: skipped,
             skipped_every_blob: uploaded == 0 && skipped > 0,
+            layers_packed,
         });
         let mut oras_times = vec![];
         if let Some(oras_bin) = self.oras {

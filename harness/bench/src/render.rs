@@ -211,13 +211,19 @@ pub fn markdown(r: &BenchReport) -> String {
                 "Re-push unchanged (large): harness",
                 Some(&re.harness),
                 &format!(
-                    "{} blob(s) uploaded, {} skipped: {}",
+                    "{} blob(s) uploaded, {} skipped: {}; {} layer(s) packed again{}",
                     re.blobs_uploaded,
                     re.blobs_skipped,
                     if re.skipped_every_blob {
                         "every blob skipped"
                     } else {
                         "NOT every blob skipped"
+                    },
+                    re.layers_packed,
+                    if re.layers_packed == 0 {
+                        " (the packer's cache)"
+                    } else {
+                        ""
                     }
                 ),
             );

@@ -12,6 +12,7 @@ use oci_client::{Client, Reference};
 
 use super::{MANIFEST_MEDIA_TYPE, OciError, PackedArtifact, PulledArtifact, PushOutcome};
 use crate::RegistryEndpoint;
+use crate::transport::{Access, Transport};
 use harness_artifact::sha256_digest;
 
 /// Manifest types asked for on every manifest request. Debian's registry
@@ -124,7 +125,9 @@ pub fn check_repository(repository: &str) -> Result<(), OciError> {
 }
 
 /// A client for one registry. `repository` arguments are relative to the
-/// endpoint's prefix, if any.
+/// endpoint's prefix, if any. Clones share everything: connections, the
+/// registry's answer to `GET /v2/` and oci-client's tokens, so a run keeps
+/// one client and hands out clones.
 #[derive(Clone)]
 pub struct RegistryClient {
     endpoint: RegistryEndpoint,
@@ -136,6 +139,8 @@ pub struct RegistryClient {
     /// since `new` cannot fail).
     client: Result<Client, String>,
     auth: RegistryAuth,
+    /// The push path's own requests (see `transport.rs`).
+    transport: std::sync::Arc<Transport>,
 }
 
 impl std::fmt::Debug for RegistryClient {
@@ -190,12 +195,14 @@ impl RegistryClient {
             Some(basic) => RegistryAuth::Basic(basic.username.clone(), basic.password.clone()),
             None => RegistryAuth::Anonymous,
         };
+        let transport = std::sync::Arc::new(Transport::new(&endpoint));
         Self {
             endpoint,
             registry,
             prefix,
             client,
             auth,
+            transport,
         }
     }
 
@@ -267,6 +274,15 @@ impl RegistryClient {
             reference: Some(reference_str(target)),
         };
         let digest = sha256_digest(&manifest);
+        if self.access(full_repository).await? != Access::Token {
+            let request = self.transport.put_manifest(
+                full_repository,
+                reference_str(target),
+                manifest,
+                content_type,
+            );
+            return self.send(&op, Some(&digest), request).await;
+        }
         let client = self.client().await?;
         self.send(
             &op,
@@ -275,6 +291,67 @@ impl RegistryClient {
         )
         .await?;
         Ok(())
+    }
+
+    /// How the registry authenticates: asked with one `GET /v2/` the first
+    /// time (logged as a registry request, "probing the registry"), then
+    /// known to this client and its clones.
+    pub async fn access(&self, full_repository: &str) -> Result<Access, OciError> {
+        if let Some(detail) = self.transport.setup_error() {
+            return Err(OciError::ClientSetup {
+                address: self.endpoint.address.clone(),
+                detail: detail.to_string(),
+            });
+        }
+        if let Some(known) = self.transport.known_access() {
+            return Ok(known);
+        }
+        let op = Op {
+            name: "probing the registry",
+            repository: full_repository,
+            reference: None,
+        };
+        self.send(&op, None, self.transport.access()).await
+    }
+
+    /// Upload one blob unless the registry has it (one HEAD first).
+    /// Returns whether it was uploaded.
+    pub(super) async fn ensure_blob(
+        &self,
+        full_repository: &str,
+        digest: &str,
+        bytes: &[u8],
+    ) -> Result<bool, OciError> {
+        let check = Op {
+            name: "checking a blob",
+            repository: full_repository,
+            reference: None,
+        };
+        let upload = Op {
+            name: "uploading a blob",
+            repository: full_repository,
+            reference: None,
+        };
+        if self.access(full_repository).await? != Access::Token {
+            let exists = self.transport.blob_exists(full_repository, digest);
+            if self.send(&check, Some(digest), exists).await? {
+                return Ok(false);
+            }
+            let request = self
+                .transport
+                .upload_blob(full_repository, digest, bytes.to_vec());
+            self.send(&upload, Some(digest), request).await?;
+            return Ok(true);
+        }
+        let client = self.client().await?;
+        let by_digest = self.reference(full_repository, &ReferenceKind::Digest(digest.into()));
+        let exists = client.blob_exists(&by_digest, digest);
+        if self.send(&check, Some(digest), exists).await? {
+            return Ok(false);
+        }
+        let request = client.push_blob(&by_digest, bytes.to_vec(), digest);
+        self.send(&upload, Some(digest), request).await?;
+        Ok(true)
     }
 
     pub(super) async fn client(&self) -> Result<&Client, OciError> {
@@ -292,8 +369,9 @@ impl RegistryClient {
         Ok(client)
     }
 
-    /// Push blobs the registry lacks, then the manifest under each tag (or by
-    /// digest only when `tags` is empty).
+    /// Push blobs the registry lacks (a HEAD for each, all blobs at once),
+    /// then the manifest under each tag (or by digest only when `tags` is
+    /// empty).
     pub async fn push(
         &self,
         repository: &str,
@@ -311,64 +389,11 @@ impl RegistryClient {
                 }),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let manifest_digest = sha256_digest(&artifact.manifest);
-        if manifest_digest != artifact.digest {
-            return Err(OciError::Pack(format!(
-                "the artifact's digest {} is not the digest of its manifest ({manifest_digest})",
-                artifact.digest
-            )));
-        }
-        for (name, blob) in std::iter::once(("config", &artifact.config))
-            .chain(artifact.layers.iter().map(|layer| ("layer", layer)))
-        {
-            let actual = sha256_digest(&blob.bytes);
-            if actual != blob.digest {
-                return Err(OciError::Pack(format!(
-                    "the artifact's {name} digest {} is not the digest of its bytes ({actual})",
-                    blob.digest
-                )));
-            }
-        }
-
-        let client = self.client().await?;
-        let by_digest = self.reference(&full, &ReferenceKind::Digest(artifact.digest.clone()));
-        let mut outcome = PushOutcome {
-            digest: artifact.digest.clone(),
-            blobs_uploaded: 0,
-            blobs_skipped: 0,
-        };
-        // Each blob once, even when layers repeat (or repeat the config).
-        let mut seen = std::collections::BTreeSet::new();
-        let blobs = std::iter::once(&artifact.config)
-            .chain(&artifact.layers)
-            .filter(|blob| seen.insert(blob.digest.as_str()));
-        for blob in blobs {
-            let (digest, bytes) = (&blob.digest, &blob.bytes);
-            let op = Op {
-                name: "checking a blob",
-                repository: &full,
-                reference: None,
-            };
-            let exists = self
-                .send(&op, Some(digest), client.blob_exists(&by_digest, digest))
-                .await?;
-            if exists {
-                outcome.blobs_skipped += 1;
-                continue;
-            }
-            let op = Op {
-                name: "uploading a blob",
-                repository: &full,
-                reference: None,
-            };
-            self.send(
-                &op,
-                Some(digest),
-                client.push_blob(&by_digest, bytes.clone(), digest),
-            )
-            .await?;
-            outcome.blobs_uploaded += 1;
-        }
+        let outcome = self
+            .push_blobs(&full, &[artifact])
+            .await?
+            .pop()
+            .expect("one outcome per artifact");
 
         let content_type = header_value(MANIFEST_MEDIA_TYPE)?;
         let targets: Vec<ReferenceKind> = if tags.is_empty() {
@@ -387,6 +412,66 @@ impl RegistryClient {
             .await?;
         }
         Ok(outcome)
+    }
+
+    /// Upload the blobs of `artifacts` that the registry lacks into `full`
+    /// (the repository with the prefix): each blob once however many
+    /// artifacts share it (variants share the empty config), a HEAD first,
+    /// all at once. A blob counts as uploaded or skipped for the first
+    /// artifact that has it, as skipped for the others, as pushing them one
+    /// after the other would count. Checks each artifact's digests first.
+    pub(super) async fn push_blobs(
+        &self,
+        full: &str,
+        artifacts: &[&PackedArtifact],
+    ) -> Result<Vec<PushOutcome>, OciError> {
+        for artifact in artifacts {
+            check_digests(artifact)?;
+        }
+        // Asked before the blobs go side by side: one probe, one log line.
+        self.access(full).await?;
+        // Each blob once, with the artifact that has it first.
+        let mut first_owner = std::collections::BTreeMap::new();
+        let mut blobs = Vec::new();
+        for (index, artifact) in artifacts.iter().enumerate() {
+            for blob in std::iter::once(&artifact.config).chain(&artifact.layers) {
+                if let std::collections::btree_map::Entry::Vacant(slot) =
+                    first_owner.entry(blob.digest.as_str())
+                {
+                    slot.insert(index);
+                    blobs.push((index, blob));
+                }
+            }
+        }
+        let uploads = blobs
+            .iter()
+            .map(|(_, blob)| self.ensure_blob(full, &blob.digest, &blob.bytes));
+        let uploaded = futures::future::try_join_all(uploads).await?;
+        let mut outcomes: Vec<PushOutcome> = artifacts
+            .iter()
+            .map(|artifact| PushOutcome {
+                digest: artifact.digest.clone(),
+                blobs_uploaded: 0,
+                blobs_skipped: 0,
+            })
+            .collect();
+        for ((index, _), up) in blobs.iter().zip(uploaded) {
+            if up {
+                outcomes[*index].blobs_uploaded += 1;
+            } else {
+                outcomes[*index].blobs_skipped += 1;
+            }
+        }
+        // The blobs an artifact shares with an earlier one: skipped.
+        for (index, artifact) in artifacts.iter().enumerate() {
+            let mut own = std::collections::BTreeSet::new();
+            for blob in std::iter::once(&artifact.config).chain(&artifact.layers) {
+                if own.insert(blob.digest.as_str()) && first_owner[blob.digest.as_str()] != index {
+                    outcomes[index].blobs_skipped += 1;
+                }
+            }
+        }
+        Ok(outcomes)
     }
 
     /// Put a manifest whose blobs (or child manifests) the registry already
@@ -785,6 +870,29 @@ impl RegistryClient {
             hint: hint.to_string(),
         }
     }
+}
+
+/// An artifact's manifest and blobs are what their digests say.
+fn check_digests(artifact: &PackedArtifact) -> Result<(), OciError> {
+    let manifest_digest = sha256_digest(&artifact.manifest);
+    if manifest_digest != artifact.digest {
+        return Err(OciError::Pack(format!(
+            "the artifact's digest {} is not the digest of its manifest ({manifest_digest})",
+            artifact.digest
+        )));
+    }
+    for (name, blob) in std::iter::once(("config", &artifact.config))
+        .chain(artifact.layers.iter().map(|layer| ("layer", layer)))
+    {
+        let actual = sha256_digest(&blob.bytes);
+        if actual != blob.digest {
+            return Err(OciError::Pack(format!(
+                "the artifact's {name} digest {} is not the digest of its bytes ({actual})",
+                blob.digest
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The HTTP status a failed request was answered with, when there was one.

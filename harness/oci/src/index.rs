@@ -74,8 +74,8 @@ pub struct IndexPushOutcome {
     pub variants: Vec<PushOutcome>,
 }
 
-/// Push every variant by digest, then the index under `tags` (by digest
-/// only when `tags` is empty).
+/// Push every variant by digest (side by side), then the index under
+/// `tags` (by digest only when `tags` is empty).
 pub async fn push_index(
     client: &RegistryClient,
     repository: &str,
@@ -84,10 +84,15 @@ pub async fn push_index(
     tags: &[String],
 ) -> Result<IndexPushOutcome, OciError> {
     let index = index_manifest(entries, annotations)?;
-    let mut variants = Vec::with_capacity(entries.len());
-    for entry in entries {
-        variants.push(client.push(repository, &entry.artifact, &[]).await?);
-    }
+    let full = client.full_repository(repository)?;
+    let artifacts: Vec<&PackedArtifact> = entries.iter().map(|e| &e.artifact).collect();
+    // Every variant's blobs at once, each blob once (they share the
+    // config), then the variants' manifests by digest, then the index.
+    let variants = client.push_blobs(&full, &artifacts).await?;
+    futures::future::try_join_all(artifacts.iter().map(|artifact| {
+        client.push_manifest_bytes(repository, &artifact.manifest, MANIFEST_MEDIA_TYPE, &[])
+    }))
+    .await?;
     let digest = client
         .push_manifest_bytes(repository, &index, INDEX_MEDIA_TYPE, tags)
         .await?;

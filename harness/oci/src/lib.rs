@@ -13,10 +13,12 @@ mod endpoint;
 pub mod index;
 pub mod referrers;
 pub mod sign;
+mod transport;
 
 pub use client::{ReferenceKind, RegistryClient, check_repository, parse_reference};
 pub use endpoint::{BasicAuth, RegistryEndpoint};
 pub use harness_artifact::*;
+pub use transport::{Access, CHUNK, MONOLITHIC_MAX};
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -15,7 +15,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::client::Op;
 use super::{
     EMPTY_CONFIG, EMPTY_CONFIG_DIGEST, EMPTY_CONFIG_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, OciError,
     ReferenceKind, RegistryClient, parse_reference,
@@ -126,31 +125,7 @@ impl RegistryClient {
     ) -> Result<bool, OciError> {
         let full = self.full_repository(repository)?;
         let digest = sha256_digest(bytes);
-        let by_digest = self.reference(&full, &ReferenceKind::Digest(digest.clone()));
-        let client = self.client().await?;
-        let op = Op {
-            name: "checking a blob",
-            repository: &full,
-            reference: None,
-        };
-        if self
-            .send(&op, Some(&digest), client.blob_exists(&by_digest, &digest))
-            .await?
-        {
-            return Ok(false);
-        }
-        let op = Op {
-            name: "uploading a blob",
-            repository: &full,
-            reference: None,
-        };
-        self.send(
-            &op,
-            Some(&digest),
-            client.push_blob(&by_digest, bytes.to_vec(), &digest),
-        )
-        .await?;
-        Ok(true)
+        self.ensure_blob(&full, &digest, bytes).await
     }
 
     /// Put manifest bytes at a tag, or by their digest when `tag` is `None`.

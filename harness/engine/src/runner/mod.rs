@@ -21,6 +21,7 @@ pub use crate::isolation::Isolation;
 use crate::lab::Lab;
 pub use crate::outcome::*;
 use harness_core::progress::Progress;
+use harness_oci::RegistryClient;
 use harness_scenario::Scenario;
 
 /// How to run.
@@ -102,14 +103,19 @@ pub async fn run(lab: Arc<dyn Lab>, scenarios: Vec<Scenario>, opts: RunOptions) 
     let opts = Arc::new(opts);
     let semaphore = Arc::new(Semaphore::new(opts.jobs.max(1)));
     let scenarios: Vec<Arc<Scenario>> = scenarios.into_iter().map(Arc::new).collect();
+    // One client for the whole run: every scenario's steps share its
+    // connections and what it learnt of the registry's authentication
+    // (clones share both).
+    let registry = RegistryClient::new(lab.registry().clone());
     let mut tasks = JoinSet::new();
     let mut task_index = std::collections::HashMap::new();
     for (index, scenario) in scenarios.iter().enumerate() {
-        let (lab, opts, semaphore, scenario) = (
+        let (lab, opts, semaphore, scenario, registry) = (
             lab.clone(),
             opts.clone(),
             semaphore.clone(),
             scenario.clone(),
+            registry.clone(),
         );
         // A scenario that stops lab components would break the others
         // running beside it: it takes every slot, so it runs alone.
@@ -130,7 +136,7 @@ pub async fn run(lab: Arc<dyn Lab>, scenarios: Vec<Scenario>, opts: RunOptions) 
                 scenario = %scenario.name,
                 attempt = opts.attempt
             );
-            let report = scenario_run::run_scenario(lab, &scenario, &opts)
+            let report = scenario_run::run_scenario(lab, registry, &scenario, &opts)
                 .instrument(span)
                 .await;
             (index, report)

@@ -27,8 +27,11 @@ const ATTEMPT: u32 = 1;
 /// (an expect cuts its window at the deadline and explains what it saw).
 const DEADLINE_GRACE: Duration = Duration::from_secs(2);
 
+/// `registry` is the run's client (a clone: connections and the
+/// registry's authentication are shared with the other scenarios).
 pub(super) async fn run_scenario(
     lab: Arc<dyn Lab>,
+    registry: RegistryClient,
     scenario: &Scenario,
     opts: &RunOptions,
 ) -> ScenarioReport {
@@ -51,7 +54,7 @@ pub(super) async fn run_scenario(
     let kube = lab.kube();
     let mut ctx = StepContext {
         argocd: ArgoCd::new(kube.clone(), lab.argocd_namespace()),
-        registry: RegistryClient::new(lab.registry().clone()),
+        registry,
         vars: Vars::for_lab(
             lab.registry().address.clone(),
             lab.registry_for_argo().to_string(),

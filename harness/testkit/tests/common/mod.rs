@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod report_fixture;
+pub mod request_recorder;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,6 +27,11 @@ impl RegistryOnlyLab {
             .await
             .expect("start docker-registry");
         let endpoint = registry.endpoint();
+        Self::with_endpoint(registry, endpoint)
+    }
+
+    /// The lab of `registry`, reached at `endpoint` (a proxy in front of it).
+    pub fn with_endpoint(registry: RegistryProcess, endpoint: RegistryEndpoint) -> Arc<Self> {
         // Port 1 on loopback: nothing listens, connections are refused at once.
         let config = kube::Config::new("https://127.0.0.1:1".parse().unwrap());
         let kube = kube::Client::try_from(config).expect("kube client");

@@ -1,0 +1,234 @@
+//! A loopback HTTP proxy in front of a real registry that passes every
+//! request through unchanged and writes down each one (method, path, the
+//! `digest` of an upload's closing PUT) and the TCP connection it came on:
+//! what a push costs in round trips and connections, as the registry sees it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
+use hyper::body::Incoming;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// One request as the proxy saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Which accepted TCP connection it came on (0, 1, ...).
+    pub connection: usize,
+    /// `METHOD /path`, an upload's id as `<upload>`, and `?digest=...`
+    /// when the query has one (the closing PUT of an upload).
+    pub line: String,
+}
+
+/// A running recorder; stopped when dropped.
+pub struct RequestRecorder {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+}
+
+struct Shared {
+    upstream: String,
+    own: String,
+    client: reqwest::Client,
+    log: Mutex<Vec<Recorded>>,
+    connections: AtomicUsize,
+}
+
+type ProxyBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
+
+impl RequestRecorder {
+    /// Listen on a free loopback port and pass everything to `upstream`
+    /// (`host:port`, plain HTTP).
+    pub async fn start(upstream: &str) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            upstream: upstream.to_string(),
+            own: address.to_string(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .map_err(std::io::Error::other)?,
+            log: Mutex::new(Vec::new()),
+            connections: AtomicUsize::new(0),
+        });
+        let stop = CancellationToken::new();
+        let (token, accepting) = (stop.clone(), shared.clone());
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    _ = token.cancelled() => break,
+                    accepted = listener.accept() => accepted,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                let connection = accepting.connections.fetch_add(1, Ordering::SeqCst);
+                let (shared, token) = (accepting.clone(), token.clone());
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |request| {
+                        let shared = shared.clone();
+                        async move {
+                            Ok::<_, std::convert::Infallible>(
+                                shared.answer(connection, request).await,
+                            )
+                        }
+                    });
+                    let serving = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::select! {
+                        _ = token.cancelled() => {}
+                        _ = serving => {}
+                    }
+                });
+            }
+        });
+        Ok(RequestRecorder {
+            address,
+            shared,
+            stop,
+        })
+    }
+
+    /// `127.0.0.1:<port>`, to use as a registry address (plain HTTP).
+    pub fn address(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// Every request so far, in the order they arrived.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.log.lock().unwrap().clone()
+    }
+
+    /// The request lines so far, with `names` (digest, name) put in for
+    /// the digests, and forgets them: the next call gives what came after.
+    pub fn take_lines(&self, names: &[(&str, &str)]) -> Vec<String> {
+        let taken = std::mem::take(&mut *self.shared.log.lock().unwrap());
+        taken
+            .into_iter()
+            .map(|r| {
+                names
+                    .iter()
+                    .fold(r.line, |line, (digest, name)| line.replace(digest, name))
+            })
+            .collect()
+    }
+
+    /// TCP connections accepted so far.
+    pub fn connections(&self) -> usize {
+        self.shared.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for RequestRecorder {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+fn full(bytes: impl Into<Bytes>) -> ProxyBody {
+    http_body_util::Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// `METHOD /path` with an upload's id as `<upload>` and the query's digest.
+fn line_of(method: &hyper::Method, path: &str, query: Option<&str>) -> String {
+    let path = match path.split_once("/blobs/uploads/") {
+        Some((before, id)) if !id.is_empty() => format!("{before}/blobs/uploads/<upload>"),
+        _ => path.to_string(),
+    };
+    let digest = query.and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("digest="))
+            .map(|d| d.replace("%3A", ":").replace("%3a", ":"))
+    });
+    match digest {
+        Some(digest) => format!("{method} {path}?digest={digest}"),
+        None => format!("{method} {path}"),
+    }
+}
+
+impl Shared {
+    async fn answer(&self, connection: usize, request: Request<Incoming>) -> Response<ProxyBody> {
+        let line = line_of(
+            request.method(),
+            request.uri().path(),
+            request.uri().query(),
+        );
+        self.log.lock().unwrap().push(Recorded { connection, line });
+        match self.forward(request).await {
+            Ok(response) => response,
+            Err(problem) => Response::builder()
+                .status(StatusCode::BAD_GATEWAY)
+                .body(full(format!("request recorder: {problem}")))
+                .expect("a static response is valid"),
+        }
+    }
+
+    async fn forward(&self, request: Request<Incoming>) -> Result<Response<ProxyBody>, String> {
+        let method = request.method().clone();
+        let path_and_query = request
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/".into());
+        let headers = request.headers().clone();
+        let body = request
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| format!("reading the request body: {e}"))?
+            .to_bytes();
+        let mut upstream = self.client.request(
+            method.clone(),
+            format!("http://{}{path_and_query}", self.upstream),
+        );
+        for (name, value) in &headers {
+            if name != hyper::header::HOST && !is_hop_by_hop(name.as_str()) {
+                upstream = upstream.header(name, value);
+            }
+        }
+        let answer = upstream
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("forwarding {method} {path_and_query}: {e}"))?;
+        let mut response = Response::builder().status(answer.status());
+        let head = method == hyper::Method::HEAD;
+        for (name, value) in answer.headers() {
+            if is_hop_by_hop(name.as_str()) || (name == hyper::header::CONTENT_LENGTH && !head) {
+                continue;
+            }
+            if name == hyper::header::LOCATION {
+                // Absolute upload URLs name the registry: keep them on the proxy.
+                let value = value
+                    .to_str()
+                    .unwrap_or_default()
+                    .replace(&self.upstream, &self.own);
+                response = response.header(name, value);
+                continue;
+            }
+            response = response.header(name, value);
+        }
+        let bytes = answer
+            .bytes()
+            .await
+            .map_err(|e| format!("reading the answer to {method} {path_and_query}: {e}"))?;
+        if !head {
+            response = response.header(hyper::header::CONTENT_LENGTH, bytes.len());
+        }
+        response.body(full(bytes)).map_err(|e| e.to_string())
+    }
+}
+
+fn is_hop_by_hop(name: &str) -> bool {
+    matches!(
+        name,
+        "connection" | "keep-alive" | "transfer-encoding" | "te" | "trailer" | "upgrade"
+    )
+}
