@@ -16,7 +16,9 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response};
+
+use crate::pass_through::{ProxyBody, bad_gateway, full, send_on};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -144,34 +146,16 @@ struct Shared {
     client: reqwest::Client,
 }
 
-type ProxyBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
-
-fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-    http_body_util::Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
-}
-
 impl Shared {
     async fn answer(&self, request: Request<Incoming>) -> Response<ProxyBody> {
         match self.forward(request).await {
             Ok(response) => response,
-            Err(problem) => Response::builder()
-                .status(StatusCode::BAD_GATEWAY)
-                .body(full(format!("fault proxy: {problem}")))
-                .expect("a static response is valid"),
+            Err(problem) => bad_gateway("fault proxy", &problem),
         }
     }
 
     async fn forward(&self, request: Request<Incoming>) -> Result<Response<ProxyBody>, String> {
-        let method = request.method().clone();
-        let path_and_query = request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        let path = request.uri().path().to_string();
-        let hit = self.fault.matches(&method, &path);
+        let hit = self.fault.matches(request.method(), request.uri().path());
         if let (true, Fault::ServerError { status, .. }) = (hit, &self.fault) {
             self.fired.fetch_add(1, Ordering::SeqCst);
             return Response::builder()
@@ -180,71 +164,18 @@ impl Shared {
                 .body(full(format!("fault proxy: answered {status} on purpose\n")))
                 .map_err(|e| e.to_string());
         }
-        let headers = request.headers().clone();
-        let body = request
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reading the request body: {e}"))?
-            .to_bytes();
-        let mut upstream = self.client.request(
-            method.clone(),
-            format!("http://{}{path_and_query}", self.upstream),
-        );
-        for (name, value) in &headers {
-            if name != hyper::header::HOST && !is_hop_by_hop(name.as_str()) {
-                upstream = upstream.header(name, value);
-            }
-        }
-        let answer = upstream
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("forwarding {method} {path}: {e}"))?;
-        let mut response = Response::builder().status(answer.status());
-        for (name, value) in answer.headers() {
-            if is_hop_by_hop(name.as_str()) || name == hyper::header::CONTENT_LENGTH {
-                continue;
-            }
-            if name == hyper::header::LOCATION {
-                if hit && matches!(self.fault, Fault::DropManifestLocation) {
-                    self.fired.fetch_add(1, Ordering::SeqCst);
-                    continue;
-                }
-                // Absolute upload URLs name the registry: keep them on the proxy.
-                let value = value
-                    .to_str()
-                    .unwrap_or_default()
-                    .replace(&self.upstream, &self.own);
-                response = response.header(name, value);
-                continue;
-            }
-            response = response.header(name, value);
-        }
-        let bytes = answer
-            .bytes()
-            .await
-            .map_err(|e| format!("reading the answer to {method} {path}: {e}"))?;
-        if hit && matches!(self.fault, Fault::TruncatedBody { .. }) && bytes.len() >= 2 {
+        let mut answer = send_on(&self.client, &self.upstream, &self.own, request).await?;
+        if hit && matches!(self.fault, Fault::DropManifestLocation) && answer.drop_location() {
             self.fired.fetch_add(1, Ordering::SeqCst);
-            let half = bytes.slice(..bytes.len() / 2);
-            return response
-                .header(hyper::header::CONTENT_LENGTH, bytes.len())
-                .body(CutShort { half: Some(half) }.boxed())
-                .map_err(|e| e.to_string());
         }
-        response
-            .header(hyper::header::CONTENT_LENGTH, bytes.len())
-            .body(full(bytes))
-            .map_err(|e| e.to_string())
+        if hit && matches!(self.fault, Fault::TruncatedBody { .. }) && answer.body.len() >= 2 {
+            self.fired.fetch_add(1, Ordering::SeqCst);
+            let whole = answer.body.len();
+            let half = answer.body.slice(..whole / 2);
+            return answer.into_response_with(CutShort { half: Some(half) }.boxed(), whole);
+        }
+        answer.into_response()
     }
-}
-
-fn is_hop_by_hop(name: &str) -> bool {
-    matches!(
-        name,
-        "connection" | "keep-alive" | "transfer-encoding" | "te" | "trailer" | "upgrade"
-    )
 }
 
 /// Half a body, then an error: hyper closes the connection short of the

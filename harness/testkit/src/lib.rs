@@ -4,5 +4,6 @@
 //! beside this crate and uses every other crate of the harness.
 
 pub mod fault_proxy;
+pub mod pass_through;
 pub mod registry_process;
 pub mod release_mirror;

@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::BodyExt as _;
+use harness_testkit::pass_through::{ProxyBody, bad_gateway, send_on};
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -39,8 +38,6 @@ struct Shared {
     log: Mutex<Vec<Recorded>>,
     connections: AtomicUsize,
 }
-
-type ProxyBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
 impl RequestRecorder {
     /// Listen on a free loopback port and pass everything to `upstream`
@@ -130,12 +127,6 @@ impl Drop for RequestRecorder {
     }
 }
 
-fn full(bytes: impl Into<Bytes>) -> ProxyBody {
-    http_body_util::Full::new(bytes.into())
-        .map_err(|never| match never {})
-        .boxed()
-}
-
 /// `METHOD /path` with an upload's id as `<upload>` and the query's digest.
 fn line_of(method: &hyper::Method, path: &str, query: Option<&str>) -> String {
     let path = match path.split_once("/blobs/uploads/") {
@@ -161,74 +152,12 @@ impl Shared {
             request.uri().query(),
         );
         self.log.lock().unwrap().push(Recorded { connection, line });
-        match self.forward(request).await {
+        match send_on(&self.client, &self.upstream, &self.own, request)
+            .await
+            .and_then(|answer| answer.into_response())
+        {
             Ok(response) => response,
-            Err(problem) => Response::builder()
-                .status(StatusCode::BAD_GATEWAY)
-                .body(full(format!("request recorder: {problem}")))
-                .expect("a static response is valid"),
+            Err(problem) => bad_gateway("request recorder", &problem),
         }
     }
-
-    async fn forward(&self, request: Request<Incoming>) -> Result<Response<ProxyBody>, String> {
-        let method = request.method().clone();
-        let path_and_query = request
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
-        let headers = request.headers().clone();
-        let body = request
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| format!("reading the request body: {e}"))?
-            .to_bytes();
-        let mut upstream = self.client.request(
-            method.clone(),
-            format!("http://{}{path_and_query}", self.upstream),
-        );
-        for (name, value) in &headers {
-            if name != hyper::header::HOST && !is_hop_by_hop(name.as_str()) {
-                upstream = upstream.header(name, value);
-            }
-        }
-        let answer = upstream
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("forwarding {method} {path_and_query}: {e}"))?;
-        let mut response = Response::builder().status(answer.status());
-        let head = method == hyper::Method::HEAD;
-        for (name, value) in answer.headers() {
-            if is_hop_by_hop(name.as_str()) || (name == hyper::header::CONTENT_LENGTH && !head) {
-                continue;
-            }
-            if name == hyper::header::LOCATION {
-                // Absolute upload URLs name the registry: keep them on the proxy.
-                let value = value
-                    .to_str()
-                    .unwrap_or_default()
-                    .replace(&self.upstream, &self.own);
-                response = response.header(name, value);
-                continue;
-            }
-            response = response.header(name, value);
-        }
-        let bytes = answer
-            .bytes()
-            .await
-            .map_err(|e| format!("reading the answer to {method} {path_and_query}: {e}"))?;
-        if !head {
-            response = response.header(hyper::header::CONTENT_LENGTH, bytes.len());
-        }
-        response.body(full(bytes)).map_err(|e| e.to_string())
-    }
-}
-
-fn is_hop_by_hop(name: &str) -> bool {
-    matches!(
-        name,
-        "connection" | "keep-alive" | "transfer-encoding" | "te" | "trailer" | "upgrade"
-    )
 }
