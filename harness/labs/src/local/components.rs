@@ -638,6 +638,13 @@ pub async fn start_all(
                     // `not-ready` taint once kwok reports the fake node Ready.
                     "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route"
                         .into(),
+                    // But it must never take the node away: `--repeat 20`
+                    // once saw kwok's heartbeat late past the default 50 s,
+                    // the node marked NotReady and with it a new pod, which
+                    // kwok never made ready again (deployment-healthy
+                    // failed). kwok is supervised: if it dies, the run
+                    // stops, so nothing is lost by trusting the node.
+                    "--node-monitor-grace-period=1h".into(),
                     "--v=1".into(),
                 ]),
             )?;
