@@ -18,8 +18,7 @@ use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming};
 use hyper::{Method, Request, Response};
 
-use crate::pass_through::{ProxyBody, bad_gateway, full, send_on};
-use hyper_util::rt::TokioIo;
+use crate::pass_through::{ProxyBody, bad_gateway, full, send_on, serve};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -89,30 +88,9 @@ impl FaultProxy {
             fired: fired.clone(),
             client,
         });
-        let token = stop.clone();
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    _ = token.cancelled() => break,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((stream, _)) = accepted else { continue };
-                let shared = shared.clone();
-                let token = token.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let shared = shared.clone();
-                        async move { Ok::<_, std::convert::Infallible>(shared.answer(request).await) }
-                    });
-                    let connection = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
-                    tokio::select! {
-                        _ = token.cancelled() => {}
-                        // A cut-short body ends its connection with an error: that is the fault.
-                        _ = connection => {}
-                    }
-                });
-            }
+        serve(listener, stop.clone(), Arc::default(), move |_, request| {
+            let shared = shared.clone();
+            async move { shared.answer(request).await }
         });
         Ok(Self {
             address,

@@ -3,11 +3,18 @@
 //! it. [`crate::fault_proxy`] bends one answer of it; the push tests'
 //! request recorder writes each request down.
 
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, HOST, HeaderName, HeaderValue, LOCATION};
 use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 /// The body of a proxy's answers.
 pub type ProxyBody = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
@@ -25,6 +32,44 @@ pub fn bad_gateway(proxy: &str, problem: &str) -> Response<ProxyBody> {
         .status(StatusCode::BAD_GATEWAY)
         .body(full(format!("{proxy}: {problem}")))
         .expect("a static response is valid")
+}
+
+/// Serves HTTP/1 on `listener` until `stop`: each accepted connection is
+/// counted in `accepted`, whose count before it is its number (0, 1, ...),
+/// and each request on it gets `answer(number, request)`. A connection that
+/// ends with an error (a body cut short on purpose) just ends.
+pub fn serve<F, Fut>(
+    listener: TcpListener,
+    stop: CancellationToken,
+    accepted: Arc<AtomicUsize>,
+    answer: F,
+) where
+    F: Fn(usize, Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<ProxyBody>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                _ = stop.cancelled() => break,
+                next = listener.accept() => next,
+            };
+            let Ok((stream, _)) = next else { continue };
+            let connection = accepted.fetch_add(1, Ordering::SeqCst);
+            let (answer, stop) = (answer.clone(), stop.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |request| {
+                    let answered = answer(connection, request);
+                    async move { Ok::<_, std::convert::Infallible>(answered.await) }
+                });
+                let serving = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service);
+                tokio::select! {
+                    _ = stop.cancelled() => {}
+                    _ = serving => {}
+                }
+            });
+        }
+    });
 }
 
 /// The registry's answer to a request sent on, ready to give back.

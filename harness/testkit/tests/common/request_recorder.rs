@@ -7,10 +7,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use harness_testkit::pass_through::{ProxyBody, bad_gateway, send_on};
+use harness_testkit::pass_through::{ProxyBody, bad_gateway, send_on, serve};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +35,7 @@ struct Shared {
     own: String,
     client: reqwest::Client,
     log: Mutex<Vec<Recorded>>,
-    connections: AtomicUsize,
+    connections: Arc<AtomicUsize>,
 }
 
 impl RequestRecorder {
@@ -45,6 +44,7 @@ impl RequestRecorder {
     pub async fn start(upstream: &str) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
+        let accepted = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
             upstream: upstream.to_string(),
             own: address.to_string(),
@@ -53,37 +53,19 @@ impl RequestRecorder {
                 .build()
                 .map_err(std::io::Error::other)?,
             log: Mutex::new(Vec::new()),
-            connections: AtomicUsize::new(0),
+            connections: accepted.clone(),
         });
         let stop = CancellationToken::new();
-        let (token, accepting) = (stop.clone(), shared.clone());
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    _ = token.cancelled() => break,
-                    accepted = listener.accept() => accepted,
-                };
-                let Ok((stream, _)) = accepted else { continue };
-                let connection = accepting.connections.fetch_add(1, Ordering::SeqCst);
-                let (shared, token) = (accepting.clone(), token.clone());
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |request| {
-                        let shared = shared.clone();
-                        async move {
-                            Ok::<_, std::convert::Infallible>(
-                                shared.answer(connection, request).await,
-                            )
-                        }
-                    });
-                    let serving = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service);
-                    tokio::select! {
-                        _ = token.cancelled() => {}
-                        _ = serving => {}
-                    }
-                });
-            }
-        });
+        let answering = shared.clone();
+        serve(
+            listener,
+            stop.clone(),
+            accepted.clone(),
+            move |connection, request| {
+                let shared = answering.clone();
+                async move { shared.answer(connection, request).await }
+            },
+        );
         Ok(RequestRecorder {
             address,
             shared,
